@@ -1,0 +1,60 @@
+import type * as tf from '@tensorflow/tfjs-core';
+
+/** Where a model came from. Every importer produces the same {@link NLModel}. */
+export type ModelFormat = 'tfjs-layers' | 'tfjs-graph' | 'keras' | 'onnx';
+
+/** One tappable layer (an intermediate tensor) of a model. */
+export interface LayerInfo {
+  name: string;
+  /** Layer class or op type, e.g. `Conv2D`, `DepthwiseConv2D`, `Dense`, `Add`, `Conv`. */
+  kind: string;
+  /** Output shape with the batch dimension first (null where unknown). Always channels-last. */
+  outputShape: (number | null)[];
+  /** Size of the last dimension: channels of a conv map, units of a dense layer, hidden dims of a ViT block. */
+  channels: number;
+  /** True for the pre-softmax logits layer. */
+  isLogits?: boolean;
+}
+
+/**
+ * How an image in [0,1] (NHWC) maps to the model's input: `input = image * scale[c] + offset[c]`.
+ * `--input-range lo,hi` is `scale = hi - lo, offset = lo`; a torchvision mean/std is
+ * `scale = 1/std, offset = -mean/std`.
+ */
+export interface Preprocess {
+  scale: number[];
+  offset: number[];
+  /** Human-readable description, e.g. `[0,1] -> [-1,1]`. */
+  describe: string;
+}
+
+export interface InputInfo {
+  height: number;
+  width: number;
+  channels: number;
+}
+
+/**
+ * The one model interface. Images are NHWC float32 in the model's *input space* (after preprocess);
+ * every activation a tap returns is channels-last (an importer of NCHW models transposes for the user).
+ */
+export interface NLModel {
+  format: ModelFormat;
+  /** Absolute path of the file the model was loaded from. */
+  source: string;
+  /** Short name for display (folder or file name). */
+  name: string;
+  input: InputInfo;
+  preprocess: Preprocess;
+  layers: LayerInfo[];
+  /** Name of the pre-softmax logits layer, or null if none was found. */
+  logitsLayer: string | null;
+  /** Class names for the logits, when a labels file was found. */
+  classNames?: string[];
+  /**
+   * Differentiable forward pass returning the activations of the named layers, in order.
+   * Must be called inside a gradient scope when gradients are wanted; never disposes `x`.
+   */
+  tap(names: string[], x: tf.Tensor4D): tf.Tensor[];
+  dispose(): void;
+}
