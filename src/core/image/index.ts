@@ -6,3 +6,4 @@ export { fitToInput, resizeImage, convertChannels, crop, LUMA_WEIGHTS } from './
 export type { GridOptions } from './grid';
 export { makeGrid, perturbationImage } from './grid';
 export { tensorToImages } from './tensor';
+export { writeFileAtomic } from '../util/fs';
