@@ -7,7 +7,8 @@ import { loadModel, embeddedModelPath, parseInputRange, type NLModel } from '../
 import { describeModel, formatDescription } from '../core/model/describe';
 import { parseUnits } from '../core/render/objectives';
 import { DEFAULT_VISUALIZE, visualize, type VisualizeOptions, type VisualizeProgress } from '../core/render/visualize';
-import { encodePng, makeGrid, writeFileAtomic } from '../core/image';
+import { encodePng, makeGrid, type RGBImage } from '../core/image';
+import { writeFileAtomic } from '../core/util/fs';
 import type { ParamKind } from '../core/render/param';
 
 const VERSION: string = require('../../package.json').version;
@@ -169,7 +170,7 @@ async function cmdVisualize(values: Values, positionals: string[]): Promise<void
     process.stderr.write(`model: ${model.name} (${model.format}, input ${model.input.height}x${model.input.width}x${model.input.channels}, ${model.preprocess.describe})\n`);
     fs.mkdirSync(outDir, { recursive: true });
     const files: { unit: string; label: string; param: ParamKind; file: string; activation: number; steps: number }[] = [];
-    const tiles = [];
+    const tiles: RGBImage[] = [];
     const labels: string[] = [];
     const used = new Set<string>();
     let msPerStep = 0;

@@ -133,7 +133,7 @@ export async function visualize(model: NLModel, units: Unit[], options: Partial<
           const ms = mean(stepTimes) || dt;
           const remaining = (o.steps - done) + (chunks.length - ci - 1) * o.steps;
           const preview = o.previewEvery && (done % o.previewEvery === 0 || done === o.steps)
-            ? await tensorToImages(tf.tidy(() => param.image()), true) : undefined;
+            ? await readImages(tf.tidy(() => param.image())) : undefined;
           o.onProgress({ step: done, steps: o.steps, chunk: ci, chunks: chunks.length, unitIndexes: idx, msPerStep: ms, etaMs: remaining * ms, preview });
         }
       }
@@ -142,7 +142,7 @@ export async function visualize(model: NLModel, units: Unit[], options: Partial<
         const x = preprocessImage(model, applyTransforms(finalImg, [], rng, outSize));
         return objective.evaluate(model.tap(objective.layers, x));
       });
-      const [images, values] = await Promise.all([tensorToImages(finalImg, true), finalValue.data()]);
+      const [images, values] = await Promise.all([readImages(finalImg), finalValue.data()]);
       finalValue.dispose();
       chunkUnits.forEach((unit, k) => results.push({ unit, image: images[k], activation: values[k], steps: done }));
     } finally {
@@ -152,6 +152,11 @@ export async function visualize(model: NLModel, units: Unit[], options: Partial<
     }
   }
   return { units: results, msPerStep: mean(stepTimes), cancelled };
+}
+
+/** Reads a batch of images and disposes the tensor. */
+async function readImages(t: tf.Tensor4D): Promise<RGBImage[]> {
+  try { return await tensorToImages(t); } finally { t.dispose(); }
 }
 
 function mean(xs: number[]): number {
