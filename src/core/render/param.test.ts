@@ -331,7 +331,7 @@ describe('render/param', () => {
         }
         return { frac, band };
       };
-      for (const sd of [0.01, 0.3]) {
+      for (const sd of [0.01, 1]) {
         const pix = stats('pixel', sd, 7);
         const fou = stats('fourier', sd, 7);
         console.log(
