@@ -207,6 +207,9 @@ describe('render/transforms', () => {
       const img = tf.zeros([1, 4, 4, 1]) as tf.Tensor4D;
       assert.throws(() => applyTransforms(img, [{ kind: 'jitter', max: 4 }], new Rng(0), [4, 4]), /jitter 4 needs an image larger than that, the image is 4x4/);
       assert.throws(() => applyTransforms(img, [], new Rng(0), [0, 4]), /output size must be \[height, width\] positive integers, got \[0,4\]/);
+      assert.throws(() => applyTransforms(img, [{ kind: 'scale', scales: [] }], new Rng(0), [4, 4]), /stage 0 \(scale\) needs a non-empty list of factors > 0/);
+      assert.throws(() => applyTransforms(img, [{ kind: 'pad', size: 1.5 }], new Rng(0), [4, 4]), /stage 0 \(pad\) size must be an integer >= 0, got 1.5/);
+      assert.throws(() => applyTransforms(img, [{ kind: 'warp' } as never], new Rng(0), [4, 4]), /stage 0 has unknown kind 'warp'/);
       img.dispose();
     });
 
