@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { Rng } from './rng';
-import { blur3x3, blurPenalty, l1Penalty, l2Penalty, totalVariation } from './regularizers';
+import { blur3x3, blurPenalty, l1, l2, totalVariation } from './regularizers';
 
 const SHAPE: [number, number, number, number] = [3, 5, 4, 2];
 
@@ -85,10 +85,10 @@ describe('render/regularizers', () => {
 
   it('L1 and L2 (around a constant) on known values', () => {
     const x = tf.tensor4d([0, 1, 0.5, 0.25, 2, 2, 2, 2], [2, 2, 2, 1]);
-    close(l1Penalty(x).dataSync(), [1.75, 8], 1e-7, 'l1');
-    close(l1Penalty(x, 0.5).dataSync(), [0.5 + 0.5 + 0 + 0.25, 6], 1e-7, 'l1@0.5');
-    close(l2Penalty(x).dataSync(), [Math.sqrt(1e-6 + 1 + 0.25 + 0.0625), Math.sqrt(1e-6 + 16)], 1e-6, 'l2');
-    close(l2Penalty(x, 0.5, 0).dataSync(), [Math.sqrt(0.25 + 0.25 + 0.0625), Math.sqrt(4 * 2.25)], 1e-6, 'l2@0.5');
+    close(l1(x).dataSync(), [1.75, 8], 1e-7, 'l1');
+    close(l1(x, 0.5).dataSync(), [0.5 + 0.5 + 0 + 0.25, 6], 1e-7, 'l1@0.5');
+    close(l2(x).dataSync(), [Math.sqrt(1e-6 + 1 + 0.25 + 0.0625), Math.sqrt(1e-6 + 16)], 1e-6, 'l2');
+    close(l2(x, 0.5, 0).dataSync(), [Math.sqrt(0.25 + 0.25 + 0.0625), Math.sqrt(4 * 2.25)], 1e-6, 'l2@0.5');
     x.dispose();
   });
 
@@ -121,7 +121,7 @@ describe('render/regularizers', () => {
 
   it('every regularizer is per batch element: [B], and element b depends on image b only', () => {
     const x = randomImage(4);
-    const fns = { totalVariation, l1Penalty, l2Penalty, blurPenalty };
+    const fns = { totalVariation, l1, l2, blurPenalty };
     for (const [name, f] of Object.entries(fns)) {
       const all = f(x);
       assert.deepStrictEqual(all.shape, [SHAPE[0]], name);
@@ -154,7 +154,7 @@ describe('render/regularizers', () => {
       tf.tidy(() => {
         const loss = (t: tf.Tensor) => {
           const im = t as tf.Tensor4D;
-          return tf.sum(tf.addN([totalVariation(im), l1Penalty(im, 0.5), l2Penalty(im, 0.5), blurPenalty(im)]));
+          return tf.sum(tf.addN([totalVariation(im), l1(im, 0.5), l2(im, 0.5), blurPenalty(im)]));
         };
         loss(x);
         tf.grad(loss)(x);

@@ -37,14 +37,14 @@ export function totalVariation(img: tf.Tensor4D): tf.Tensor1D {
 }
 
 /** Lucid `L1`: sum |x - constant|. */
-export function l1Penalty(img: tf.Tensor4D, constant = 0): tf.Tensor1D {
-  check4d('l1Penalty', img);
+export function l1(img: tf.Tensor4D, constant = 0): tf.Tensor1D {
+  check4d('l1', img);
   return tf.tidy(() => batchSum(tf.abs(tf.sub(img, constant))));
 }
 
 /** Lucid `L2`: sqrt(epsilon + sum (x - constant)^2) (a norm, not its square). */
-export function l2Penalty(img: tf.Tensor4D, constant = 0, epsilon = 1e-6): tf.Tensor1D {
-  check4d('l2Penalty', img);
+export function l2(img: tf.Tensor4D, constant = 0, epsilon = 1e-6): tf.Tensor1D {
+  check4d('l2', img);
   return tf.tidy(() => tf.sqrt(tf.add(batchSum(tf.square(tf.sub(img, constant))), epsilon)) as tf.Tensor1D);
 }
 
