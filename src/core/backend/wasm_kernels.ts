@@ -317,3 +317,8 @@ export function registerWasmGradientKernels(): void {
 export function stockConv2DBackpropInputKernel(): KernelFunc | null {
   return stockConv2DBackpropInput;
 }
+
+/** The stock (wrong) wasm MaxPoolGrad (for benchmarks). */
+export function stockMaxPoolGradKernel(): KernelFunc | null {
+  return stockMaxPoolGrad;
+}
