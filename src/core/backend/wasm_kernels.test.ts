@@ -104,9 +104,12 @@ describe('wasm gradient kernels vs the cpu backend', function () {
       { x: [2, 9, 9, 16], f: [3, 3, 16, 8], s: 2, pad: 'same' },
       { x: [1, 10, 9, 17], f: [3, 2, 17, 5], s: [2, 1], pad: 'valid' },
       { x: [2, 8, 8, 16], f: [3, 3, 16, 4], s: 2, pad: explicitPad },
-      { x: [1, 8, 8, 4], f: [3, 3, 4, 6], s: 2, pad: 'same' }, // < 16 channels, strided: stock kernel
+      { x: [1, 8, 8, 4], f: [3, 3, 4, 6], s: 2, pad: 'same' },
       { x: [1, 9, 9, 3], f: [5, 5, 3, 2], s: 1, pad: explicitPad },
       { x: [1, 11, 11, 16], f: [7, 7, 16, 3], s: 3, pad: 'same' },
+      { x: [2, 9, 9, 16], f: [1, 1, 16, 8], s: 2, pad: 'valid' }, // phases with no filter tap
+      { x: [1, 10, 11, 16], f: [3, 3, 16, 4], s: 4, pad: 'valid' }, // rows no window reaches
+      { x: [1, 8, 7, 32], f: [3, 3, 32, 8], s: 2, pad: [[0, 0], [3, 0], [0, 2], [0, 0]] },
     ];
     cases.forEach((c, i) => {
       it(`x ${c.x} filter ${c.f} stride ${c.s} pad ${JSON.stringify(c.pad)}`, async () => {
