@@ -251,6 +251,9 @@ const maxPoolGrad: KernelFunc = (args) => {
   const m = run(b, 'Min', { x: input }, { axis: input.shape.map((_, i) => i), keepDims: false });
   const minValue = (b.readSync(m.dataId) as Float32Array)[0];
   free(b, m);
+  if (!Number.isFinite(minValue)) {
+    throw new Error(`MaxPoolGrad on wasm: the pooled input holds a non-finite value (min ${minValue}); its gradient is undefined`);
+  }
   const shift = b.makeOutput([], 'float32');
   (b.typedArrayFromHeap(shift) as Float32Array)[0] = minValue - 1;
   const shifted = run(b, 'Sub', { a: input, b: shift });
