@@ -57,6 +57,7 @@ async function child(threads: number, reps: number, memory: boolean): Promise<vo
   const t0 = performance.now();
   const init = await initWasmThreaded(threads);
   const initMs = performance.now() - t0;
+  const rssMiB = Math.round(process.memoryUsage().rss / 2 ** 20);
   const a = tf.randomNormal([1024, 1024], 0, 1, 'float32', 1) as tf.Tensor2D;
   const b = tf.randomNormal([1024, 1024], 0, 1, 'float32', 2) as tf.Tensor2D;
   const x = tf.randomNormal([1, 56, 56, 64], 0, 1, 'float32', 3) as tf.Tensor4D;
@@ -92,6 +93,7 @@ async function child(threads: number, reps: number, memory: boolean): Promise<vo
     threads: tfwasm.getThreadsCount(),
     reason: init.reason,
     initMs: Math.round(initMs),
+    rssMiB,
     gradDiff,
     ops,
     busyThreads,
@@ -114,7 +116,7 @@ function parent(): void {
       continue;
     }
     const o = JSON.parse(r.stdout.trim().split('\n').pop()!);
-    console.log(`\n=== ${o.threads} thread(s): ${o.reason}; init ${o.initMs} ms; child exited by itself after ${Date.now() - t0} ms`);
+    console.log(`\n=== ${o.threads} thread(s): ${o.reason}; init ${o.initMs} ms, RSS after init ${o.rssMiB} MiB; child exited by itself after ${Date.now() - t0} ms`);
     for (const [name, s] of Object.entries(o.ops as Record<string, OpStat>)) {
       console.log(`  ${name.padEnd(46)} ${s.ms.toFixed(1).padStart(7)} ms   cpu/wall ${s.cpuPerWall.toFixed(2)}`);
     }

@@ -44,6 +44,10 @@ describe('wasm threads in Node', function () {
     assert.equal(two.threads, 2, two.reason);
   });
 
+  it('restores URL.createObjectURL and os.cpus after initialization', function () {
+    assert.ok(one.hooksRestored && two.hooksRestored);
+  });
+
   for (const op of ['conv', 'convGradInput', 'matmul']) {
     it(`${op}: 2 threads equal 1 thread bitwise, and both match the cpu backend`, function () {
       // XNNPACK splits the output among threads; each element is summed in the same order: bitwise equal.

@@ -6,10 +6,13 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { initWasmThreaded } from '../backend/wasmThreads';
+import os = require('os');
 
 export interface WasmThreadsRunOutput {
   threads: number;
   reason: string;
+  /** URL.createObjectURL and os.cpus are the originals again after initialization. */
+  hooksRestored: boolean;
   wasm: Record<string, number[]>;
   cpu: Record<string, number[]>;
 }
@@ -35,11 +38,14 @@ function compute(): Record<string, number[]> {
 
 async function main(): Promise<void> {
   const threads = Number(process.argv[2]);
+  const { createObjectURL } = URL;
+  const { cpus } = os;
   const result = await initWasmThreaded(threads);
+  const hooksRestored = URL.createObjectURL === createObjectURL && os.cpus === cpus;
   const wasm = compute();
   await tf.setBackend('cpu');
   const cpu = compute();
-  const out: WasmThreadsRunOutput = { ...result, wasm, cpu };
+  const out: WasmThreadsRunOutput = { ...result, hooksRestored, wasm, cpu };
   process.stdout.write(JSON.stringify(out) + '\n');
 }
 
