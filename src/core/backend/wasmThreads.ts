@@ -40,8 +40,8 @@ export interface WasmThreadsResult {
 
 export interface WasmThreadsOptions {
   /**
-   * Folder holding the package's wasm-out/tfjs-backend-wasm-threaded-simd.js and .worker.js. Default: the
-   * installed package's wasm-out/, else the folder of this (possibly bundled) file, where a build copies them.
+   * Folder holding the package's wasm-out/tfjs-backend-wasm-threaded-simd.js and .worker.js. Default: the folder
+   * of this (possibly bundled) file, where esbuild.js copies them, else the installed package's wasm-out/.
    */
   wasmOutDir?: string;
 }
@@ -64,12 +64,13 @@ function findWasmOutDir(explicit?: string): string {
   const candidates: string[] = [];
   if (explicit) candidates.push(explicit);
   else {
+    // Bundled: esbuild.js copies both files into dist/ beside the bundle (same package version as bundled).
+    candidates.push(__dirname);
     try {
       candidates.push(path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'wasm-out'));
     } catch {
-      // not installed beside us (bundled build): fall through to our own folder
+      // not resolvable from a bundle shipped without node_modules
     }
-    candidates.push(__dirname);
   }
   for (const dir of candidates) {
     if (fs.existsSync(path.join(dir, GLUE)) && fs.existsSync(path.join(dir, WORKER))) return dir;
