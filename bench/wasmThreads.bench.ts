@@ -13,6 +13,13 @@ import { initWasmThreaded } from '../src/core/backend/wasmThreads';
 interface OpStat {
   ms: number; // median wall ms per call
   cpuPerWall: number; // process CPU time / wall time over all reps
+  /** CPU ms per call of each OS thread that worked (busiest first). */
+  threadMs: number[];
+  /**
+   * max of threadMs: the wall time per call on an otherwise idle machine (a thread that waits either blocks or
+   * spins; both keep this bound), robust to other processes taking the cores.
+   */
+  uncontendedMs: number;
 }
 
 function arg(name: string, def: string): string {
@@ -31,13 +38,13 @@ function threadCpu(): { tid: string; cpuS: number }[] {
       const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
       return { tid, cpuS: (Number(f[11]) + Number(f[12])) / tick };
     })
-    .filter((t) => t.cpuS >= 0.05)
     .sort((a, b) => b.cpuS - a.cpuS);
 }
 
 function bench(f: () => tf.Tensor, reps: number): OpStat {
   for (let i = 0; i < 2; i++) f().dispose(); // warm-up: XNNPACK operator creation, weight packing
   const times: number[] = [];
+  const before = new Map(threadCpu().map((t) => [t.tid, t.cpuS]));
   const c0 = process.cpuUsage();
   const t0 = performance.now();
   for (let i = 0; i < reps; i++) {
@@ -49,8 +56,17 @@ function bench(f: () => tf.Tensor, reps: number): OpStat {
   }
   const wall = performance.now() - t0;
   const cu = process.cpuUsage(c0);
+  const threadMs = threadCpu()
+    .map((t) => ((t.cpuS - (before.get(t.tid) ?? 0)) * 1000) / reps)
+    .filter((ms) => ms * reps >= 20)
+    .sort((a, b) => b - a);
   times.sort((a, b) => a - b);
-  return { ms: times[Math.floor(reps / 2)], cpuPerWall: (cu.user + cu.system) / 1000 / wall };
+  return {
+    ms: times[Math.floor(reps / 2)],
+    cpuPerWall: (cu.user + cu.system) / 1000 / wall,
+    threadMs,
+    uncontendedMs: threadMs.length ? threadMs[0] : NaN,
+  };
 }
 
 async function child(threads: number, reps: number, memory: boolean): Promise<void> {
@@ -118,7 +134,10 @@ function parent(): void {
     const o = JSON.parse(r.stdout.trim().split('\n').pop()!);
     console.log(`\n=== ${o.threads} thread(s): ${o.reason}; init ${o.initMs} ms, RSS after init ${o.rssMiB} MiB; child exited by itself after ${Date.now() - t0} ms`);
     for (const [name, s] of Object.entries(o.ops as Record<string, OpStat>)) {
-      console.log(`  ${name.padEnd(46)} ${s.ms.toFixed(1).padStart(7)} ms   cpu/wall ${s.cpuPerWall.toFixed(2)}`);
+      console.log(
+        `  ${name.padEnd(46)} wall ${s.ms.toFixed(1).padStart(6)} ms, cpu/wall ${s.cpuPerWall.toFixed(2)}; ` +
+          `CPU ms/call per thread ${s.threadMs.map((m) => m.toFixed(1)).join(' + ')} => uncontended ~${s.uncontendedMs.toFixed(1)} ms`,
+      );
     }
     console.log(`  stock vs forward-conv input grad max |diff|: ${o.gradDiff}`);
     console.log(`  OS threads with CPU during the ops (s): ${o.busyThreads.map((t: { cpuS: number }) => t.cpuS).join(', ')}`);
