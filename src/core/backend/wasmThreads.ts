@@ -115,13 +115,14 @@ function initializedWasmBackend(): { wasm?: { PThread?: PThreadLike } } | undefi
  */
 export function prepareWasmThreads(threads?: number, options: WasmThreadsOptions = {}): WasmThreadsResult {
   if (pending) throw new Error('wasm threads: prepareWasmThreads called twice without completeWasmThreads');
-  if (initializedWasmBackend()) {
-    throw new Error('wasm threads: the wasm backend is already initialized; call prepareWasmThreads before tf.setBackend');
-  }
   const cores = os.cpus().length;
   const wanted = threads ?? Math.min(cores, MAX_WASM_THREADS);
   if (!Number.isInteger(wanted) || wanted < 1 || wanted > MAX_WASM_THREADS) {
     throw new Error(`wasm threads: thread count must be an integer in 1..${MAX_WASM_THREADS}, got ${threads}`);
+  }
+  const source = wanted > 1 ? pthreadWorkerSource(findWasmOutDir(options.wasmOutDir)) : '';
+  if (initializedWasmBackend()) {
+    throw new Error('wasm threads: the wasm backend is already initialized; call prepareWasmThreads before tf.setBackend');
   }
   if (wanted === 1) {
     tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
@@ -134,7 +135,6 @@ export function prepareWasmThreads(threads?: number, options: WasmThreadsOptions
     pending = { requested: 1, restore: () => undefined };
     return { threads: 1, reason: 'single-threaded: SharedArrayBuffer is not available' };
   }
-  const source = pthreadWorkerSource(findWasmOutDir(options.wasmOutDir));
   const workerUrl = new URL('data:text/javascript,' + encodeURIComponent(source));
 
   const originalCreateObjectURL = URL.createObjectURL;
