@@ -13,6 +13,10 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { getThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { registerWasmGradientKernels } from './wasm_kernels';
+import { completeWasmThreads, MAX_WASM_THREADS, prepareWasmThreads } from './wasmThreads';
+
+// TF.js prints a banner suggesting tfjs-node on first use in Node; the chosen backend is reported instead.
+tf.env().set('PROD', true);
 
 export type BackendName = 'wasm' | 'cpu' | 'webgpu' | 'tensorflow';
 
@@ -166,6 +170,17 @@ async function tryWebgpu(): Promise<Attempt> {
 }
 
 let wasmPathsSet = false;
+let wasmStarted = false;
+let threadsNote = '';
+
+/** wasm threads: `NEURON_LENS_WASM_THREADS` (1..8), else one per core (at most 8). */
+function wasmThreadCount(): number | undefined {
+  const env = process.env.NEURON_LENS_WASM_THREADS;
+  if (env === undefined || env === '') return undefined;
+  const n = Number(env);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_WASM_THREADS) throw new Error(`NEURON_LENS_WASM_THREADS must be an integer in 1..${MAX_WASM_THREADS}, got "${env}"`);
+  return n;
+}
 
 async function tryWasm(): Promise<Attempt> {
   try {
@@ -173,14 +188,24 @@ async function tryWasm(): Promise<Attempt> {
       setWasmPaths(wasmFilesDir() + path.sep);
       wasmPathsSet = true;
     }
-    if (!(await activate('wasm'))) return { ok: false, why: 'wasm: backend failed to initialise' };
+    // Threads must be prepared before the wasm backend first initializes (see ./wasmThreads.ts).
+    const fresh = !wasmStarted;
+    if (fresh) prepareWasmThreads(wasmThreadCount());
+    let ok: boolean;
+    try {
+      ok = await activate('wasm');
+    } finally {
+      if (fresh) threadsNote = completeWasmThreads().reason;
+      wasmStarted = true;
+    }
+    if (!ok) return { ok: false, why: 'wasm: backend failed to initialise' };
   } catch (e) {
     return { ok: false, why: `wasm: ${errMsg(e)}` };
   }
   registerWasmGradientKernels();
   const simd = (await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) as boolean;
   const threads = getThreadsCount();
-  const desc = `${simd ? 'SIMD' : 'no SIMD'}, ${threads} thread${threads === 1 ? '' : 's'}`;
+  const desc = `${simd ? 'SIMD' : 'no SIMD'}, ${threads} thread${threads === 1 ? '' : 's'}${threads === 1 && threadsNote ? `: ${threadsNote}` : ''}`;
   return { ok: true, info: { name: 'wasm', reason: `wasm: CPU via WebAssembly (${desc})`, threads, simd, device: 'CPU' } };
 }
 
