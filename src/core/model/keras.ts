@@ -4,6 +4,7 @@
 // layer classes listed here are understood; anything else is an error that names it.
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayerInfo } from './types';
+import { findFoldablePairs, foldedConv } from './fold';
 
 /** Weights of one layer, by Keras weight name (`kernel`, `bias`, `gamma`, `moving_mean`, ...). */
 export type LayerWeights = Map<string, tf.Tensor>;
@@ -390,6 +391,11 @@ function parseInbound(raw: unknown, where: string): NodeRef[] {
   throw new Error(`${where}: unreadable inbound_nodes`);
 }
 
+export interface KerasGraphOptions {
+  /** Fold inference batch norms into the convolution before them (see ./fold.ts). Default true. */
+  foldBatchNorm?: boolean;
+}
+
 export interface KerasTopology {
   /** `Functional`/`Model`/`Sequential` with its config. */
   class_name: string;
@@ -405,8 +411,10 @@ export class KerasGraph {
   private readonly byName = new Map<string, GraphNode>();
   private readonly owned: tf.Tensor[] = [];
   private readonly planCache = new Map<string, GraphNode[]>();
+  /** Folded batch norms: BN name -> the conv it absorbed and a node computing the BN output from the conv's input. */
+  private readonly folded = new Map<string, { conv: string; node: GraphNode }>();
 
-  constructor(topology: KerasTopology, weights: Map<string, LayerWeights>) {
+  constructor(topology: KerasTopology, weights: Map<string, LayerWeights>, options: KerasGraphOptions = {}) {
     const cls = topology.class_name;
     let layers: any[];
     let inputLayers: any[] | undefined;
@@ -440,6 +448,15 @@ export class KerasGraph {
         }
         this.nodes.push(node);
         this.byName.set(name, node);
+      }
+      if (options.foldBatchNorm ?? true) {
+        for (const [bnName, convName] of findFoldablePairs(this.nodes, this.consumers())) {
+          const conv = this.byName.get(convName)!;
+          const bn = this.byName.get(bnName)!;
+          const f = foldedConv(conv, weights.get(convName) ?? new Map(), bn, weights.get(bnName) ?? new Map(), this.owned);
+          const built = buildLayer(conv.className, conv.name, f.config, f.weights, this.owned);
+          this.folded.set(bnName, { conv: convName, node: { name: bnName, className: bn.className, config: bn.config, inputs: conv.inputs, apply: built.apply } });
+        }
       }
     } catch (e) {
       this.dispose();
@@ -476,20 +493,32 @@ export class KerasGraph {
     return m;
   }
 
-  /** The nodes needed to compute the wanted outputs, in topological order. */
+  /** BN name -> conv name of every folded pair (empty when folding is off). */
+  foldedPairs(): Map<string, string> {
+    return new Map([...this.folded].map(([bn, f]) => [bn, f.conv]));
+  }
+
+  /**
+   * The nodes needed to compute the wanted outputs, in topological order. A folded batch norm runs as its
+   * folded convolution unless the convolution's own output is wanted too.
+   */
   private plan(wanted: string[]): GraphNode[] {
     const key = wanted.join('\u0000');
     const hit = this.planCache.get(key);
     if (hit) return hit;
+    const bases = wanted.map((w) => this.baseName(w));
+    const wantedSet = new Set(bases);
+    const substitute = new Map<string, GraphNode>();
+    for (const [bn, f] of this.folded) if (!wantedSet.has(f.conv)) substitute.set(bn, f.node);
     const needed = new Set<string>();
-    const stack = wanted.map((w) => this.baseName(w));
+    const stack = [...bases];
     while (stack.length) {
       const n = stack.pop()!;
       if (needed.has(n)) continue;
       needed.add(n);
-      for (const r of this.byName.get(n)!.inputs) stack.push(r.layer);
+      for (const r of (substitute.get(n) ?? this.byName.get(n)!).inputs) stack.push(r.layer);
     }
-    const plan = this.nodes.filter((n) => needed.has(n.name));
+    const plan = this.nodes.filter((n) => needed.has(n.name)).map((n) => substitute.get(n.name) ?? n);
     this.planCache.set(key, plan);
     return plan;
   }
