@@ -83,9 +83,13 @@ export interface Irfft2dBases {
   readonly wCos: tf.Tensor2D;
   /** [fw, w]: c_k sin(2 pi k n / w) / w. */
   readonly wSin: tf.Tensor2D;
-  /** [h, h]: cos(2 pi m k / h) / h. */
+  /** [w, fw]: transpose of wCos (for the gradient). */
+  readonly wCosT: tf.Tensor2D;
+  /** [w, fw]: transpose of wSin. */
+  readonly wSinT: tf.Tensor2D;
+  /** [h, h]: cos(2 pi m k / h) / h (symmetric). */
   readonly hCos: tf.Tensor2D;
-  /** [h, h]: sin(2 pi m k / h) / h. */
+  /** [h, h]: sin(2 pi m k / h) / h (symmetric). */
   readonly hSin: tf.Tensor2D;
   dispose(): void;
 }
@@ -116,6 +120,8 @@ export function createIrfft2dBases(h: number, w: number): Irfft2dBases {
   const t = {
     wCos: tf.keep(tf.tensor2d(wc, [fw, w])),
     wSin: tf.keep(tf.tensor2d(ws, [fw, w])),
+    wCosT: tf.keep(tf.tidy(() => tf.transpose(tf.tensor2d(wc, [fw, w])))),
+    wSinT: tf.keep(tf.tidy(() => tf.transpose(tf.tensor2d(ws, [fw, w])))),
     hCos: tf.keep(tf.tensor2d(hc, [h, h])),
     hSin: tf.keep(tf.tensor2d(hs, [h, h])),
   };
@@ -132,9 +138,11 @@ export function createIrfft2dBases(h: number, w: number): Irfft2dBases {
 
 /**
  * Inverse real 2-D DFT (numpy `irfft2(X, s=(h, w))`, backward normalisation 1/(h w)) of a batch of
- * half-plane spectra `re + i im`, each [N, h, floor(w/2)+1]; returns [N, h, w]. Differentiable: six
- * 2-D matmuls with the bases (width: two per real/imaginary output; height: two) and two transposes.
- * The imaginary parts of the DC and Nyquist columns do not contribute, as in numpy.
+ * half-plane spectra `re + i im`, each [N, h, floor(w/2)+1]; returns [N, h, w]. The imaginary parts of
+ * the DC and Nyquist columns do not contribute, as in numpy. Differentiable: forward is six 2-D
+ * matmuls with the bases (four along the width, two along the height) and two transposes; the
+ * gradient (the adjoint map) is written out with stored transposed bases so that every matmul runs
+ * un-transposed (TF.js wasm runs transposed matmuls about 10x slower).
  */
 export function inverseRealDft2d(re: tf.Tensor3D, im: tf.Tensor3D, bases: Irfft2dBases): tf.Tensor3D {
   const { h, w, fw } = bases;
@@ -144,17 +152,31 @@ export function inverseRealDft2d(re: tf.Tensor3D, im: tf.Tensor3D, bases: Irfft2
       `inverseRealDft2d: spectra must be [N, ${h}, ${fw}] for a ${h}x${w} image, got re [${re.shape}] im [${im.shape}]`,
     );
   }
-  return tf.tidy(() => {
+  // [N*h, w] <-> [h, N*w]: move the row axis to the front (height matmuls) and back.
+  const toRows = (z: tf.Tensor): tf.Tensor2D => tf.reshape(tf.transpose(tf.reshape(z, [n, h, w]), [1, 0, 2]), [h, n * w]);
+  const fromRows = (z: tf.Tensor): tf.Tensor2D => tf.reshape(tf.transpose(tf.reshape(z, [h, n, w]), [1, 0, 2]), [n * h, w]);
+  const op = tf.customGrad((reIn: tf.Tensor | tf.GradSaveFunc, imIn: tf.Tensor | tf.GradSaveFunc) => {
     // Width: Z[N,ky,n] = sum_k c_k X[N,ky,k] e^{+2 pi i k n / w} / w (complex).
-    const xr = tf.reshape(re, [n * h, fw]);
-    const xi = tf.reshape(im, [n * h, fw]);
+    const xr = tf.reshape(reIn as tf.Tensor, [n * h, fw]);
+    const xi = tf.reshape(imIn as tf.Tensor, [n * h, fw]);
     const zr = tf.sub(tf.matMul(xr, bases.wCos), tf.matMul(xi, bases.wSin));
     const zi = tf.add(tf.matMul(xr, bases.wSin), tf.matMul(xi, bases.wCos));
     // Height: x[N,m,n] = Re sum_ky Z[N,ky,n] e^{+2 pi i ky m / h} / h.
-    const toRows = (z: tf.Tensor): tf.Tensor2D => tf.reshape(tf.transpose(tf.reshape(z, [n, h, w]), [1, 0, 2]), [h, n * w]);
     const x = tf.sub(tf.matMul(bases.hCos, toRows(zr)), tf.matMul(bases.hSin, toRows(zi)));
-    return tf.transpose(tf.reshape(x, [h, n, w]), [1, 0, 2]) as tf.Tensor3D;
+    return {
+      value: tf.reshape(fromRows(x), [n, h, w]) as tf.Tensor3D,
+      gradFunc: (dy: tf.Tensor3D) => {
+        // Adjoint. hCos and hSin are symmetric, so they are their own transposes.
+        const dyRows = toRows(dy);
+        const dzr = fromRows(tf.matMul(bases.hCos, dyRows));
+        const dzi = fromRows(tf.neg(tf.matMul(bases.hSin, dyRows)));
+        const dxr = tf.add(tf.matMul(dzr, bases.wCosT), tf.matMul(dzi, bases.wSinT));
+        const dxi = tf.sub(tf.matMul(dzi, bases.wCosT), tf.matMul(dzr, bases.wSinT));
+        return [tf.reshape(dxr, [n, h, fw]), tf.reshape(dxi, [n, h, fw])];
+      },
+    };
   });
+  return op(re, im);
 }
 
 function checkOptions(kind: string, o: ParamOptions): Required<ParamOptions> {
