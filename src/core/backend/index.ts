@@ -100,10 +100,21 @@ async function tryTensorflow(): Promise<Attempt> {
   return { ok: false, why: `tensorflow: ${whys.join('; ')}` };
 }
 
-interface GpuAdapterLike {
-  info?: { vendor?: string; architecture?: string; description?: string; device?: string };
-  requestAdapterInfo?: () => Promise<{ vendor?: string; architecture?: string; description?: string; device?: string }>;
+interface GpuAdapterInfoLike {
+  vendor?: string;
+  architecture?: string;
+  description?: string;
+  device?: string;
+  isFallbackAdapter?: boolean;
 }
+interface GpuAdapterLike {
+  isFallbackAdapter?: boolean;
+  info?: GpuAdapterInfoLike;
+  requestAdapterInfo?: () => Promise<GpuAdapterInfoLike>;
+}
+
+/** A software rasteriser posing as a GPU would be far slower than wasm. */
+const SOFTWARE_ADAPTER = /swiftshader|llvmpipe|lavapipe|softpipe|software/i;
 interface GpuLike {
   requestAdapter(opts?: unknown): Promise<GpuAdapterLike | null>;
 }
@@ -125,11 +136,21 @@ async function tryWebgpu(): Promise<Attempt> {
   }
   let adapter: GpuAdapterLike | null;
   try {
-    adapter = await g.navigator!.gpu!.requestAdapter();
+    adapter = await g.navigator!.gpu!.requestAdapter({ powerPreference: 'high-performance' });
   } catch (e) {
     return { ok: false, why: `webgpu: requestAdapter failed: ${errMsg(e)}` };
   }
   if (!adapter) return { ok: false, why: 'webgpu: no GPU adapter' };
+  let info: GpuAdapterInfoLike | undefined;
+  try {
+    info = adapter.info ?? (adapter.requestAdapterInfo ? await adapter.requestAdapterInfo() : undefined);
+  } catch {
+    info = undefined; // adapter info is optional decoration
+  }
+  const device = [info?.vendor, info?.architecture, info?.description || info?.device].filter((s) => !!s).join(' ') || 'GPU';
+  if (adapter.isFallbackAdapter || info?.isFallbackAdapter || SOFTWARE_ADAPTER.test(device)) {
+    return { ok: false, why: `webgpu: only a software adapter (${device})` };
+  }
   // The webgpu backend registers itself only if navigator.gpu exists when it is first required.
   const r = tryRequire('@tensorflow/tfjs-backend-webgpu');
   if (!r.mod) return { ok: false, why: `webgpu: ${r.why}` };
@@ -140,13 +161,6 @@ async function tryWebgpu(): Promise<Attempt> {
     if (!(await activate('webgpu'))) return { ok: false, why: 'webgpu: backend failed to initialise' };
   } catch (e) {
     return { ok: false, why: `webgpu: ${errMsg(e)}` };
-  }
-  let device = 'GPU';
-  try {
-    const info = adapter.info ?? (adapter.requestAdapterInfo ? await adapter.requestAdapterInfo() : undefined);
-    if (info) device = [info.vendor, info.architecture, info.description || info.device].filter((s) => !!s).join(' ') || device;
-  } catch {
-    // adapter info is optional decoration
   }
   return { ok: true, info: { name: 'webgpu', reason: `webgpu: ${device}`, device } };
 }
