@@ -7,7 +7,8 @@ import { loadModel, embeddedModelPath, parseInputRange, type NLModel } from '../
 import { describeModel, formatDescription } from '../core/model/describe';
 import { parseUnits } from '../core/render/objectives';
 import { DEFAULT_VISUALIZE, visualize, type VisualizeOptions, type VisualizeProgress } from '../core/render/visualize';
-import { encodePng, makeGrid, type RGBImage } from '../core/image';
+import { createImage, encodePng, makeGrid, type RGBImage } from '../core/image';
+import { GRID_BACKGROUND } from '../core/image/grid';
 import { writeFileAtomic } from '../core/util/fs';
 import type { ParamKind } from '../core/render/param';
 
@@ -193,9 +194,13 @@ async function cmdVisualize(values: Values, positionals: string[]): Promise<void
       }
     }
     if (tiles.length) {
-      // Side by side: with both parameterizations, pixel and fourier of a unit share a row position.
-      const order = params.length > 1 ? interleave(tiles.length / 2) : tiles.map((_, i) => i);
-      writeFileAtomic(path.join(outDir, 'grid.png'), encodePng(makeGrid(order.map((i) => tiles[i]), order.map((i) => labels[i]), { columns: params.length > 1 ? 2 : undefined })));
+      // With both parameterizations: a row of pixel images above a row of Fourier images of the same units.
+      const both = params.length > 1 && tiles.length === 2 * units.length;
+      const order = both ? pairedRows(units.length, GRID_COLUMNS) : tiles.map((_, i) => i);
+      const blank = createImage(tiles[0].height, tiles[0].width, tiles[0].channels, GRID_BACKGROUND);
+      const grid = makeGrid(order.map((i) => (i < 0 ? blank : tiles[i])), order.map((i) => (i < 0 ? '' : labels[i])),
+        both ? { columns: Math.ceil(units.length / Math.ceil(units.length / GRID_COLUMNS)), tileSize: Math.max(144, tiles[0].width) } : {});
+      writeFileAtomic(path.join(outDir, 'grid.png'), encodePng(grid));
     }
     const result = {
       tool: `neuron-lens ${VERSION}`,
@@ -219,9 +224,20 @@ async function cmdVisualize(values: Values, positionals: string[]): Promise<void
   }
 }
 
-/** Order [p0, f0, p1, f1, ...] for n units given tiles [p0..pn-1, f0..fn-1]. */
-function interleave(n: number): number[] {
-  return Array.from({ length: 2 * n }, (_, i) => (i % 2 === 0 ? i / 2 : n + (i - 1) / 2));
+const GRID_COLUMNS = 8;
+
+/**
+ * Tile order for tiles [p0..pn-1, f0..fn-1]: groups of `columns` units, each a row of pixel images above
+ * a row of the same units' Fourier images; -1 is a blank that fills the last group's rows.
+ */
+function pairedRows(n: number, columns: number): number[] {
+  const order: number[] = [];
+  const cols = Math.ceil(n / Math.ceil(n / columns));
+  for (let g = 0; g < n; g += cols) {
+    const group = Array.from({ length: cols }, (_, k) => (g + k < n ? g + k : -1));
+    order.push(...group, ...group.map((i) => (i < 0 ? -1 : n + i)));
+  }
+  return order;
 }
 
 function formatActivation(v: number): string {
