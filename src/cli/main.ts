@@ -196,10 +196,11 @@ async function cmdVisualize(values: Values, positionals: string[]): Promise<void
     if (tiles.length) {
       // With both parameterizations: a row of pixel images above a row of Fourier images of the same units.
       const both = params.length > 1 && tiles.length === 2 * units.length;
-      const order = both ? pairedRows(units.length, GRID_COLUMNS) : tiles.map((_, i) => i);
+      const columns = Math.ceil(units.length / Math.ceil(units.length / GRID_COLUMNS));
+      const order = both ? pairedRows(units.length, columns) : tiles.map((_, i) => i);
       const blank = createImage(tiles[0].height, tiles[0].width, tiles[0].channels, GRID_BACKGROUND);
       const grid = makeGrid(order.map((i) => (i < 0 ? blank : tiles[i])), order.map((i) => (i < 0 ? '' : labels[i])),
-        both ? { columns: Math.ceil(units.length / Math.ceil(units.length / GRID_COLUMNS)), tileSize: Math.max(144, tiles[0].width) } : {});
+        both ? { columns, tileSize: Math.max(144, tiles[0].width) } : {});
       writeFileAtomic(path.join(outDir, 'grid.png'), encodePng(grid));
     }
     const result = {
@@ -232,9 +233,8 @@ const GRID_COLUMNS = 8;
  */
 function pairedRows(n: number, columns: number): number[] {
   const order: number[] = [];
-  const cols = Math.ceil(n / Math.ceil(n / columns));
-  for (let g = 0; g < n; g += cols) {
-    const group = Array.from({ length: cols }, (_, k) => (g + k < n ? g + k : -1));
+  for (let g = 0; g < n; g += columns) {
+    const group = Array.from({ length: columns }, (_, k) => (g + k < n ? g + k : -1));
     order.push(...group, ...group.map((i) => (i < 0 ? -1 : n + i)));
   }
   return order;
