@@ -110,8 +110,12 @@ export class OnnxGraph {
       if (jsOp) {
         outs = jsOp(ins, p.attrs, this.context(p, dir), p.node.output.length);
       } else if (OPS.tf[p.node.opType]) {
-        outs = tf.tidy(() => OPS.tf[p.node.opType](ins, p.attrs, this.context(p, dir), p.node.output.length))
-          .map((v) => this.readBack(v));
+        const op = OPS.tf[p.node.opType];
+        let res: Const[] = [];
+        tf.tidy(() => {
+          res = op(ins, p.attrs, this.context(p, dir), p.node.output.length).map((v) => this.readBack(v));
+        });
+        outs = res;
       } else {
         continue;
       }

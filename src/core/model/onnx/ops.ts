@@ -72,8 +72,8 @@ export type TfOp = (ins: Ins, at: Attrs, ctx: OpContext, outCount: number) => Va
 
 export function logicalShape(v: Val): number[] {
   if (isConst(v)) return v.shape;
-  const s = v.t.shape;
-  return v.nhwc ? [s[0], s[3], s[1], s[2]] : s;
+  const s = v.t.shape as number[];
+  return v.nhwc ? [s[0], s[3], s[1], s[2]] : [...s];
 }
 
 function req(ins: Ins, i: number, ctx: OpContext): Val {
@@ -100,7 +100,7 @@ function toNHWC(v: Val, ctx: OpContext): tf.Tensor4D {
   const s = logicalShape(v);
   if (s.length !== 4) throw new Error(`${ctx.what}: expected a 4-D NCHW tensor, got shape [${s}]`);
   if (isConst(v)) return ctx.tensorOf(v, 'nhwc', (c) => jsTranspose(c, [0, 2, 3, 1])) as tf.Tensor4D;
-  return tf.transpose(v.t, [0, 2, 3, 1]);
+  return tf.transpose(v.t, [0, 2, 3, 1]) as tf.Tensor4D;
 }
 
 /** A value of logical rank <= 4 broadcast-aligned to a physical NHWC partner. */
@@ -236,7 +236,7 @@ const conv: TfOp = (ins, at, ctx) => {
     const f = ctx.tensorOf(w, 'hwio', (k) => jsTranspose(k, [2, 3, 1, 0])) as tf.Tensor4D;
     const xs = tf.split(x, g, 3);
     const fs = tf.split(f, g, 3);
-    y = tf.concat(xs.map((xi, i) => tf.conv2d(xi, fs[i], strides, pads, 'NHWC', dil)), 3);
+    y = tf.concat(xs.map((xi, i) => tf.conv2d(xi as tf.Tensor4D, fs[i] as tf.Tensor4D, strides, pads, 'NHWC', dil)), 3) as tf.Tensor4D;
   }
   if (b) {
     if (!isConst(b)) throw new Error(`${ctx.what}: bias must be a constant`);
@@ -343,9 +343,9 @@ const matMul: TfOp = (ins, _at, ctx) => {
   const b = logical(req(ins, 1, ctx), ctx);
   if (a.rank < 2 || b.rank < 2) throw new Error(`${ctx.what}: MatMul of rank-1 tensors is not supported`);
   if (b.rank === 2 && a.rank > 2) {
-    const lead = a.shape.slice(0, -1);
-    const y = tf.matMul(tf.reshape(a, [-1, a.shape[a.rank - 1]]) as tf.Tensor2D, b as tf.Tensor2D);
-    return [tv(tf.reshape(y, [...lead, b.shape[1]]))];
+    const as = a.shape as number[];
+    const y = tf.matMul(tf.reshape(a, [-1, as[as.length - 1]]) as tf.Tensor2D, b as tf.Tensor2D);
+    return [tv(tf.reshape(y, [...as.slice(0, -1), (b.shape as number[])[1]]))];
   }
   return [tv(tf.matMul(a, b))];
 };
@@ -491,7 +491,7 @@ const padTf: TfOp = (ins, at, ctx) => {
   if (ins[3]) throw new Error(`${ctx.what}: Pad with axes is not supported`);
   const rank = logicalShape(x).length;
   if (pads.some((p) => p < 0)) throw new Error(`${ctx.what}: negative pads are not supported`);
-  const pp = Array.from({ length: rank }, (_, i) => [pads[i], pads[i + rank]] as [number, number]);
+  const pp = Array.from({ length: rank }, (_, i): [number, number] => [pads[i] ?? 0, pads[i + rank] ?? 0]);
   if (!isConst(x) && x.nhwc) return [tv(tf.pad(x.t, [0, 2, 3, 1].map((d) => pp[d]), value), true)];
   return [tv(tf.pad(logical(x, ctx), pp, value))];
 };
