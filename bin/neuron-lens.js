@@ -4,9 +4,9 @@
 const fs = require('fs');
 const path = require('path');
 const bundled = path.join(__dirname, '..', 'dist', 'cli.js');
-if (fs.existsSync(bundled)) {
-  require(bundled);
-} else {
+let entry = bundled;
+if (!fs.existsSync(bundled)) {
   require('tsx/cjs');
-  require(path.join(__dirname, '..', 'src', 'cli', 'main.ts'));
+  entry = path.join(__dirname, '..', 'src', 'cli', 'main.ts');
 }
+require(entry).main(process.argv.slice(2)).then((code) => { process.exitCode = code; });

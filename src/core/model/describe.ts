@@ -1,0 +1,45 @@
+// A model's description for users and tools (`neuron-lens describe`, the editor's tree).
+import type { NLModel } from './types';
+
+export interface ModelDescription {
+  name: string;
+  source: string;
+  format: string;
+  inputShape: (number | null)[];
+  preprocess: string;
+  logitsLayer: string | null;
+  classes: number;
+  layers: { name: string; kind: string; outputShape: (number | null)[]; channels: number; isLogits?: boolean }[];
+}
+
+export function describeModel(model: NLModel): ModelDescription {
+  const logits = model.layers.find((l) => l.name === model.logitsLayer);
+  return {
+    name: model.name,
+    source: model.source,
+    format: model.format,
+    inputShape: [null, model.input.height, model.input.width, model.input.channels],
+    preprocess: model.preprocess.describe,
+    logitsLayer: model.logitsLayer,
+    classes: logits ? logits.outputShape.slice(1).reduce<number>((a, b) => a * (b ?? 1), 1) : 0,
+    layers: model.layers.map((l) => ({ name: l.name, kind: l.kind, outputShape: l.outputShape, channels: l.channels, ...(l.isLogits ? { isLogits: true } : {}) })),
+  };
+}
+
+const shape = (s: (number | null)[]) => `[${s.map((d) => (d === null ? '?' : d)).join(', ')}]`;
+
+export function formatDescription(d: ModelDescription): string {
+  const rows = d.layers.map((l) => [l.name + (l.isLogits ? '  <- logits' : ''), l.kind, shape(l.outputShape), String(l.channels)]);
+  const head = ['layer', 'kind', 'output shape', 'channels'];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (r: string[]) => r.map((c, i) => (i === 3 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd();
+  return [
+    `${d.name}  (${d.format})  ${d.source}`,
+    `input ${shape(d.inputShape)}, ${d.preprocess}`,
+    `logits: ${d.logitsLayer ?? 'none found'}${d.classes ? ` (${d.classes} classes)` : ''}`,
+    '',
+    line(head),
+    ...rows.map(line),
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,148 @@
+// Loading any supported model file into the one NLModel interface.
+import * as fs from 'fs';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs-core';
+import { importGraphModel, importLayersModel, type ImportedGraph } from './tfjs';
+import type { NLModel, Preprocess } from './types';
+
+export type { NLModel, LayerInfo, Preprocess } from './types';
+
+export interface LoadOptions {
+  /** How an image in [0,1] maps to the model input (`--input-range lo,hi`); overrides neuron-lens.json. */
+  inputRange?: [number, number];
+}
+
+/** The optional `neuron-lens.json` beside a model. */
+export interface ModelSidecar {
+  inputRange?: [number, number];
+  mean?: number[];
+  std?: number[];
+  labels?: string[];
+  /** Name of the logits layer, when automatic detection is not wanted. */
+  logitsLayer?: string;
+}
+
+export function rangePreprocess(lo: number, hi: number, channels: number): Preprocess {
+  return { scale: Array(channels).fill(hi - lo), offset: Array(channels).fill(lo), describe: `[0,1] -> [${lo},${hi}]` };
+}
+
+export function parseInputRange(s: string): [number, number] {
+  const m = s.split(',').map((v) => Number(v.trim()));
+  if (m.length !== 2 || m.some((v) => !Number.isFinite(v)) || m[0] === m[1]) {
+    throw new Error(`bad --input-range "${s}": expected two different numbers "lo,hi", e.g. -1,1 or 0,255`);
+  }
+  return [m[0], m[1]];
+}
+
+function readJson(file: string): any {
+  let text: string;
+  try { text = fs.readFileSync(file, 'utf8'); } catch (e) {
+    throw new Error(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+  }
+  try { return JSON.parse(text); } catch (e) {
+    throw new Error(`${file} is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+function readSidecar(dir: string): ModelSidecar {
+  const f = path.join(dir, 'neuron-lens.json');
+  if (!fs.existsSync(f)) return {};
+  const j = readJson(f);
+  const bad = (what: string) => new Error(`${f}: ${what}`);
+  if (j.inputRange !== undefined && !(Array.isArray(j.inputRange) && j.inputRange.length === 2 && j.inputRange.every(Number.isFinite))) throw bad('"inputRange" must be [lo, hi]');
+  if ((j.mean === undefined) !== (j.std === undefined)) throw bad('"mean" and "std" go together');
+  if (j.labels !== undefined && !(Array.isArray(j.labels) && j.labels.every((l: unknown) => typeof l === 'string'))) throw bad('"labels" must be a list of strings');
+  return j;
+}
+
+/** Class names beside a model: neuron-lens.json, TF.js metadata.json, labels.txt or labels.json. */
+function findLabels(dir: string, sidecar: ModelSidecar): string[] | undefined {
+  if (sidecar.labels) return sidecar.labels;
+  const meta = path.join(dir, 'metadata.json');
+  if (fs.existsSync(meta)) {
+    const m = readJson(meta);
+    if (Array.isArray(m.labels)) return m.labels.map(String);
+  }
+  const txt = path.join(dir, 'labels.txt');
+  if (fs.existsSync(txt)) return fs.readFileSync(txt, 'utf8').split(/\r?\n/).filter((l) => l.trim().length > 0);
+  const lj = path.join(dir, 'labels.json');
+  if (fs.existsSync(lj)) { const l = readJson(lj); if (Array.isArray(l)) return l.map(String); }
+  return undefined;
+}
+
+/** Resolves a user path (a model file or a folder holding model.json). */
+export function resolveModelPath(p: string): string {
+  const full = path.resolve(p);
+  if (!fs.existsSync(full)) throw new Error(`model not found: ${full}`);
+  if (fs.statSync(full).isDirectory()) {
+    const mj = path.join(full, 'model.json');
+    if (!fs.existsSync(mj)) throw new Error(`${full} is a folder without a model.json`);
+    return mj;
+  }
+  return full;
+}
+
+export async function loadModel(p: string, opts: LoadOptions = {}): Promise<NLModel> {
+  const file = resolveModelPath(p);
+  const dir = path.dirname(file);
+  const ext = path.extname(file).toLowerCase();
+  let graph: ImportedGraph;
+  if (ext === '.json') {
+    const json = readJson(file);
+    if (json.format === 'graph-model' || (json.modelTopology && Array.isArray(json.modelTopology.node))) graph = await importGraphModel(file, json);
+    else if (json.modelTopology) graph = importLayersModel(file, json);
+    else throw new Error(`${file} is not a TF.js model (no "modelTopology")`);
+  } else {
+    throw new Error(`unsupported model file ${file}: expected a TF.js model.json`);
+  }
+  const sidecar = readSidecar(dir);
+  const [, h, w, c] = graph.inputShape as number[];
+  let preprocess: Preprocess;
+  if (opts.inputRange) preprocess = rangePreprocess(opts.inputRange[0], opts.inputRange[1], c);
+  else if (sidecar.inputRange) preprocess = rangePreprocess(sidecar.inputRange[0], sidecar.inputRange[1], c);
+  else if (sidecar.mean && sidecar.std) {
+    if (sidecar.mean.length !== c || sidecar.std.length !== c) throw new Error(`${path.join(dir, 'neuron-lens.json')}: mean/std need ${c} values (one per input channel)`);
+    preprocess = { scale: sidecar.std.map((s) => 1 / s), offset: sidecar.mean.map((m, i) => -m / sidecar.std![i]), describe: `(x - mean) / std, mean ${JSON.stringify(sidecar.mean)}, std ${JSON.stringify(sidecar.std)}` };
+  } else preprocess = { ...rangePreprocess(0, 1, c), describe: '[0,1] (not declared: pass --input-range or add neuron-lens.json)' };
+  let logitsLayer = graph.logitsLayer;
+  if (sidecar.logitsLayer) {
+    if (!graph.layers.some((l) => l.name === sidecar.logitsLayer)) {
+      graph.dispose();
+      throw new Error(`${path.join(dir, 'neuron-lens.json')}: logitsLayer "${sidecar.logitsLayer}" is not a layer of the model`);
+    }
+    logitsLayer = sidecar.logitsLayer;
+  }
+  const layers = graph.layers.map((l) => (l.name === logitsLayer ? { ...l, isLogits: true } : l));
+  const classNames = findLabels(dir, sidecar);
+  return {
+    format: graph.format,
+    source: file,
+    name: path.basename(file) === 'model.json' ? path.basename(dir) : path.basename(file),
+    input: { height: h, width: w, channels: c },
+    preprocess,
+    layers,
+    logitsLayer,
+    classNames,
+    tap: (names: string[], x: tf.Tensor4D) => graph.run(x, names),
+    dispose: () => graph.dispose(),
+  };
+}
+
+/** The embedded default models shipped in the package's `models/` folder. */
+export function embeddedModelsDir(): string {
+  // Works from src/core/model (source) and from dist/ (bundle): walk up to the folder holding package.json.
+  let dir = __dirname;
+  for (let i = 0; i < 6; i++) {
+    if (fs.existsSync(path.join(dir, 'package.json')) && fs.existsSync(path.join(dir, 'models'))) return path.join(dir, 'models');
+    dir = path.dirname(dir);
+  }
+  throw new Error('the embedded models folder was not found next to the package');
+}
+
+export const DEFAULT_MODEL = 'fashion_cnn';
+
+export function embeddedModelPath(name = DEFAULT_MODEL): string {
+  const p = path.join(embeddedModelsDir(), name, 'model.json');
+  if (!fs.existsSync(p)) throw new Error(`embedded model "${name}" not found at ${p}`);
+  return p;
+}

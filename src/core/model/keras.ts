@@ -1,0 +1,568 @@
+// An interpreter for Keras model configs (the `modelTopology` of a TF.js layers model, and the `config.json`
+// of a Keras file): it runs each layer as plain TF.js ops, channels-last, so that gradients with respect to
+// the input flow and no fused op computes filter gradients. No code from the model file runs: only the
+// layer classes listed here are understood; anything else is an error that names it.
+import * as tf from '@tensorflow/tfjs-core';
+import type { LayerInfo } from './types';
+
+/** Weights of one layer, by Keras weight name (`kernel`, `bias`, `gamma`, `moving_mean`, ...). */
+export type LayerWeights = Map<string, tf.Tensor>;
+
+interface NodeRef { layer: string; node: number; tensor: number }
+
+interface GraphNode {
+  name: string;
+  className: string;
+  config: Record<string, any>;
+  inputs: NodeRef[];
+  apply: (xs: tf.Tensor[]) => tf.Tensor;
+  /** Name of the virtual pre-activation output when this layer ends in a softmax activation. */
+  preSoftmax?: string;
+  /** The layer without its final activation (set with preSoftmax). */
+  preApply?: (xs: tf.Tensor[]) => tf.Tensor;
+}
+
+/** The Keras weight names of a layer class, in `get_weights()` order (for files that store them by index). */
+export function kerasWeightNames(className: string, config: Record<string, any>): string[] {
+  const bias = config.use_bias === false ? [] : ['bias'];
+  switch (className) {
+    case 'Conv2D': case 'Dense': return ['kernel', ...bias];
+    case 'DepthwiseConv2D': return ['depthwise_kernel', ...bias];
+    case 'SeparableConv2D': return ['depthwise_kernel', 'pointwise_kernel', ...bias];
+    case 'BatchNormalization':
+      return [...(config.scale === false ? [] : ['gamma']), ...(config.center === false ? [] : ['beta']), 'moving_mean', 'moving_variance'];
+    case 'LayerNormalization':
+      return [...(config.scale === false ? [] : ['gamma']), ...(config.center === false ? [] : ['beta'])];
+    case 'Normalization': return ['mean', 'variance'];
+    case 'PReLU': return ['alpha'];
+    case 'NeuronLens>ClassToken': return ['cls'];
+    case 'NeuronLens>PositionEmbedding': return ['pos'];
+    case 'NeuronLens>MultiHeadSelfAttention': return ['qkv_kernel', 'qkv_bias', 'out_kernel', 'out_bias'];
+    default: return [];
+  }
+}
+
+const pair = (v: unknown, what: string): [number, number] => {
+  if (typeof v === 'number') return [v, v];
+  if (Array.isArray(v) && v.length === 2 && v.every((n) => typeof n === 'number')) return [v[0], v[1]];
+  throw new Error(`expected a number or a pair for ${what}, got ${JSON.stringify(v)}`);
+};
+
+function activation(name: string | undefined | null, where: string): ((x: tf.Tensor) => tf.Tensor) | null {
+  switch (name ?? 'linear') {
+    case 'linear': return null;
+    case 'relu': return (x) => tf.relu(x);
+    case 'relu6': return (x) => tf.relu6(x);
+    case 'sigmoid': return (x) => tf.sigmoid(x);
+    case 'tanh': return (x) => tf.tanh(x);
+    case 'softmax': return (x) => tf.softmax(x, -1);
+    case 'elu': return (x) => tf.elu(x);
+    case 'selu': return (x) => tf.selu(x);
+    case 'softplus': return (x) => tf.softplus(x);
+    case 'softsign': return (x) => tf.div(x, tf.add(tf.abs(x), 1));
+    case 'swish': case 'silu': return (x) => tf.mul(x, tf.sigmoid(x));
+    case 'gelu': return gelu;
+    case 'hard_sigmoid': return (x) => tf.clipByValue(tf.add(tf.mul(x, 0.2), 0.5), 0, 1);
+    case 'exponential': return (x) => tf.exp(x);
+    default: throw new Error(`${where}: unsupported activation "${name}"`);
+  }
+}
+
+/** Exact GELU, x * Phi(x), with erf. */
+export function gelu(x: tf.Tensor): tf.Tensor {
+  return tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1));
+}
+
+function activationName(cfg: Record<string, any>): string | undefined {
+  const a = cfg.activation;
+  if (a && typeof a === 'object') return a.config?.name ?? a.class_name; // Keras 3 serialized activation
+  return a;
+}
+
+/** Apply an op along the last axis of an N-D tensor via a 2-D matmul (XNNPACK's fast path on wasm). */
+function denseLastAxis(x: tf.Tensor, kernel: tf.Tensor2D, bias?: tf.Tensor): tf.Tensor {
+  const inDim = x.shape[x.rank - 1];
+  const flat = x.rank === 2 ? (x as tf.Tensor2D) : tf.reshape(x, [-1, inDim]) as tf.Tensor2D;
+  let y: tf.Tensor = tf.matMul(flat, kernel);
+  if (bias) y = tf.add(y, bias);
+  return x.rank === 2 ? y : tf.reshape(y, [...x.shape.slice(0, -1), kernel.shape[1]]);
+}
+
+function layerNorm(x: tf.Tensor, eps: number, gamma?: tf.Tensor, beta?: tf.Tensor): tf.Tensor {
+  const mean = tf.mean(x, -1, true);
+  const centered = tf.sub(x, mean);
+  const variance = tf.mean(tf.square(centered), -1, true);
+  let y = tf.mul(centered, tf.rsqrt(tf.add(variance, eps)));
+  if (gamma) y = tf.mul(y, gamma);
+  if (beta) y = tf.add(y, beta);
+  return y;
+}
+
+function paddingMode(cfg: Record<string, any>, where: string): 'same' | 'valid' {
+  const p = cfg.padding ?? 'valid';
+  if (p === 'same' || p === 'valid') return p;
+  throw new Error(`${where}: unsupported padding "${p}"`);
+}
+
+function checkChannelsLast(cfg: Record<string, any>, where: string): void {
+  if (cfg.data_format && cfg.data_format !== 'channels_last') {
+    throw new Error(`${where}: data_format "${cfg.data_format}" is not supported (only channels_last)`);
+  }
+}
+
+/** Builds the op function of one layer. Weights are taken (owned) by the returned closure's graph. */
+function buildLayer(className: string, name: string, cfg: Record<string, any>, w: LayerWeights, keep: tf.Tensor[]):
+  { apply: (xs: tf.Tensor[]) => tf.Tensor; preApply?: (xs: tf.Tensor[]) => tf.Tensor } {
+  const where = `layer "${name}" (${className})`;
+  const need = (key: string): tf.Tensor => {
+    const t = w.get(key);
+    if (!t) throw new Error(`${where}: missing weight "${key}" (has: ${[...w.keys()].join(', ') || 'none'})`);
+    return t;
+  };
+  const opt = (key: string): tf.Tensor | undefined => w.get(key);
+  const own = <T extends tf.Tensor>(t: T): T => { keep.push(t); return t; };
+  const one = (xs: tf.Tensor[]): tf.Tensor => {
+    if (xs.length !== 1) throw new Error(`${where}: expected 1 input, got ${xs.length}`);
+    return xs[0];
+  };
+  // Layers whose last step is an activation expose the pre-activation output when it is a softmax.
+  const withActivation = (f: (x: tf.Tensor) => tf.Tensor) => {
+    const actName = activationName(cfg);
+    const act = activation(actName, where);
+    return {
+      apply: (xs: tf.Tensor[]) => { const y = f(one(xs)); return act ? act(y) : y; },
+      preApply: actName === 'softmax' ? (xs: tf.Tensor[]) => f(one(xs)) : undefined,
+    };
+  };
+
+  switch (className) {
+    case 'InputLayer':
+      return { apply: one };
+    case 'Conv2D': {
+      checkChannelsLast(cfg, where);
+      if ((cfg.groups ?? 1) !== 1) throw new Error(`${where}: grouped convolution (groups=${cfg.groups}) is not supported`);
+      const kernel = need('kernel') as tf.Tensor4D;
+      const bias = cfg.use_bias === false ? undefined : need('bias');
+      const strides = pair(cfg.strides ?? 1, `${where} strides`);
+      const dil = pair(cfg.dilation_rate ?? 1, `${where} dilation_rate`);
+      const pad = paddingMode(cfg, where);
+      return withActivation((x) => {
+        const y = tf.conv2d(x as tf.Tensor4D, kernel, strides, pad, 'NHWC', dil);
+        return bias ? tf.add(y, bias) : y;
+      });
+    }
+    case 'DepthwiseConv2D': {
+      checkChannelsLast(cfg, where);
+      const kernel = need('depthwise_kernel') as tf.Tensor4D;
+      const bias = cfg.use_bias === false ? undefined : need('bias');
+      const strides = pair(cfg.strides ?? 1, `${where} strides`);
+      const dil = pair(cfg.dilation_rate ?? 1, `${where} dilation_rate`);
+      if (dil[0] !== 1 || dil[1] !== 1) throw new Error(`${where}: dilated depthwise convolution has no gradient in TF.js and is not supported`);
+      const pad = paddingMode(cfg, where);
+      return withActivation((x) => {
+        const y = tf.depthwiseConv2d(x as tf.Tensor4D, kernel, strides, pad, 'NHWC');
+        return bias ? tf.add(y, bias) : y;
+      });
+    }
+    case 'SeparableConv2D': {
+      checkChannelsLast(cfg, where);
+      const dw = need('depthwise_kernel') as tf.Tensor4D;
+      const pw = need('pointwise_kernel') as tf.Tensor4D;
+      const bias = cfg.use_bias === false ? undefined : need('bias');
+      const strides = pair(cfg.strides ?? 1, `${where} strides`);
+      const pad = paddingMode(cfg, where);
+      return withActivation((x) => {
+        const d = tf.depthwiseConv2d(x as tf.Tensor4D, dw, strides, pad, 'NHWC');
+        const y = tf.conv2d(d, pw, 1, 'valid');
+        return bias ? tf.add(y, bias) : y;
+      });
+    }
+    case 'Dense': {
+      const kernel = need('kernel') as tf.Tensor2D;
+      const bias = cfg.use_bias === false ? undefined : need('bias');
+      return withActivation((x) => denseLastAxis(x, kernel, bias));
+    }
+    case 'BatchNormalization': {
+      const axis: number = Array.isArray(cfg.axis) ? cfg.axis[0] : (cfg.axis ?? -1);
+      const eps = cfg.epsilon ?? 1e-3;
+      // Inference batch norm is an affine map: y = x * a + b (a broadcast multiply; TF.js batchNorm's
+      // gradient tiles, which is slow on wasm).
+      const [a, b] = tf.tidy(() => {
+        const mean = need('moving_mean');
+        const variance = need('moving_variance');
+        const gamma = cfg.scale === false ? tf.onesLike(mean) : need('gamma');
+        const beta = cfg.center === false ? tf.zerosLike(mean) : need('beta');
+        const a = tf.mul(gamma, tf.rsqrt(tf.add(variance, eps)));
+        return [a, tf.sub(beta, tf.mul(mean, a))];
+      });
+      own(a); own(b);
+      return { apply: (xs) => {
+        const x = one(xs);
+        if (axis === -1 || axis === x.rank - 1) return tf.add(tf.mul(x, a), b);
+        const shape = x.shape.map((_, i) => (i === axis ? -1 : 1));
+        return tf.add(tf.mul(x, tf.reshape(a, shape)), tf.reshape(b, shape));
+      } };
+    }
+    case 'LayerNormalization': {
+      const axis = Array.isArray(cfg.axis) ? cfg.axis : [cfg.axis ?? -1];
+      if (axis.length !== 1 || (axis[0] !== -1 && axis[0] < 1)) throw new Error(`${where}: layer normalization over axes ${JSON.stringify(cfg.axis)} is not supported (only the last axis)`);
+      const eps = cfg.epsilon ?? 1e-3;
+      const gamma = opt('gamma');
+      const beta = opt('beta');
+      return { apply: (xs) => layerNorm(one(xs), eps, gamma, beta) };
+    }
+    case 'Activation':
+    {
+      const actName = activationName(cfg);
+      const act = activation(actName, where);
+      return { apply: (xs) => (act ? act(one(xs)) : one(xs)) };
+    }
+    case 'ReLU': {
+      const maxValue = cfg.max_value ?? null;
+      const slope = cfg.negative_slope ?? 0;
+      const threshold = cfg.threshold ?? 0;
+      if (threshold !== 0) throw new Error(`${where}: ReLU threshold ${threshold} is not supported`);
+      return { apply: (xs) => {
+        const x = one(xs);
+        let y = slope ? tf.leakyRelu(x, slope) : tf.relu(x);
+        if (maxValue === 6 && !slope) return tf.relu6(x);
+        if (maxValue !== null) y = tf.minimum(y, maxValue);
+        return y;
+      } };
+    }
+    case 'LeakyReLU': {
+      const alpha = cfg.alpha ?? cfg.negative_slope ?? 0.3;
+      return { apply: (xs) => tf.leakyRelu(one(xs), alpha) };
+    }
+    case 'PReLU': {
+      const alpha = need('alpha');
+      return { apply: (xs) => tf.prelu(one(xs), alpha) };
+    }
+    case 'ELU': return { apply: (xs) => tf.elu(one(xs)) };
+    case 'Softmax': {
+      const axis = cfg.axis ?? -1;
+      return { apply: (xs) => tf.softmax(one(xs), axis) };
+    }
+    case 'ZeroPadding2D': {
+      checkChannelsLast(cfg, where);
+      const p = cfg.padding ?? 1;
+      let rows: [number, number]; let cols: [number, number];
+      if (typeof p === 'number') { rows = [p, p]; cols = [p, p]; }
+      else if (Array.isArray(p) && typeof p[0] === 'number') { rows = [p[0], p[0]]; cols = [p[1], p[1]]; }
+      else { rows = pair(p[0], `${where} padding`); cols = pair(p[1], `${where} padding`); }
+      return { apply: (xs) => tf.pad(one(xs), [[0, 0], rows, cols, [0, 0]]) };
+    }
+    case 'Cropping2D': {
+      const c = cfg.cropping ?? 0;
+      let rows: [number, number]; let cols: [number, number];
+      if (typeof c === 'number') { rows = [c, c]; cols = [c, c]; }
+      else if (typeof c[0] === 'number') { rows = [c[0], c[0]]; cols = [c[1], c[1]]; }
+      else { rows = pair(c[0], `${where} cropping`); cols = pair(c[1], `${where} cropping`); }
+      return { apply: (xs) => {
+        const x = one(xs);
+        return tf.slice(x, [0, rows[0], cols[0], 0], [-1, x.shape[1]! - rows[0] - rows[1], x.shape[2]! - cols[0] - cols[1], -1]);
+      } };
+    }
+    case 'MaxPooling2D': case 'AveragePooling2D': {
+      checkChannelsLast(cfg, where);
+      const size = pair(cfg.pool_size ?? 2, `${where} pool_size`);
+      const strides = pair(cfg.strides ?? size, `${where} strides`);
+      const pad = paddingMode(cfg, where);
+      const f = className === 'MaxPooling2D' ? tf.maxPool : tf.avgPool;
+      return { apply: (xs) => f(one(xs) as tf.Tensor4D, size, strides, pad) };
+    }
+    case 'GlobalAveragePooling2D': case 'GlobalMaxPooling2D': {
+      checkChannelsLast(cfg, where);
+      const keep = !!cfg.keepdims;
+      const f = className === 'GlobalAveragePooling2D' ? tf.mean : tf.max;
+      return { apply: (xs) => f(one(xs), [1, 2], keep) };
+    }
+    case 'GlobalAveragePooling1D': case 'GlobalMaxPooling1D': {
+      const keep = !!cfg.keepdims;
+      const f = className === 'GlobalAveragePooling1D' ? tf.mean : tf.max;
+      return { apply: (xs) => f(one(xs), 1, keep) };
+    }
+    case 'Flatten':
+      return { apply: (xs) => { const x = one(xs); return tf.reshape(x, [x.shape[0], -1]); } };
+    case 'Reshape': {
+      const target: number[] = cfg.target_shape;
+      if (!Array.isArray(target)) throw new Error(`${where}: missing target_shape`);
+      return { apply: (xs) => { const x = one(xs); return tf.reshape(x, [x.shape[0], ...target]); } };
+    }
+    case 'Permute': {
+      const dims: number[] = cfg.dims;
+      return { apply: (xs) => tf.transpose(one(xs), [0, ...dims]) };
+    }
+    case 'Dropout': case 'SpatialDropout2D': case 'GaussianNoise': case 'GaussianDropout': case 'AlphaDropout': case 'ActivityRegularization':
+      return { apply: one };
+    case 'Rescaling': {
+      const scale = cfg.scale ?? 1;
+      const offset = cfg.offset ?? 0;
+      return { apply: (xs) => tf.add(tf.mul(one(xs), scale), offset) };
+    }
+    case 'Normalization': {
+      const mean = need('mean');
+      const std = own(tf.tidy(() => tf.sqrt(tf.maximum(need('variance'), 1e-7))));
+      return { apply: (xs) => tf.div(tf.sub(one(xs), mean), std) };
+    }
+    case 'Add': return { apply: (xs) => xs.reduce((a, b) => tf.add(a, b)) };
+    case 'Subtract': return { apply: (xs) => tf.sub(xs[0], xs[1]) };
+    case 'Multiply': return { apply: (xs) => xs.reduce((a, b) => tf.mul(a, b)) };
+    case 'Average': return { apply: (xs) => tf.div(xs.reduce((a, b) => tf.add(a, b)), xs.length) };
+    case 'Maximum': return { apply: (xs) => xs.reduce((a, b) => tf.maximum(a, b)) };
+    case 'Minimum': return { apply: (xs) => xs.reduce((a, b) => tf.minimum(a, b)) };
+    case 'Concatenate': {
+      const axis = cfg.axis ?? -1;
+      return { apply: (xs) => tf.concat(xs, axis) };
+    }
+    case 'UpSampling2D': {
+      const size = pair(cfg.size ?? 2, `${where} size`);
+      if ((cfg.interpolation ?? 'nearest') !== 'nearest') throw new Error(`${where}: interpolation "${cfg.interpolation}" is not supported`);
+      return { apply: (xs) => {
+        const x = one(xs) as tf.Tensor4D;
+        return tf.image.resizeNearestNeighbor(x, [x.shape[1] * size[0], x.shape[2] * size[1]]);
+      } };
+    }
+    // The project's own ViT layers (see scripts/train_models.py for the exact definitions).
+    case 'NeuronLens>ClassToken': {
+      const cls = need('cls');
+      return { apply: (xs) => {
+        const x = one(xs);
+        return tf.concat([tf.tile(cls, [x.shape[0], 1, 1]), x], 1);
+      } };
+    }
+    case 'NeuronLens>PositionEmbedding': {
+      const pos = need('pos');
+      return { apply: (xs) => tf.add(one(xs), pos) };
+    }
+    case 'NeuronLens>ClassTokenPool':
+      return { apply: (xs) => { const x = one(xs); return tf.reshape(tf.slice(x, [0, 0, 0], [-1, 1, -1]), [x.shape[0], x.shape[2]!]); } };
+    case 'NeuronLens>MultiHeadSelfAttention': {
+      const heads: number = cfg.num_heads;
+      const qkvK = need('qkv_kernel') as tf.Tensor2D;
+      const qkvB = need('qkv_bias');
+      const outK = need('out_kernel') as tf.Tensor2D;
+      const outB = need('out_bias');
+      const dim = outK.shape[0];
+      if (!heads || dim % heads !== 0) throw new Error(`${where}: num_heads ${heads} does not divide the width ${dim}`);
+      return { apply: (xs) => selfAttention(one(xs), heads, qkvK, qkvB, outK, outB) };
+    }
+    default:
+      throw new Error(`${where}: unsupported layer class "${className}" (no code from the model file is run, so custom and Lambda layers cannot be loaded)`);
+  }
+}
+
+/** Multi-head self-attention on [B, T, D] with a fused qkv projection (q, k, v blocks, heads contiguous). */
+export function selfAttention(x: tf.Tensor, heads: number, qkvK: tf.Tensor2D, qkvB: tf.Tensor, outK: tf.Tensor2D, outB: tf.Tensor): tf.Tensor {
+  const [b, t, d] = x.shape as [number, number, number];
+  const hd = d / heads;
+  const qkv = denseLastAxis(x, qkvK, qkvB); // [B, T, 3D]
+  // [B, T, 3, H, hd] -> [3, B, H, T, hd]
+  const parts = tf.transpose(tf.reshape(qkv, [b, t, 3, heads, hd]), [2, 0, 3, 1, 4]);
+  const [q, k, v] = tf.unstack(parts, 0).map((p) => tf.reshape(p, [b * heads, t, hd]));
+  const scores = tf.softmax(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(hd)), -1);
+  const ctx = tf.matMul(scores, v); // [B*H, T, hd]
+  const merged = tf.reshape(tf.transpose(tf.reshape(ctx, [b, heads, t, hd]), [0, 2, 1, 3]), [b, t, d]);
+  return denseLastAxis(merged, outK, outB);
+}
+
+function parseInbound(raw: unknown, where: string): NodeRef[] {
+  if (!Array.isArray(raw) || raw.length === 0) return [];
+  if (raw.length > 1) throw new Error(`${where}: a layer called more than once (shared layers) is not supported`);
+  const node = raw[0];
+  if (Array.isArray(node)) {
+    // Keras 2: [[name, nodeIndex, tensorIndex, kwargs], ...]
+    return node.map((r: any) => ({ layer: r[0], node: r[1] ?? 0, tensor: r[2] ?? 0 }));
+  }
+  if (node && typeof node === 'object') {
+    // Keras 3: {args: [keras_tensor | [keras_tensor, ...]], kwargs}
+    const refs: NodeRef[] = [];
+    const visit = (a: any): void => {
+      if (Array.isArray(a)) { a.forEach(visit); return; }
+      if (a && a.class_name === '__keras_tensor__') {
+        const [layer, n, t] = a.config.keras_history;
+        refs.push({ layer, node: n, tensor: t });
+      }
+    };
+    visit((node as any).args);
+    return refs;
+  }
+  throw new Error(`${where}: unreadable inbound_nodes`);
+}
+
+export interface KerasTopology {
+  /** `Functional`/`Model`/`Sequential` with its config. */
+  class_name: string;
+  config: any;
+}
+
+/** A runnable, differentiable Keras graph. */
+export class KerasGraph {
+  readonly nodes: GraphNode[] = [];
+  readonly inputName: string;
+  readonly inputShape: (number | null)[];
+  readonly outputName: string;
+  private readonly byName = new Map<string, GraphNode>();
+  private readonly owned: tf.Tensor[] = [];
+  private readonly planCache = new Map<string, GraphNode[]>();
+
+  constructor(topology: KerasTopology, weights: Map<string, LayerWeights>) {
+    const cls = topology.class_name;
+    let layers: any[];
+    let inputLayers: any[] | undefined;
+    let outputLayers: any[] | undefined;
+    if (cls === 'Sequential') {
+      layers = Array.isArray(topology.config) ? topology.config : topology.config.layers;
+      layers = sequentialToFunctional(layers);
+    } else if (cls === 'Model' || cls === 'Functional') {
+      layers = topology.config.layers;
+      inputLayers = topology.config.input_layers;
+      outputLayers = topology.config.output_layers;
+    } else {
+      throw new Error(`model topology class "${cls}" is not supported (expected Sequential, Model or Functional)`);
+    }
+    if (!Array.isArray(layers) || layers.length === 0) throw new Error('model topology has no layers');
+    try {
+      for (const l of layers) {
+        const name: string = l.name ?? l.config?.name;
+        const className: string = l.class_name;
+        const where = `layer "${name}" (${className})`;
+        if (className === 'Functional' || className === 'Model' || className === 'Sequential') {
+          throw new Error(`${where}: nested models are not supported; save the model with its layers flattened`);
+        }
+        const cfg = l.config ?? {};
+        const built = buildLayer(className, name, cfg, weights.get(name) ?? new Map(), this.owned);
+        const node: GraphNode = { name, className, config: cfg, inputs: parseInbound(l.inbound_nodes, where), apply: built.apply };
+        if (built.preApply) { node.preSoftmax = `${name}/pre_softmax`; node.preApply = built.preApply; }
+        for (const r of node.inputs) {
+          if (!this.byName.has(r.layer)) throw new Error(`${where}: input "${r.layer}" is not defined before it`);
+          if (r.tensor !== 0) throw new Error(`${where}: multi-output inbound layers are not supported`);
+        }
+        this.nodes.push(node);
+        this.byName.set(name, node);
+      }
+    } catch (e) {
+      this.dispose();
+      throw e;
+    }
+    const firstName = (spec: any): string | undefined => (Array.isArray(spec) ? (Array.isArray(spec[0]) ? spec[0][0] : spec[0]) : undefined);
+    const inputs = this.nodes.filter((n) => n.className === 'InputLayer');
+    if (inputs.length !== 1) throw new Error(`models with ${inputs.length} inputs are not supported (exactly one image input)`);
+    this.inputName = firstName(inputLayers) ?? inputs[0].name;
+    const ic = inputs[0].config;
+    this.inputShape = ic.batch_input_shape ?? ic.batch_shape ?? [null, ...(ic.input_shape ?? [])];
+    if (outputLayers && Array.isArray(outputLayers[0]) && outputLayers.length > 1) {
+      throw new Error(`models with ${outputLayers.length} outputs are not supported`);
+    }
+    this.outputName = firstName(outputLayers) ?? this.nodes[this.nodes.length - 1].name;
+  }
+
+  /** Every tappable output: layer outputs, plus the pre-softmax output of layers that end in a softmax. */
+  outputNames(): { name: string; className: string; preSoftmaxOf?: string }[] {
+    const out: { name: string; className: string; preSoftmaxOf?: string }[] = [];
+    for (const n of this.nodes) {
+      if (n.preSoftmax) out.push({ name: n.preSoftmax, className: n.className, preSoftmaxOf: n.name });
+      out.push({ name: n.name, className: n.className });
+    }
+    return out;
+  }
+
+  node(name: string): GraphNode | undefined { return this.byName.get(name); }
+
+  /** Consumers of each layer. */
+  consumers(): Map<string, string[]> {
+    const m = new Map<string, string[]>();
+    for (const n of this.nodes) for (const r of n.inputs) m.set(r.layer, [...(m.get(r.layer) ?? []), n.name]);
+    return m;
+  }
+
+  /** The nodes needed to compute the wanted outputs, in topological order. */
+  private plan(wanted: string[]): GraphNode[] {
+    const key = wanted.join('\u0000');
+    const hit = this.planCache.get(key);
+    if (hit) return hit;
+    const needed = new Set<string>();
+    const stack = wanted.map((w) => this.baseName(w));
+    while (stack.length) {
+      const n = stack.pop()!;
+      if (needed.has(n)) continue;
+      needed.add(n);
+      for (const r of this.byName.get(n)!.inputs) stack.push(r.layer);
+    }
+    const plan = this.nodes.filter((n) => needed.has(n.name));
+    this.planCache.set(key, plan);
+    return plan;
+  }
+
+  private baseName(name: string): string {
+    if (this.byName.has(name)) return name;
+    const pre = this.nodes.find((n) => n.preSoftmax === name);
+    if (pre) return pre.name;
+    throw new Error(`unknown layer "${name}"`);
+  }
+
+  /** Runs the graph on `x` and returns the named outputs. Differentiable. */
+  run(x: tf.Tensor, wanted: string[]): tf.Tensor[] {
+    const values = new Map<string, tf.Tensor>();
+    const pre = new Map<string, tf.Tensor>();
+    const wantSet = new Set(wanted);
+    for (const node of this.plan(wanted)) {
+      let y: tf.Tensor;
+      if (node.className === 'InputLayer') {
+        y = x;
+      } else {
+        const ins = node.inputs.map((r) => values.get(r.layer)!);
+        if (node.preSoftmax && wantSet.has(node.preSoftmax)) {
+          // Run the layer without its final softmax, keep that, then apply the softmax.
+          const z = node.preApply!(ins);
+          pre.set(node.preSoftmax, z);
+          y = tf.softmax(z, -1);
+        } else {
+          y = node.apply(ins);
+        }
+      }
+      values.set(node.name, y);
+    }
+    return wanted.map((w) => values.get(w) ?? pre.get(w)!);
+  }
+
+  dispose(): void {
+    for (const t of this.owned) t.dispose();
+    this.owned.length = 0;
+  }
+}
+
+function sequentialToFunctional(layers: any[]): any[] {
+  if (!Array.isArray(layers) || layers.length === 0) throw new Error('Sequential model has no layers');
+  const out: any[] = [];
+  let prev: string;
+  const first = layers[0];
+  if (first.class_name === 'InputLayer') {
+    out.push({ ...first, name: first.config.name, inbound_nodes: [] });
+    prev = first.config.name;
+  } else {
+    const shape = first.config.batch_input_shape ?? first.config.batch_shape;
+    if (!shape) throw new Error('Sequential model: the first layer declares no input shape');
+    prev = 'input';
+    out.push({ class_name: 'InputLayer', name: prev, config: { name: prev, batch_input_shape: shape }, inbound_nodes: [] });
+  }
+  for (const l of layers.slice(first.class_name === 'InputLayer' ? 1 : 0)) {
+    const name = l.config.name;
+    out.push({ ...l, name, inbound_nodes: [[[prev, 0, 0, {}]]] });
+    prev = name;
+  }
+  return out;
+}
+
+/** Layer kind names shown to users for graph outputs. */
+export function kerasLayerInfos(graph: KerasGraph, shapes: Map<string, number[]>): LayerInfo[] {
+  return graph.outputNames().map(({ name, className, preSoftmaxOf }) => {
+    const s = shapes.get(name) ?? [];
+    return {
+      name,
+      kind: preSoftmaxOf ? `${className} (pre-softmax)` : className,
+      outputShape: [null, ...s.slice(1)],
+      channels: s.length ? s[s.length - 1] : 0,
+    };
+  });
+}

@@ -1,0 +1,265 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { Rng } from './rng';
+
+/**
+ * Image parameterizations for activation maximization (after Lucid `optvis/param`).
+ *
+ * Both kinds produce `sigmoid(decorrelate(t))` where `t` is a raw tensor in an unconstrained space:
+ * - `pixel`: `t` is the variable itself, [B,H,W,C], initialised N(0, sd^2) (Lucid `pixel_image`).
+ * - `fourier`: `t = irfft2(spectrum * scale) / 4` (Lucid `fft_image`), with the spectrum a learned
+ *   [2,B,C,H,FW] variable (real, imaginary), FW = floor(W/2)+1 (the exact real-DFT half plane, as in
+ *   Lucent; Lucid keeps one more column for odd W and crops), and
+ *   `scale = sqrt(H*W) / max(f, 1/max(H,W))^decay`, f the frequency magnitude in cycles per pixel.
+ *   The inverse DFT is done with matmuls against precomputed cos/sin bases (TF.js has no gradient
+ *   for its spectral ops).
+ * Colour decorrelation (3 channels only, default on there): the last axis is multiplied by Lucid's
+ * `color_correlation_svd_sqrt / max column norm` (transposed), then a sigmoid maps to (0,1) (Lucid
+ * `to_valid_rgb(..., sigmoid=True)`).
+ */
+export type ParamKind = 'pixel' | 'fourier';
+
+export interface ParamOptions {
+  batch: number;
+  height: number;
+  width: number;
+  channels: number;
+  seed: number;
+  /** Fourier 1/f power, default 1. */
+  decay?: number;
+  /** Standard deviation of the initial values, default 0.01. */
+  sd?: number;
+  /** Lucid colour decorrelation; default true when channels == 3, only allowed then. */
+  decorrelate?: boolean;
+}
+
+export interface ImageParam {
+  readonly kind: ParamKind;
+  readonly variables: tf.Variable[];
+  /** [B,H,W,C] in (0,1). Creates new tensors: call inside tf.tidy / a gradient scope. */
+  image(): tf.Tensor4D;
+  dispose(): void;
+}
+
+/** Lucid's `color_correlation_svd_sqrt` (square root of the ImageNet colour correlation matrix). */
+export const COLOR_CORRELATION_SVD_SQRT: readonly (readonly number[])[] = [
+  [0.26, 0.09, 0.02],
+  [0.27, 0.0, -0.05],
+  [0.27, -0.09, 0.03],
+];
+
+/**
+ * The 3x3 matrix M such that rgb = t @ M: `(C / max_j ||C[:,j]||)^T` (Lucid `_linear_decorelate_color`).
+ */
+export function colorDecorrelationMatrix(): number[][] {
+  const c = COLOR_CORRELATION_SVD_SQRT;
+  let maxNorm = 0;
+  for (let j = 0; j < 3; j++) maxNorm = Math.max(maxNorm, Math.hypot(c[0][j], c[1][j], c[2][j]));
+  const m: number[][] = [];
+  for (let i = 0; i < 3; i++) m.push([0, 1, 2].map((j) => c[j][i] / maxNorm));
+  return m;
+}
+
+/**
+ * Frequency magnitudes of the real 2-D DFT half plane, row-major [h, floor(w/2)+1], in cycles per
+ * pixel: `sqrt(fy^2 + fx^2)` with fy = numpy `fftfreq(h)`, fx = `fftfreq(w)[:w//2+1]` (non-negative).
+ */
+export function rfft2dFreqs(h: number, w: number): Float64Array {
+  const fw = Math.floor(w / 2) + 1;
+  const out = new Float64Array(h * fw);
+  for (let y = 0; y < h; y++) {
+    const fy = (y <= Math.floor((h - 1) / 2) ? y : y - h) / h;
+    for (let x = 0; x < fw; x++) out[y * fw + x] = Math.sqrt(fy * fy + (x / w) * (x / w));
+  }
+  return out;
+}
+
+/** Precomputed cos/sin bases of the inverse real 2-D DFT for one (h, w). Keep-ed; free with dispose(). */
+export interface Irfft2dBases {
+  readonly h: number;
+  readonly w: number;
+  /** floor(w/2)+1 */
+  readonly fw: number;
+  /** [fw, w]: c_k cos(2 pi k n / w) / w, c_k = 1 for k = 0 and the Nyquist column, else 2. */
+  readonly wCos: tf.Tensor2D;
+  /** [fw, w]: c_k sin(2 pi k n / w) / w. */
+  readonly wSin: tf.Tensor2D;
+  /** [w, fw]: transpose of wCos (for the gradient). */
+  readonly wCosT: tf.Tensor2D;
+  /** [w, fw]: transpose of wSin. */
+  readonly wSinT: tf.Tensor2D;
+  /** [h, h]: cos(2 pi m k / h) / h (symmetric). */
+  readonly hCos: tf.Tensor2D;
+  /** [h, h]: sin(2 pi m k / h) / h (symmetric). */
+  readonly hSin: tf.Tensor2D;
+  dispose(): void;
+}
+
+/** cos and sin of 2 pi a / n with the argument reduced exactly (a mod n) first. */
+function cisTable(rows: number, cols: number, n: number, weight: (r: number) => number): [Float32Array, Float32Array] {
+  const c = new Float32Array(rows * cols);
+  const s = new Float32Array(rows * cols);
+  for (let r = 0; r < rows; r++) {
+    const wr = weight(r);
+    for (let k = 0; k < cols; k++) {
+      const a = (2 * Math.PI * ((r * k) % n)) / n;
+      c[r * cols + k] = wr * Math.cos(a);
+      s[r * cols + k] = wr * Math.sin(a);
+    }
+  }
+  return [c, s];
+}
+
+export function createIrfft2dBases(h: number, w: number): Irfft2dBases {
+  for (const [name, v] of [['height', h], ['width', w]] as const) {
+    if (!Number.isInteger(v) || v < 1) throw new Error(`createIrfft2dBases: ${name} must be a positive integer, got ${v}`);
+  }
+  const fw = Math.floor(w / 2) + 1;
+  const nyquist = w % 2 === 0 ? w / 2 : -1;
+  const [wc, ws] = cisTable(fw, w, w, (k) => (k === 0 || k === nyquist ? 1 : 2) / w);
+  const [hc, hs] = cisTable(h, h, h, () => 1 / h);
+  const t = {
+    wCos: tf.keep(tf.tensor2d(wc, [fw, w])),
+    wSin: tf.keep(tf.tensor2d(ws, [fw, w])),
+    wCosT: tf.keep(tf.tidy(() => tf.transpose(tf.tensor2d(wc, [fw, w])))),
+    wSinT: tf.keep(tf.tidy(() => tf.transpose(tf.tensor2d(ws, [fw, w])))),
+    hCos: tf.keep(tf.tensor2d(hc, [h, h])),
+    hSin: tf.keep(tf.tensor2d(hs, [h, h])),
+  };
+  return {
+    h,
+    w,
+    fw,
+    ...t,
+    dispose() {
+      for (const x of Object.values(t)) x.dispose();
+    },
+  };
+}
+
+/**
+ * Inverse real 2-D DFT (numpy `irfft2(X, s=(h, w))`, backward normalisation 1/(h w)) of a batch of
+ * half-plane spectra `re + i im`, each [N, h, floor(w/2)+1]; returns [N, h, w]. The imaginary parts of
+ * the DC and Nyquist columns do not contribute, as in numpy. Differentiable: forward is six 2-D
+ * matmuls with the bases (four along the width, two along the height) and two transposes; the
+ * gradient (the adjoint map) is written out with stored transposed bases so that every matmul runs
+ * un-transposed (TF.js wasm runs transposed matmuls about 10x slower).
+ */
+export function inverseRealDft2d(re: tf.Tensor3D, im: tf.Tensor3D, bases: Irfft2dBases): tf.Tensor3D {
+  const { h, w, fw } = bases;
+  const [n, rh, rfw] = re.shape;
+  if (rh !== h || rfw !== fw || im.shape[0] !== n || im.shape[1] !== h || im.shape[2] !== fw) {
+    throw new Error(
+      `inverseRealDft2d: spectra must be [N, ${h}, ${fw}] for a ${h}x${w} image, got re [${re.shape}] im [${im.shape}]`,
+    );
+  }
+  // [N*h, w] <-> [h, N*w]: move the row axis to the front (height matmuls) and back.
+  const toRows = (z: tf.Tensor): tf.Tensor2D => tf.reshape(tf.transpose(tf.reshape(z, [n, h, w]), [1, 0, 2]), [h, n * w]);
+  const fromRows = (z: tf.Tensor): tf.Tensor2D => tf.reshape(tf.transpose(tf.reshape(z, [h, n, w]), [1, 0, 2]), [n * h, w]);
+  const op = tf.customGrad((reIn: tf.Tensor | tf.GradSaveFunc, imIn: tf.Tensor | tf.GradSaveFunc) => {
+    // Width: Z[N,ky,n] = sum_k c_k X[N,ky,k] e^{+2 pi i k n / w} / w (complex).
+    const xr = tf.reshape(reIn as tf.Tensor, [n * h, fw]);
+    const xi = tf.reshape(imIn as tf.Tensor, [n * h, fw]);
+    const zr = tf.sub(tf.matMul(xr, bases.wCos), tf.matMul(xi, bases.wSin));
+    const zi = tf.add(tf.matMul(xr, bases.wSin), tf.matMul(xi, bases.wCos));
+    // Height: x[N,m,n] = Re sum_ky Z[N,ky,n] e^{+2 pi i ky m / h} / h.
+    const x = tf.sub(tf.matMul(bases.hCos, toRows(zr)), tf.matMul(bases.hSin, toRows(zi)));
+    return {
+      value: tf.reshape(fromRows(x), [n, h, w]) as tf.Tensor3D,
+      gradFunc: (dy: tf.Tensor3D) => {
+        // Adjoint. hCos and hSin are symmetric, so they are their own transposes.
+        const dyRows = toRows(dy);
+        const dzr = fromRows(tf.matMul(bases.hCos, dyRows));
+        const dzi = fromRows(tf.neg(tf.matMul(bases.hSin, dyRows)));
+        const dxr = tf.add(tf.matMul(dzr, bases.wCosT), tf.matMul(dzi, bases.wSinT));
+        const dxi = tf.sub(tf.matMul(dzi, bases.wCosT), tf.matMul(dzr, bases.wSinT));
+        return [tf.reshape(dxr, [n, h, fw]), tf.reshape(dxi, [n, h, fw])];
+      },
+    };
+  });
+  return op(re, im);
+}
+
+function checkOptions(kind: string, o: ParamOptions): Required<ParamOptions> {
+  const where = `createParam(${kind})`;
+  for (const k of ['batch', 'height', 'width', 'channels'] as const) {
+    if (!Number.isInteger(o[k]) || o[k] < 1) throw new Error(`${where}: ${k} must be a positive integer, got ${o[k]}`);
+  }
+  if (!Number.isFinite(o.seed)) throw new Error(`${where}: seed must be a finite number, got ${o.seed}`);
+  const decay = o.decay ?? 1;
+  if (!Number.isFinite(decay) || decay < 0) throw new Error(`${where}: decay must be a number >= 0, got ${o.decay}`);
+  const sd = o.sd ?? 0.01;
+  if (!Number.isFinite(sd) || sd < 0) throw new Error(`${where}: sd must be a number >= 0, got ${o.sd}`);
+  const decorrelate = o.decorrelate ?? o.channels === 3;
+  if (decorrelate && o.channels !== 3) {
+    throw new Error(`${where}: colour decorrelation needs 3 channels, got channels=${o.channels}`);
+  }
+  return { ...o, decay, sd, decorrelate };
+}
+
+/** sigmoid(t @ M) for 3 decorrelated channels, else sigmoid(t). */
+function toValidImage(t: tf.Tensor4D, decorrelation: tf.Tensor2D | null): tf.Tensor4D {
+  if (!decorrelation) return tf.sigmoid(t);
+  const [b, h, w, c] = t.shape;
+  const rgb = tf.matMul(tf.reshape(t, [b * h * w, c]), decorrelation);
+  return tf.sigmoid(tf.reshape(rgb, [b, h, w, c]));
+}
+
+/** A trainable variable holding `values`; the temporary initial tensor is freed (tf.variable shares its data). */
+function seededVariable(values: Float32Array, shape: number[]): tf.Variable {
+  const init = tf.tensor(values, shape);
+  const v = tf.variable(init, true);
+  init.dispose();
+  return v;
+}
+
+export function createParam(kind: ParamKind, opts: ParamOptions): ImageParam {
+  if (kind !== 'pixel' && kind !== 'fourier') {
+    throw new Error(`createParam: unknown parameterization '${String(kind)}' (expected 'pixel' or 'fourier')`);
+  }
+  const o = checkOptions(kind, opts);
+  const { batch: b, height: h, width: w, channels: c } = o;
+  const rng = new Rng(o.seed);
+  const decorrelation = o.decorrelate ? tf.keep(tf.tensor2d(colorDecorrelationMatrix())) : null;
+
+  if (kind === 'pixel') {
+    const v = seededVariable(rng.normals(b * h * w * c, o.sd), [b, h, w, c]);
+    return {
+      kind,
+      variables: [v],
+      image: () => tf.tidy(() => toValidImage(v as tf.Tensor4D, decorrelation)),
+      dispose() {
+        v.dispose();
+        decorrelation?.dispose();
+      },
+    };
+  }
+
+  const bases = createIrfft2dBases(h, w);
+  const fw = bases.fw;
+  const freqs = rfft2dFreqs(h, w);
+  const scaleData = new Float32Array(h * fw);
+  const floor = 1 / Math.max(h, w);
+  for (let i = 0; i < freqs.length; i++) scaleData[i] = Math.sqrt(h * w) / Math.pow(Math.max(freqs[i], floor), o.decay);
+  // Lucid's final /4 folded into the constant scale.
+  for (let i = 0; i < scaleData.length; i++) scaleData[i] /= 4;
+  const scale = tf.keep(tf.tensor3d(scaleData, [1, h, fw]));
+  const spectrum = seededVariable(rng.normals(2 * b * c * h * fw, o.sd), [2, b * c, h, fw]);
+
+  return {
+    kind,
+    variables: [spectrum],
+    image: () =>
+      tf.tidy(() => {
+        const [re, im] = tf.unstack(spectrum).map((s) => tf.mul(s, scale) as tf.Tensor3D);
+        const x = inverseRealDft2d(re, im, bases); // [B*C, h, w]
+        const t = tf.transpose(tf.reshape(x, [b, c, h, w]), [0, 2, 3, 1]) as tf.Tensor4D;
+        return toValidImage(t, decorrelation);
+      }),
+    dispose() {
+      spectrum.dispose();
+      bases.dispose();
+      scale.dispose();
+      decorrelation?.dispose();
+    },
+  };
+}

@@ -1,0 +1,176 @@
+// The activation-maximization loop: image = param() -> random transforms -> preprocess -> model.tap ->
+// objective -> loss; Adam on the parameters. A batch of units is one batch of images, optimized together.
+import * as tf from '@tensorflow/tfjs-core';
+import type { NLModel } from '../model/types';
+import { tensorToImages, type RGBImage } from '../image';
+import { Objective, type Unit } from './objectives';
+import { createParam, type ParamKind } from './param';
+import { applyTransforms, parseTransforms } from './transforms';
+import { blurPenalty, l1Penalty, l2Penalty, totalVariation } from './regularizers';
+import { Rng } from './rng';
+
+export interface Regularization {
+  tv: number;
+  l1: number;
+  l2: number;
+  blur: number;
+}
+
+export interface VisualizeOptions {
+  param: ParamKind;
+  steps: number;
+  lr: number;
+  seed: number;
+  /** Side of the optimized image; defaults to the model's input size. */
+  size?: number;
+  /** `standard`, `none` or a list (see transforms.ts). */
+  transforms: string;
+  /** Fourier 1/f decay power. */
+  decay: number;
+  reg: Regularization;
+  /** Most units optimized in one batch (memory bound). */
+  batch: number;
+  /** Send preview images every this many steps (0: never). */
+  previewEvery?: number;
+  onProgress?: (p: VisualizeProgress) => void;
+  /** Polled between steps; true stops after the current step and keeps what exists. */
+  shouldStop?: () => boolean;
+}
+
+export const DEFAULT_VISUALIZE: Omit<VisualizeOptions, 'onProgress' | 'shouldStop'> = {
+  param: 'fourier',
+  steps: 512,
+  lr: 0.05,
+  seed: 0,
+  transforms: 'standard',
+  decay: 1,
+  reg: { tv: 0, l1: 0, l2: 0, blur: 0 },
+  batch: 8,
+  previewEvery: 0,
+};
+
+export interface VisualizeProgress {
+  /** Steps done in the current chunk, and per chunk. */
+  step: number;
+  steps: number;
+  /** Index of the current chunk of units, and the number of chunks. */
+  chunk: number;
+  chunks: number;
+  /** Units in this chunk (indexes into the units list). */
+  unitIndexes: number[];
+  msPerStep: number;
+  /** Estimated time to finish every chunk. */
+  etaMs: number;
+  /** Current images of the chunk, on preview steps. */
+  preview?: RGBImage[];
+}
+
+export interface UnitResult {
+  unit: Unit;
+  image: RGBImage;
+  /** Objective value on the final (untransformed) image. */
+  activation: number;
+  steps: number;
+}
+
+export interface VisualizeResult {
+  units: UnitResult[];
+  /** Mean milliseconds per optimization step (all units of a chunk together), first step excluded. */
+  msPerStep: number;
+  cancelled: boolean;
+}
+
+/** Preprocess an image in [0,1] into the model's input space. */
+export function preprocessImage(model: NLModel, img: tf.Tensor4D): tf.Tensor4D {
+  const { scale, offset } = model.preprocess;
+  if (scale.every((s) => s === 1) && offset.every((o) => o === 0)) return img;
+  return tf.add(tf.mul(img, tf.tensor1d(scale)), tf.tensor1d(offset));
+}
+
+export async function visualize(model: NLModel, units: Unit[], options: Partial<VisualizeOptions> = {}): Promise<VisualizeResult> {
+  const o: VisualizeOptions = { ...DEFAULT_VISUALIZE, ...options, reg: { ...DEFAULT_VISUALIZE.reg, ...options.reg } };
+  validate(o);
+  const specs = parseTransforms(o.transforms);
+  const { height: H, width: W, channels: C } = model.input;
+  const size = o.size ?? Math.max(H, W);
+  const outSize: [number, number] = [H, W];
+  const chunks: number[][] = [];
+  for (let i = 0; i < units.length; i += o.batch) chunks.push(units.slice(i, i + o.batch).map((_, k) => i + k));
+
+  const results: UnitResult[] = [];
+  const stepTimes: number[] = [];
+  let cancelled = false;
+  for (let ci = 0; ci < chunks.length && !cancelled; ci++) {
+    const idx = chunks[ci];
+    const chunkUnits = idx.map((i) => units[i]);
+    const rng = new Rng(o.seed * 7919 + ci);
+    const param = createParam(o.param, { batch: idx.length, height: size, width: size, channels: C, seed: o.seed * 7919 + ci, decay: o.decay });
+    const objective = new Objective(model, chunkUnits);
+    const optimizer = tf.train.adam(o.lr);
+    const lossFn = (): tf.Scalar => {
+      const img = param.image();
+      const x = preprocessImage(model, applyTransforms(img, specs, rng, outSize));
+      const value = objective.evaluate(model.tap(objective.layers, x));
+      let loss: tf.Tensor = tf.neg(tf.sum(value));
+      if (o.reg.tv) loss = tf.add(loss, tf.mul(tf.sum(totalVariation(img)), o.reg.tv));
+      if (o.reg.l1) loss = tf.add(loss, tf.mul(tf.sum(l1Penalty(img)), o.reg.l1));
+      if (o.reg.l2) loss = tf.add(loss, tf.mul(tf.sum(l2Penalty(img)), o.reg.l2));
+      if (o.reg.blur) loss = tf.add(loss, tf.mul(tf.sum(blurPenalty(img)), o.reg.blur));
+      return loss as tf.Scalar;
+    };
+    let done = 0;
+    try {
+      for (let step = 0; step < o.steps; step++) {
+        if (o.shouldStop?.()) { cancelled = true; break; }
+        const t0 = performance.now();
+        optimizer.minimize(lossFn, false, param.variables);
+        // Yield to the event loop between steps so a cancel (Ctrl-C, an engine message) is seen.
+        await tf.nextFrame();
+        const dt = performance.now() - t0;
+        if (step > 0 || o.steps === 1) stepTimes.push(dt);
+        done = step + 1;
+        if (o.onProgress) {
+          const ms = mean(stepTimes) || dt;
+          const remaining = (o.steps - done) + (chunks.length - ci - 1) * o.steps;
+          const preview = o.previewEvery && (done % o.previewEvery === 0 || done === o.steps)
+            ? await readImages(tf.tidy(() => param.image())) : undefined;
+          o.onProgress({ step: done, steps: o.steps, chunk: ci, chunks: chunks.length, unitIndexes: idx, msPerStep: ms, etaMs: remaining * ms, preview });
+        }
+      }
+      const finalImg = tf.tidy(() => param.image());
+      const finalValue = tf.tidy(() => {
+        const x = preprocessImage(model, applyTransforms(finalImg, [], rng, outSize));
+        return objective.evaluate(model.tap(objective.layers, x));
+      });
+      const [images, values] = await Promise.all([readImages(finalImg), finalValue.data()]);
+      finalValue.dispose();
+      chunkUnits.forEach((unit, k) => results.push({ unit, image: images[k], activation: values[k], steps: done }));
+    } finally {
+      optimizer.dispose();
+      objective.dispose();
+      param.dispose();
+    }
+  }
+  return { units: results, msPerStep: mean(stepTimes), cancelled };
+}
+
+/** Reads a batch of images and disposes the tensor. */
+async function readImages(t: tf.Tensor4D): Promise<RGBImage[]> {
+  try { return await tensorToImages(t); } finally { t.dispose(); }
+}
+
+function mean(xs: number[]): number {
+  return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0;
+}
+
+function validate(o: VisualizeOptions): void {
+  const bad = (m: string) => { throw new Error(m); };
+  if (!Number.isInteger(o.steps) || o.steps < 1) bad(`--steps must be a positive integer, got ${o.steps}`);
+  if (!(o.lr > 0)) bad(`--lr must be positive, got ${o.lr}`);
+  if (!Number.isInteger(o.seed) || o.seed < 0) bad(`--seed must be a non-negative integer, got ${o.seed}`);
+  if (!Number.isInteger(o.batch) || o.batch < 1) bad(`--batch must be a positive integer, got ${o.batch}`);
+  if (o.size !== undefined && (!Number.isInteger(o.size) || o.size < 8 || o.size > 2048)) bad(`--size must be an integer in 8..2048, got ${o.size}`);
+  if (o.param !== 'pixel' && o.param !== 'fourier') bad(`--param must be pixel or fourier, got "${o.param}"`);
+  if (!(o.decay >= 0)) bad(`--decay must be >= 0, got ${o.decay}`);
+  for (const [k, v] of Object.entries(o.reg)) if (!(v >= 0)) bad(`--${k} must be >= 0, got ${v}`);
+}
