@@ -5,6 +5,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
+// tfjs-core's package entry registers no gradients; the importer's graphs must be differentiable.
+import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import type { LayerInfo, NLModel, Preprocess } from '../types';
 import { Const, decodeTensor, makeConst } from './consts';
 import { Attrs, OPS, OpContext, TVal, Val, isConst, isSupported } from './ops';
@@ -51,6 +53,7 @@ export class OnnxGraph {
   readonly statics = new Map<string, Const>();
   private readonly staticSet = new WeakSet<Const>();
   private readonly cache = new Map<Const, Map<string, tf.Tensor>>();
+  private readonly derivedCache = new Map<Const, Map<string, Const>>();
   private readonly producers = new Map<string, number>();
   private readonly plans = new Map<string, PreparedNode[]>();
   readonly opset: number;
@@ -96,6 +99,7 @@ export class OnnxGraph {
       opset: this.opset,
       what: p.what,
       tensorOf: (c, key = '', make) => this.tensorOf(c, key, make),
+      derived: (c, key, make) => this.derived(c, key, make),
       decodeAttrTensor: (a) => decodeTensor(a.t!, `${p.what}: attribute ${a.name}`, dir),
     };
   }
@@ -130,6 +134,18 @@ export class OnnxGraph {
     const c = makeConst(type, t.shape, t.dataSync() as Float32Array);
     tf.dispose([t, v.t]);
     return c;
+  }
+
+  private derived(c: Const, key: string, make: (c: Const) => Const): Const {
+    if (!this.staticSet.has(c)) return make(c);
+    let m = this.derivedCache.get(c);
+    if (!m) this.derivedCache.set(c, (m = new Map()));
+    let d = m.get(key);
+    if (!d) {
+      m.set(key, (d = make(c)));
+      this.staticSet.add(d);
+    }
+    return d;
   }
 
   private tensorOf(c: Const, key: string, make?: (c: Const) => Const): tf.Tensor {
@@ -300,7 +316,7 @@ function buildModel(abs: string, graph: OnnxGraph, opts: OnnxLoadOptions): NLMod
   const ordered = [...byTensor.entries()].sort((a, b) => order.indexOf(a[0]) - order.indexOf(b[0]));
   for (const [t, mod] of ordered) if (t !== logits) addLayer(mod, t, false);
   if (logits) {
-    if (aliases.has(logits) || layers.some((l) => l.name === logits)) throw new Error(`${abs}: logits tensor name ${logits} clashes with a module name`);
+    if ((aliases.has(logits) && aliases.get(logits) !== logits) || layers.some((l) => l.name === logits)) throw new Error(`${abs}: logits tensor name ${logits} clashes with a module name`);
     addLayer(logits, logits, true);
   }
 

@@ -30,6 +30,8 @@ export interface OpContext {
   what: string;
   /** A TF tensor for a constant; cached and kept when the constant is static (weights). */
   tensorOf(c: Const, key?: string, make?: (c: Const) => Const): tf.Tensor;
+  /** A constant derived from another one (cached with it when it is static). */
+  derived(c: Const, key: string, make: (c: Const) => Const): Const;
   /** Decodes a TensorProto attribute. */
   decodeAttrTensor(a: AttributeProto): Const;
 }
@@ -113,6 +115,11 @@ function toPhysicalFor4D(v: Val, ctx: OpContext): tf.Tensor {
     return ctx.tensorOf(v, 'nhwc4', (c) => jsTranspose({ ...c, shape: s4 }, [0, 2, 3, 1]));
   }
   return tf.transpose(tf.reshape(v.t, s4), [0, 2, 3, 1]);
+}
+
+/** Position in the physical NHWC tensor of logical NCHW axis `a`. */
+function physAxis(a: number): number {
+  return [0, 2, 3, 1].indexOf(a);
 }
 
 function tv(t: tf.Tensor, nhwc = false): TVal {
@@ -210,29 +217,48 @@ function padArg(p: [number, number, number, number]): PadArg {
 // --------------------------------------------------------------------------------------------------------------
 // convolution and pooling
 
+/** An OIHW filter with dilation d written out as zeros: kernel (k - 1) * d + 1. */
+function dilateFilter(k: Const, d: number[]): Const {
+  const [m, cg, kh, kw] = k.shape;
+  const [eh, ew] = [(kh - 1) * d[0] + 1, (kw - 1) * d[1] + 1];
+  const out = new Float32Array(m * cg * eh * ew);
+  for (let o = 0; o < m * cg; o++) {
+    for (let u = 0; u < kh; u++) for (let v = 0; v < kw; v++) out[(o * eh + u * d[0]) * ew + v * d[1]] = k.data[(o * kh + u) * kw + v];
+  }
+  return { type: 'float', shape: [m, cg, eh, ew], data: out };
+}
+
 const conv: TfOp = (ins, at, ctx) => {
   const x = toNHWC(req(ins, 0, ctx), ctx);
-  const w = reqConst(ins, 1, ctx, 'weight');
+  let w = reqConst(ins, 1, ctx, 'weight');
   const b = ins[2];
   if (w.shape.length !== 4) throw new Error(`${ctx.what}: only 2-D convolutions are supported (weight [${w.shape}])`);
-  const [m, cg, kh, kw] = w.shape;
   const g = at.int('group', 1);
   const c = x.shape[3];
-  if (cg * g !== c) throw new Error(`${ctx.what}: weight [${w.shape}] with group ${g} does not fit ${c} channels`);
+  if (w.shape[1] * g !== c) throw new Error(`${ctx.what}: weight [${w.shape}] with group ${g} does not fit ${c} channels`);
   const strides = (at.ints('strides') ?? [1, 1]) as [number, number];
-  const dil = (at.ints('dilations') ?? [1, 1]) as [number, number];
-  const pads = padArg(spatialPads(at, [x.shape[1], x.shape[2]], [kh, kw], strides, dil, ctx));
+  let dil = (at.ints('dilations') ?? [1, 1]) as [number, number];
+  const pads = padArg(spatialPads(at, [x.shape[1], x.shape[2]], w.shape.slice(2), strides, dil, ctx));
+  const dilated = dil[0] > 1 || dil[1] > 1;
+  // TF.js rejects stride > 1 with dilation > 1, and its dilated depthwise conv has no gradient: use the
+  // equivalent zero-inserted filter (a constant, built once) with dilation 1 there.
+  if (dilated && ((strides[0] > 1 || strides[1] > 1) || (g === c && g > 1))) {
+    const d = dil;
+    w = ctx.derived(w, `dilate${d}`, (k) => dilateFilter(k, d));
+    dil = [1, 1];
+  }
+  const [m, cg, kh, kw] = w.shape;
   let y: tf.Tensor4D;
   if (g === 1) {
     const f = ctx.tensorOf(w, 'hwio', (k) => jsTranspose(k, [2, 3, 1, 0])) as tf.Tensor4D;
     y = tf.conv2d(x, f, strides, pads, 'NHWC', dil);
-  } else if (g === c && cg === 1 && dil[0] === 1 && dil[1] === 1) {
+  } else if (g === c && cg === 1) {
     // depthwise: output channel k = c * mult + j  <->  TF depthwise filter [kh, kw, c, j]
     const mult = m / c;
     const f = ctx.tensorOf(w, 'dw', (k) => jsTranspose({ ...k, shape: [c, mult, kh, kw] }, [2, 3, 0, 1]));
     y = tf.depthwiseConv2d(x, f as tf.Tensor4D, strides, pads, 'NHWC', dil);
   } else {
-    // grouped (or dilated depthwise, which has no gradient in TF.js): one conv per group
+    // grouped: one conv per group
     const f = ctx.tensorOf(w, 'hwio', (k) => jsTranspose(k, [2, 3, 1, 0])) as tf.Tensor4D;
     const xs = tf.split(x, g, 3);
     const fs = tf.split(f, g, 3);
@@ -275,17 +301,25 @@ function pool(kind: 'max' | 'avg'): TfOp {
       }
       return [tv(tf.maxPool(x, k as [number, number], strides, p), true)];
     }
-    if (ceil && !includePad && (b !== at.ints('pads')?.[2] || r !== at.ints('pads')?.[3])) {
-      throw new Error(`${ctx.what}: AveragePool with ceil_mode=1 and count_include_pad=0 is not supported`);
+    if (!ceil && (p === 'valid' || (typeof p === 'number' && !includePad))) {
+      return [tv(tf.avgPool(x, k as [number, number], strides, p), true)];
     }
-    if (includePad && p !== 'valid') {
-      const pp: PadArg = typeof p === 'number' ? [[0, 0], [p, p], [p, p], [0, 0]] : p;
-      return [tv(tf.avgPool(tf.pad(x, pp as [number, number][]) as tf.Tensor4D, k as [number, number], strides, 'valid'), true)];
+    // general case: average over the zero-padded input, rescaled by the number of counted elements
+    const [t0, l0, b0, r0] = spatialPads(at, [x.shape[1], x.shape[2]], k, strides, dil, ctx);
+    const xp = tf.pad(x, [[0, 0], [t, b], [l, r], [0, 0]]) as tf.Tensor4D;
+    const s = tf.avgPool(xp, k as [number, number], strides, 'valid');
+    const [oh, ow] = [s.shape[1], s.shape[2]];
+    const counts = new Float32Array(oh * ow);
+    const [lo0, hi0] = includePad ? [-t0, x.shape[1] + b0] : [0, x.shape[1]];
+    const [lo1, hi1] = includePad ? [-l0, x.shape[2] + r0] : [0, x.shape[2]];
+    for (let i = 0; i < oh; i++) for (let j = 0; j < ow; j++) {
+      const y0 = i * strides[0] - t;
+      const x0 = j * strides[1] - l;
+      const ny = Math.min(y0 + k[0], hi0) - Math.max(y0, lo0);
+      const nx = Math.min(x0 + k[1], hi1) - Math.max(x0, lo1);
+      counts[i * ow + j] = (k[0] * k[1]) / (Math.max(ny, 0) * Math.max(nx, 0));
     }
-    if (typeof p === 'object') {
-      throw new Error(`${ctx.what}: AveragePool with asymmetric pads and count_include_pad=0 is not supported`);
-    }
-    return [tv(tf.avgPool(x, k as [number, number], strides, p), true)];
+    return [tv(tf.mul(s, tf.tensor4d(counts, [1, oh, ow, 1])), true)];
   };
 }
 
@@ -386,7 +420,7 @@ const concatTf: TfOp = (ins, at, ctx) => {
   const rank = logicalShape(vals[0]).length;
   const axis = normAxis(at.int('axis', 0), rank, ctx.what);
   if (vals.every((v) => !isConst(v) && v.nhwc)) {
-    return [tv(tf.concat(vals.map((v) => (v as TVal).t), [0, 3, 1, 2].indexOf(axis)), true)];
+    return [tv(tf.concat(vals.map((v) => (v as TVal).t), physAxis(axis)), true)];
   }
   return [tv(tf.concat(vals.map((v) => logical(v, ctx)), axis))];
 };
@@ -456,7 +490,7 @@ const splitTf: TfOp = (ins, at, ctx, outCount) => {
   const shape = logicalShape(x);
   const ax = normAxis(at.int('axis', 0), shape.length, ctx.what);
   const sizes = splitSizes(ins, at, ctx, shape[ax], outCount);
-  if (!isConst(x) && x.nhwc) return tf.split(x.t, sizes, [0, 3, 1, 2].indexOf(ax)).map((t) => tv(t, true));
+  if (!isConst(x) && x.nhwc) return tf.split(x.t, sizes, physAxis(ax)).map((t) => tv(t, true));
   return tf.split(logical(x, ctx), sizes, ax).map((t) => tv(t));
 };
 
@@ -510,7 +544,7 @@ function reduceTf(f: (x: tf.Tensor, axes: number[], keep: boolean) => tf.Tensor)
       axes = Array.from({ length: rank }, (_, i) => i);
     }
     axes = axes.map((a) => normAxis(a, rank, ctx.what));
-    if (!isConst(x) && x.nhwc && keep) return [tv(f(x.t, axes.map((a) => [0, 3, 1, 2].indexOf(a)), true), true)];
+    if (!isConst(x) && x.nhwc && keep) return [tv(f(x.t, axes.map((a) => physAxis(a)), true), true)];
     return [tv(f(logical(x, ctx), axes, keep))];
   };
 }

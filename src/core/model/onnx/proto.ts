@@ -132,10 +132,20 @@ export function toNum(v: Int64 | undefined | null): number {
   return typeof v === 'number' ? v : v.toNumber();
 }
 
+function getModelType(): protobuf.Type {
+  modelType ??= protobuf.parse(ONNX_PROTO, { keepCase: false }).root.lookupType('onnx.ModelProto');
+  return modelType;
+}
+
 /** Decodes an ONNX ModelProto; throws protobufjs's error on malformed bytes. */
 export function decodeModel(bytes: Uint8Array): ModelProto {
-  modelType ??= protobuf.parse(ONNX_PROTO, { keepCase: false }).root.lookupType('onnx.ModelProto');
-  return modelType.decode(bytes) as unknown as ModelProto;
+  return getModelType().decode(bytes) as unknown as ModelProto;
+}
+
+/** Encodes a ModelProto given as a plain object (camelCase fields); used to write small test models. */
+export function encodeModel(model: Record<string, unknown>): Uint8Array {
+  const t = getModelType();
+  return t.encode(t.fromObject(model)).finish();
 }
 
 /** ONNX TensorProto.DataType values. */
