@@ -353,6 +353,22 @@ const batchNorm: TfOp = (ins, at, ctx) => {
 // --------------------------------------------------------------------------------------------------------------
 // dense
 
+/**
+ * `a [M,K] @ W` for a constant W given as [K,N] (`transposed` false) or [N,K] (true). Both layouts are kept, so
+ * the forward product and the input gradient `dy @ W^T` are untransposed matmuls (wasm runs transposed ones at
+ * a fraction of the speed). No gradient flows to W: the engine differentiates with respect to the input only.
+ */
+function constMatMul(a: tf.Tensor, w: Const, transposed: boolean, ctx: OpContext): tf.Tensor {
+  const t = (c: Const) => jsTranspose(c, [1, 0]);
+  const wKN = ctx.tensorOf(w, transposed ? 'T' : '', transposed ? t : undefined);
+  const wNK = ctx.tensorOf(w, transposed ? '' : 'T', transposed ? undefined : t);
+  const f = tf.customGrad((x) => ({
+    value: tf.matMul(x as tf.Tensor2D, wKN as tf.Tensor2D),
+    gradFunc: (dy: tf.Tensor) => tf.matMul(dy as tf.Tensor2D, wNK as tf.Tensor2D),
+  }));
+  return f(a);
+}
+
 const gemm: TfOp = (ins, at, ctx) => {
   const a = logical(req(ins, 0, ctx), ctx);
   const bv = req(ins, 1, ctx);
@@ -360,9 +376,7 @@ const gemm: TfOp = (ins, at, ctx) => {
   const transB = at.int('transB', 0) === 1;
   const alpha = at.float('alpha', 1);
   const beta = at.float('beta', 1);
-  // a constant B is stored as [K, N] so the forward matmul is untransposed
-  const b = isConst(bv) ? ctx.tensorOf(bv, transB ? 'T' : '', transB ? (c) => jsTranspose(c, [1, 0]) : undefined) : logical(bv, ctx);
-  let y = tf.matMul(a, b, transA, !isConst(bv) && transB);
+  let y = isConst(bv) && !transA ? constMatMul(a, bv, transB, ctx) : tf.matMul(a, logical(bv, ctx), transA, transB);
   if (alpha !== 1) y = tf.mul(y, alpha);
   const c = ins[2];
   if (c) {
@@ -372,15 +386,46 @@ const gemm: TfOp = (ins, at, ctx) => {
   return [tv(y)];
 };
 
+/** `a @ b` per batch element as 2-D untransposed matmuls, forward and backward (wasm's batched and
+ *  transposed matmuls are an order of magnitude slower; this is attention's Q K^T and A V). */
+function batchMatMul(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
+  const lead = (a.shape as number[]).slice(0, -2);
+  const [m, k] = (a.shape as number[]).slice(-2);
+  const n = (b.shape as number[])[b.rank - 1];
+  const bs = size(lead);
+  const mm = (x: tf.Tensor3D, y: tf.Tensor3D) => {
+    const xs = tf.unstack(x);
+    const ys = tf.unstack(y);
+    return tf.stack(xs.map((xi, i) => tf.matMul(xi as tf.Tensor2D, ys[i] as tf.Tensor2D))) as tf.Tensor3D;
+  };
+  const tr = (x: tf.Tensor3D) => tf.transpose(x, [0, 2, 1]);
+  const f = tf.customGrad((x, y, save) => {
+    (save as tf.GradSaveFunc)([x as tf.Tensor, y as tf.Tensor]);
+    return {
+      value: mm(x as tf.Tensor3D, y as tf.Tensor3D),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xs, ys] = saved as tf.Tensor3D[];
+        return [mm(dy as tf.Tensor3D, tr(ys)), mm(tr(xs), dy as tf.Tensor3D)];
+      },
+    };
+  });
+  const y = f(tf.reshape(a, [bs, m, k]), tf.reshape(b, [bs, k, n]));
+  return tf.reshape(y, [...lead, m, n]);
+}
+
 const matMul: TfOp = (ins, _at, ctx) => {
   const a = logical(req(ins, 0, ctx), ctx);
-  const b = logical(req(ins, 1, ctx), ctx);
-  if (a.rank < 2 || b.rank < 2) throw new Error(`${ctx.what}: MatMul of rank-1 tensors is not supported`);
-  if (b.rank === 2 && a.rank > 2) {
+  const bv = req(ins, 1, ctx);
+  const bShape = logicalShape(bv);
+  if (a.rank < 2 || bShape.length < 2) throw new Error(`${ctx.what}: MatMul of rank-1 tensors is not supported`);
+  if (bShape.length === 2) {
     const as = a.shape as number[];
-    const y = tf.matMul(tf.reshape(a, [-1, as[as.length - 1]]) as tf.Tensor2D, b as tf.Tensor2D);
-    return [tv(tf.reshape(y, [...as.slice(0, -1), (b.shape as number[])[1]]))];
+    const a2 = a.rank === 2 ? a : tf.reshape(a, [-1, as[as.length - 1]]);
+    const y = isConst(bv) ? constMatMul(a2, bv, false, ctx) : tf.matMul(a2 as tf.Tensor2D, logical(bv, ctx) as tf.Tensor2D);
+    return [tv(a.rank === 2 ? y : tf.reshape(y, [...as.slice(0, -1), bShape[1]]))];
   }
+  const b = logical(bv, ctx);
+  if (a.rank === b.rank && a.shape.slice(0, -2).join() === b.shape.slice(0, -2).join()) return [tv(batchMatMul(a, b))];
   return [tv(tf.matMul(a, b))];
 };
 
