@@ -206,7 +206,8 @@ export class OnnxGraph {
       let outs: Val[];
       if (OPS.shape[op]) outs = OPS.shape[op](ins, p.attrs, ctx);
       else if (present.every(isConst) && OPS.js[op]) outs = OPS.js[op](ins, p.attrs, ctx, p.node.output.length);
-      else outs = OPS.tf[op](ins, p.attrs, ctx, p.node.output.length);
+      else if (OPS.tf[op]) outs = OPS.tf[op](ins, p.attrs, ctx, p.node.output.length);
+      else throw new Error(`${p.what}: ${op} is supported on constants only, here its input is computed at run time`);
       p.node.output.forEach((o, i) => {
         if (!o) return;
         if (!outs[i]) throw new Error(`${p.what}: produced no output ${i}`);
@@ -239,6 +240,14 @@ export interface OnnxLoadOptions {
   preprocess?: Preprocess;
 }
 
+/**
+ * Loads an ONNX image model (NCHW input, fixed C/H/W, any batch). `layers` lists the outputs of the PyTorch
+ * modules found in the exporter's node-name scopes: top-level modules (`layer2`, `features`, `conv_proj`),
+ * numbered children of top-level containers (`features.7`, `layer2.1`, kept when a different tensor than their
+ * parent's), and blocks of a `layers`/`blocks` container (`encoder.layers.encoder_layer_2`, alias
+ * `encoder.layers.2`), then the logits (graph output, or the input of a final Softmax). `tap` also accepts any
+ * module name above and any node output tensor name. Default preprocess: torchvision's ImageNet mean/std.
+ */
 export async function loadOnnxModel(file: string, opts: OnnxLoadOptions = {}): Promise<NLModel> {
   const abs = path.resolve(file);
   let bytes: Buffer;
@@ -297,6 +306,11 @@ function buildModel(abs: string, graph: OnnxGraph, opts: OnnxLoadOptions): NLMod
     }
   }
   const aliases = new Map<string, string>(moduleTensor);
+  // `encoder.layers.2` for torchvision's `encoder.layers.encoder_layer_2` (an OrderedDict key)
+  for (const [mod, t] of moduleTensor) {
+    const short = mod.replace(/\.(layers|blocks)\.[A-Za-z_]*?_(\d+)$/, '.$1.$2');
+    if (short !== mod && !aliases.has(short)) aliases.set(short, t);
+  }
   const byTensor = new Map<string, string>();
   for (const [mod, t] of moduleTensor) {
     const prev = byTensor.get(t);

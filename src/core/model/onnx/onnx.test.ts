@@ -143,6 +143,8 @@ for (const backend of ['cpu', 'wasm']) {
         });
 
         it('input gradient of logit 7 agrees with PyTorch (cosine >= 0.99; ReLU kinks, see README)', function () {
+          // the slowest check on the slow cpu backend, and the loosest: wasm runs it, cpu does not
+          if (backend === 'cpu') this.skip();
           guard(this, backend, () => {
             const e = compare(inputGradNCHW(m, ['logits'], logit(7)), bin(`${c.file}.grad_logit7.bin`));
             record(backend, c.file, 'grad logit 7', e);
@@ -168,6 +170,11 @@ for (const backend of ['cpu', 'wasm']) {
             assert.deepEqual([l.outputShape, l.channels], [[null, 197, 192], 192]);
           }
           assert.equal(m.logitsLayer, 'logits');
+          // the short alias taps the same tensor
+          const x = tf.zeros([1, 224, 224, 3]) as tf.Tensor4D;
+          const [a, b] = m.tap(['encoder.layers.2', block], x);
+          assert.equal(tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]), 0);
+          tf.dispose([x, a, b]);
         });
 
         it('logits and block 2 match PyTorch (max rel < 1e-4)', () => {
