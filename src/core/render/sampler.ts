@@ -39,96 +39,121 @@ interface SampleAttrs {
 
 type Geometry = { b: number; h: number; w: number; c: number; oh: number; ow: number };
 
-/**
- * Calls `tap(o, p00, p01, p10, p11, w00, w01, w10, w11, fillWeight)` for every output pixel: `o` is
- * the pixel's offset in the output, `pYX` the offsets of the 4 taps in the image or -1 when the tap
- * is outside (its weight then goes into `fillWeight`, the weight of the fill value).
- */
-function forEachPixel(
-  g: Geometry,
-  affines: readonly number[],
-  tap: (o: number, p00: number, p01: number, p10: number, p11: number, w00: number, w01: number, w10: number, w11: number, wf: number) => void,
-): void {
-  const { b, h, w, c, oh, ow } = g;
-  let o = 0;
-  for (let bi = 0; bi < b; bi++) {
-    const [ay, by, cy, ax, bx, cx] = affines.slice(6 * bi, 6 * bi + 6);
-    const base = bi * h * w;
-    for (let i = 0; i < oh; i++) {
-      const yo = i + 0.5;
-      for (let j = 0; j < ow; j++, o += c) {
-        const xo = j + 0.5;
-        // As in the gather path: positions in the image padded by one pixel, whose pixel k+1 holds
-        // source pixel k; the taps are padded rows y0, y0+1 and columns x0, x0+1.
-        const sy = ay * yo + by * xo + cy + 0.5;
-        const sx = ax * yo + bx * xo + cx + 0.5;
-        const y0 = Math.floor(sy);
-        const x0 = Math.floor(sx);
-        const fy = sy - y0;
-        const fx = sx - x0;
-        // Source rows/columns of the taps, and whether each is inside the image.
-        const r0 = y0 - 1;
-        const q0 = x0 - 1;
-        const inR0 = r0 >= 0 && r0 < h;
-        const inR1 = y0 >= 0 && y0 < h;
-        const inQ0 = q0 >= 0 && q0 < w;
-        const inQ1 = x0 >= 0 && x0 < w;
-        const w00 = (1 - fy) * (1 - fx);
-        const w01 = (1 - fy) * fx;
-        const w10 = fy * (1 - fx);
-        const w11 = fy * fx;
-        let wf = 0;
-        let p00 = -1;
-        let p01 = -1;
-        let p10 = -1;
-        let p11 = -1;
-        if (inR0 && inQ0) p00 = (base + r0 * w + q0) * c;
-        else wf += w00;
-        if (inR0 && inQ1) p01 = (base + r0 * w + x0) * c;
-        else wf += w01;
-        if (inR1 && inQ0) p10 = (base + y0 * w + q0) * c;
-        else wf += w10;
-        if (inR1 && inQ1) p11 = (base + y0 * w + x0) * c;
-        else wf += w11;
-        tap(o, p00, p01, p10, p11, w00, w01, w10, w11, wf);
-      }
-    }
+/** Per-row scratch: the 4 taps of each output pixel of one row. */
+interface RowTaps {
+  /** Offsets of taps 00, 01, 10, 11 in the image (times C), or -1 for a tap outside the image. */
+  idx: Int32Array;
+  /** Bilinear weights of the 4 taps. */
+  wts: Float64Array;
+  /** Weight of the fill value: the sum of the weights of the taps outside. */
+  wf: Float64Array;
+}
+
+function rowScratch(ow: number): RowTaps {
+  return { idx: new Int32Array(4 * ow), wts: new Float64Array(4 * ow), wf: new Float64Array(ow) };
+}
+
+/** Fills `t` with the taps of output row `i` of batch element `bi` under map `m`. */
+function rowTaps(g: Geometry, m: readonly number[], bi: number, i: number, t: RowTaps): void {
+  const { h, w, c, ow } = g;
+  const { idx, wts, wf } = t;
+  const ay = m[6 * bi];
+  const by = m[6 * bi + 1];
+  const cy = m[6 * bi + 2];
+  const ax = m[6 * bi + 3];
+  const bx = m[6 * bi + 4];
+  const cx = m[6 * bi + 5];
+  const base = bi * h * w;
+  const yo = i + 0.5;
+  for (let j = 0; j < ow; j++) {
+    const xo = j + 0.5;
+    // As in the gather path: positions in the image padded by one pixel, whose pixel k+1 holds
+    // source pixel k; the taps are padded rows y0, y0+1 and columns x0, x0+1.
+    const sy = ay * yo + by * xo + cy + 0.5;
+    const sx = ax * yo + bx * xo + cx + 0.5;
+    const y0 = Math.floor(sy);
+    const x0 = Math.floor(sx);
+    const fy = sy - y0;
+    const fx = sx - x0;
+    // Source rows r0 = y0-1, r1 = y0 and columns q0 = x0-1, q1 = x0 of the taps.
+    const r0 = y0 - 1;
+    const q0 = x0 - 1;
+    const inR0 = r0 >= 0 && r0 < h;
+    const inR1 = y0 >= 0 && y0 < h;
+    const inQ0 = q0 >= 0 && q0 < w;
+    const inQ1 = x0 >= 0 && x0 < w;
+    const k = 4 * j;
+    wts[k] = (1 - fy) * (1 - fx);
+    wts[k + 1] = (1 - fy) * fx;
+    wts[k + 2] = fy * (1 - fx);
+    wts[k + 3] = fy * fx;
+    idx[k] = inR0 && inQ0 ? (base + r0 * w + q0) * c : -1;
+    idx[k + 1] = inR0 && inQ1 ? (base + r0 * w + x0) * c : -1;
+    idx[k + 2] = inR1 && inQ0 ? (base + y0 * w + q0) * c : -1;
+    idx[k + 3] = inR1 && inQ1 ? (base + y0 * w + x0) * c : -1;
+    let f = 0;
+    for (let t = 0; t < 4; t++) if (idx[k + t] < 0) f += wts[k + t];
+    wf[j] = f;
   }
 }
 
 /** out[B, oh, ow, C] = the bilinear samples of x[B, h, w, C]. Writes every element of `out`. */
 export function affineSampleForward(x: ArrayLike<number>, g: Geometry, affines: readonly number[], fill: number, out: Float32Array): void {
-  const c = g.c;
-  forEachPixel(g, affines, (o, p00, p01, p10, p11, w00, w01, w10, w11, wf) => {
-    if (p00 >= 0 && p01 >= 0 && p10 >= 0 && p11 >= 0) {
-      for (let k = 0; k < c; k++) out[o + k] = w00 * x[p00 + k] + w01 * x[p01 + k] + w10 * x[p10 + k] + w11 * x[p11 + k];
-      return;
+  const { b, c, oh, ow } = g;
+  const t = rowScratch(ow);
+  const { idx, wts, wf } = t;
+  let o = 0;
+  for (let bi = 0; bi < b; bi++) {
+    for (let i = 0; i < oh; i++) {
+      rowTaps(g, affines, bi, i, t);
+      for (let j = 0; j < ow; j++, o += c) {
+        const k = 4 * j;
+        const p00 = idx[k];
+        const p01 = idx[k + 1];
+        const p10 = idx[k + 2];
+        const p11 = idx[k + 3];
+        const w00 = wts[k];
+        const w01 = wts[k + 1];
+        const w10 = wts[k + 2];
+        const w11 = wts[k + 3];
+        if (p00 >= 0 && p01 >= 0 && p10 >= 0 && p11 >= 0) {
+          for (let ch = 0; ch < c; ch++) out[o + ch] = w00 * x[p00 + ch] + w01 * x[p01 + ch] + w10 * x[p10 + ch] + w11 * x[p11 + ch];
+          continue;
+        }
+        const f = wf[j] * fill;
+        for (let ch = 0; ch < c; ch++) {
+          let v = f;
+          if (p00 >= 0) v += w00 * x[p00 + ch];
+          if (p01 >= 0) v += w01 * x[p01 + ch];
+          if (p10 >= 0) v += w10 * x[p10 + ch];
+          if (p11 >= 0) v += w11 * x[p11 + ch];
+          out[o + ch] = v;
+        }
+      }
     }
-    const f = wf * fill;
-    for (let k = 0; k < c; k++) {
-      let v = f;
-      if (p00 >= 0) v += w00 * x[p00 + k];
-      if (p01 >= 0) v += w01 * x[p01 + k];
-      if (p10 >= 0) v += w10 * x[p10 + k];
-      if (p11 >= 0) v += w11 * x[p11 + k];
-      out[o + k] = v;
-    }
-  });
+  }
 }
 
 /** dx[B, h, w, C] = the transpose of the sampling applied to dy[B, oh, ow, C]. Overwrites `dx`. */
 export function affineSampleBackward(dy: ArrayLike<number>, g: Geometry, affines: readonly number[], dx: Float32Array): void {
-  const c = g.c;
+  const { b, c, oh, ow } = g;
+  const t = rowScratch(ow);
+  const { idx, wts } = t;
   dx.fill(0);
-  forEachPixel(g, affines, (o, p00, p01, p10, p11, w00, w01, w10, w11) => {
-    for (let k = 0; k < c; k++) {
-      const d = dy[o + k];
-      if (p00 >= 0) dx[p00 + k] += w00 * d;
-      if (p01 >= 0) dx[p01 + k] += w01 * d;
-      if (p10 >= 0) dx[p10 + k] += w10 * d;
-      if (p11 >= 0) dx[p11 + k] += w11 * d;
+  let o = 0;
+  for (let bi = 0; bi < b; bi++) {
+    for (let i = 0; i < oh; i++) {
+      rowTaps(g, affines, bi, i, t);
+      for (let j = 0; j < ow; j++, o += c) {
+        for (let tap = 4 * j; tap < 4 * j + 4; tap++) {
+          const p = idx[tap];
+          if (p < 0) continue;
+          const wt = wts[tap];
+          for (let ch = 0; ch < c; ch++) dx[p + ch] += wt * dy[o + ch];
+        }
+      }
     }
-  });
+  }
 }
 
 function geometry(kernel: string, t: TensorInfo, attrs: SampleAttrs, isGrad: boolean): Geometry {
