@@ -46,7 +46,7 @@ export interface AttackOptions {
   shouldStop?: () => boolean;
 }
 
-/** The paper's defaults (ViTs: the paper used epsilon 0.05). */
+/** The paper's defaults for AM (ViTs: the paper used epsilon 0.05). FGSM and PGD default to tv 0; PGD to step epsilon / 4. */
 export const DEFAULT_ATTACK: Omit<AttackOptions, 'onProgress' | 'shouldStop'> = {
   method: 'am',
   epsilon: 0.01,
@@ -138,7 +138,16 @@ export function attackPairs(nImages: number, nTargets: number): [number, number]
 
 /** Options with defaults filled in and the FGSM overrides applied; throws a one-line error on bad values. */
 export function resolveAttackOptions(opts: Partial<AttackOptions>): Omit<AttackOptions, 'onProgress' | 'shouldStop'> {
-  const o = { ...DEFAULT_ATTACK, ...opts };
+  const given = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) as Partial<AttackOptions>;
+  const method = given.method ?? DEFAULT_ATTACK.method;
+  const epsilon = given.epsilon ?? DEFAULT_ATTACK.epsilon;
+  // Baselines default to their textbook form: no TV term, and PGD steps of epsilon / 4.
+  const o = {
+    ...DEFAULT_ATTACK,
+    tv: method === 'am' ? DEFAULT_ATTACK.tv : 0,
+    step: method === 'pgd' ? epsilon / 4 : DEFAULT_ATTACK.step,
+    ...given,
+  };
   const bad = (m: string): never => { throw new Error(m); };
   if (!['am', 'fgsm', 'pgd'].includes(o.method)) bad(`attack method must be am, fgsm or pgd, got "${o.method}"`);
   if (!['sign', 'gradient'].includes(o.update)) bad(`attack update must be sign or gradient, got "${o.update}"`);
