@@ -3,6 +3,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { importGraphModel, importLayersModel, type ImportedGraph } from './tfjs';
+import { importKerasFile } from './kerasfile';
 import type { NLModel, Preprocess } from './types';
 
 export type { NLModel, LayerInfo, Preprocess } from './types';
@@ -92,8 +93,10 @@ export async function loadModel(p: string, opts: LoadOptions = {}): Promise<NLMo
     if (json.format === 'graph-model' || (json.modelTopology && Array.isArray(json.modelTopology.node))) graph = await importGraphModel(file, json);
     else if (json.modelTopology) graph = importLayersModel(file, json);
     else throw new Error(`${file} is not a TF.js model (no "modelTopology")`);
+  } else if (ext === '.keras' || ext === '.h5' || ext === '.hdf5') {
+    graph = await importKerasFile(file);
   } else {
-    throw new Error(`unsupported model file ${file}: expected a TF.js model.json`);
+    throw new Error(`unsupported model file ${file}: expected a TF.js model.json, a Keras .keras or .h5 file`);
   }
   const sidecar = readSidecar(dir);
   const [, h, w, c] = graph.inputShape as number[];
