@@ -11,6 +11,7 @@ import { createImage, encodePng, makeGrid, type RGBImage } from '../core/image';
 import { GRID_BACKGROUND } from '../core/image/grid';
 import { writeFileAtomic } from '../core/util/fs';
 import type { ParamKind } from '../core/render/param';
+import { ATTACK_HELP, ATTACK_USAGE, cmdAttack } from './attack';
 
 const VERSION: string = require('../../package.json').version;
 
@@ -21,7 +22,7 @@ const HELP = `neuron-lens ${VERSION}: see what the units of an image network hav
 Usage:
   neuron-lens describe <model> [--json] [--backend B]
   neuron-lens visualize [<model>] --unit SPEC [--unit SPEC ...] [options]
-
+${ATTACK_USAGE}
 <model> is a TF.js model.json (layers or graph model) or its folder. Without one, visualize uses the
 embedded default model (a Fashion-MNIST CNN).
 
@@ -45,7 +46,7 @@ Visualize options:
   --out DIR        output folder (default out/visualize)
   --json           print the result JSON to stdout
 
-Common options:
+${ATTACK_HELP}Common options:
   --backend auto|wasm|cpu|webgpu|tensorflow   (default auto)
   --input-range LO,HI   how an image in [0,1] maps to the model input (e.g. -1,1); overrides neuron-lens.json
   -h, --help       this help;  --version   the version
@@ -53,6 +54,13 @@ Common options:
 
 const OPTIONS = {
   unit: { type: 'string', multiple: true },
+  image: { type: 'string', multiple: true },
+  target: { type: 'string', multiple: true },
+  method: { type: 'string' },
+  epsilon: { type: 'string' },
+  step: { type: 'string' },
+  update: { type: 'string' },
+  'early-stop': { type: 'string' },
   param: { type: 'string' },
   steps: { type: 'string' },
   size: { type: 'string' },
@@ -273,7 +281,8 @@ export async function main(argv: string[]): Promise<number> {
   try {
     if (cmd === 'describe') await cmdDescribe(values, rest);
     else if (cmd === 'visualize') await cmdVisualize(values, rest);
-    else throw new UsageError(`unknown command "${cmd}" (expected describe or visualize)`);
+    else if (cmd === 'attack') await cmdAttack(values, rest);
+    else throw new UsageError(`unknown command "${cmd}" (expected describe, visualize or attack)`);
     return 0;
   } catch (e) {
     process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}neuron-lens: error: ${(e as Error).message}\n`);
