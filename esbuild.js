@@ -24,7 +24,7 @@ const node = {
 };
 
 const builds = [
-  { ...node, entryPoints: { cli: 'src/cli/main.ts' }, outdir: dist },
+  { ...node, entryPoints: { cli: 'src/cli/bin.ts' }, outdir: dist },
   ...(fs.existsSync('src/engine/main.ts') ? [{ ...node, entryPoints: { engine: 'src/engine/main.ts' }, outdir: dist }] : []),
   { ...node, entryPoints: { extension: 'src/extension.ts' }, outdir: dist },
   ...(fs.existsSync('src/webview/main.ts')

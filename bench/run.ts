@@ -4,6 +4,10 @@
 //
 //   npm run bench -- [--models mobilenet_v1,resnet50v2,inceptionv3,vit_b16] [--batches 1,8] [--steps 10]
 //                    [--backends tensorflow,webgpu,wasm] [--repeats 1] [--fold on|off|both] [--no-torch] [--json]
+//                    [--baseline DIR]
+//
+// --baseline DIR: DIR is another checkout of the project (e.g. `git archive main`) with this bench/ copied in;
+// its cases run beside ours, alternately, as variant "baseline" (before/after in the same run).
 //
 // Every case runs in a child process (a fresh backend and a clean peak RSS); a backend that cannot start is
 // reported once and skipped. Cases run alternately (ours, then PyTorch, per repeat) so machine load hits both;
@@ -26,6 +30,8 @@ export interface BenchRow {
   backend: string;
   batch: number;
   fold: boolean;
+  /** '' for this checkout; 'baseline' for --baseline DIR. */
+  variant: string;
   msPerStep: number | null;
   msPerImage: number | null;
   cpuMsPerStep: number | null;
@@ -47,6 +53,7 @@ interface Options {
   backends: BackendName[];
   repeats: number;
   folds: boolean[];
+  baseline: string | null;
   torch: boolean;
   json: boolean;
 }
@@ -77,6 +84,7 @@ function parseArgs(argv: string[]): Options {
     backends,
     repeats: int('repeats', get('repeats', '1'), 1),
     folds: fold === 'both' ? [false, true] : [fold === 'on'],
+    baseline: argv.includes('--baseline') ? path.resolve(get('baseline', '')) : null,
     torch: !argv.includes('--no-torch'),
     json: argv.includes('--json'),
   };
@@ -102,8 +110,8 @@ function exec(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env)
 }
 
 /** One case of ours in a child process (this script in --case mode, with the same Node flags, e.g. tsx's loader). */
-async function ourCase(model: BenchModel, backend: BackendName, batch: number, steps: number, fold: boolean): Promise<StepResult | { error: string; cannotStart: boolean }> {
-  const args = [...process.execArgv, process.argv[1], '--case', model, backend, String(batch), String(steps), fold ? 'fold' : 'nofold'];
+async function ourCase(script: string, model: BenchModel, backend: BackendName, batch: number, steps: number, fold: boolean): Promise<StepResult | { error: string; cannotStart: boolean }> {
+  const args = [...process.execArgv, script, '--case', model, backend, String(batch), String(steps), fold ? 'fold' : 'nofold'];
   const r = await exec(process.execPath, args);
   const line = r.out.split('\n').find((l) => l.startsWith('{'));
   if (r.code === 0 && line) return JSON.parse(line) as StepResult;
@@ -134,10 +142,10 @@ async function torchCase(t: TorchSetup, model: BenchModel, batch: number, steps:
 const fmt = (v: number | null, digits = 0): string => (v === null ? '-' : v.toFixed(digits));
 
 function printTable(rows: BenchRow[]): void {
-  const head = ['model', 'backend', 'batch', 'fold', 'ms/step', 'ms/image', 'cpu ms/step', 'peak RSS MB', 'tensor growth', 'torch ms/step', 'torch cpu ms', 'ratio', 'cpu ratio'];
+  const head = ['model', 'backend', 'variant', 'batch', 'fold', 'ms/step', 'ms/image', 'cpu ms/step', 'peak RSS MB', 'tensor growth', 'torch ms/step', 'torch cpu ms', 'ratio', 'cpu ratio'];
   const body = rows.map((r) => r.error
-    ? [r.model, r.backend, String(r.batch), r.fold ? 'on' : 'off', `error: ${r.error}`, '', '', '', '', fmt(r.torchMsPerStep), fmt(r.torchCpuMsPerStep), '', '']
-    : [r.model, r.backend, String(r.batch), r.fold ? 'on' : 'off', fmt(r.msPerStep), fmt(r.msPerImage, 1), fmt(r.cpuMsPerStep), fmt(r.peakRssMB), fmt(r.tensorGrowth), fmt(r.torchMsPerStep), fmt(r.torchCpuMsPerStep), r.ratio === null ? '-' : `${r.ratio.toFixed(2)}x`, r.cpuRatio === null ? '-' : `${r.cpuRatio.toFixed(2)}x`]);
+    ? [r.model, r.backend, r.variant || 'this', String(r.batch), r.fold ? 'on' : 'off', `error: ${r.error}`, '', '', '', '', fmt(r.torchMsPerStep), fmt(r.torchCpuMsPerStep), '', '']
+    : [r.model, r.backend, r.variant || 'this', String(r.batch), r.fold ? 'on' : 'off', fmt(r.msPerStep), fmt(r.msPerImage, 1), fmt(r.cpuMsPerStep), fmt(r.peakRssMB), fmt(r.tensorGrowth), fmt(r.torchMsPerStep), fmt(r.torchCpuMsPerStep), r.ratio === null ? '-' : `${r.ratio.toFixed(2)}x`, r.cpuRatio === null ? '-' : `${r.cpuRatio.toFixed(2)}x`]);
   console.log(`| ${head.join(' | ')} |`);
   console.log(`|${head.map(() => '---').join('|')}|`);
   for (const b of body) console.log(`| ${b.join(' | ')} |`);
@@ -150,6 +158,11 @@ async function main(argv: string[]): Promise<void> {
   log(`Neuron Lens bench ${new Date().toISOString()} — node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
   log(`PyTorch peer: ${torch.ok ? torch.why : `not run: ${torch.why}`}`);
   log(`steps ${o.steps} (+1 warm-up) per case, ${o.repeats} repeat(s), alternating ours / PyTorch\n`);
+  const variants = [
+    ...(o.baseline ? [{ variant: 'baseline', script: path.join(o.baseline, 'bench', 'run.ts'), fold: false }] : []),
+    ...o.folds.map((fold) => ({ variant: '', script: process.argv[1], fold })),
+  ];
+  if (o.baseline) log(`baseline: ${o.baseline}`);
   const dead = new Map<string, string>();
   const rows: BenchRow[] = [];
   for (const model of o.models) {
@@ -162,17 +175,17 @@ async function main(argv: string[]): Promise<void> {
       for (let rep = 0; rep < o.repeats; rep++) {
         for (const backend of o.backends) {
           if (dead.has(backend)) continue;
-          for (const fold of o.folds) {
-            const key = `${backend}|${fold}`;
+          for (const { variant, script, fold } of variants) {
+            const key = `${backend}|${variant}|${fold}`;
             if (errors.has(key)) continue;
-            const r = await ourCase(model, backend, batch, o.steps, fold);
+            const r = await ourCase(script, model, backend, batch, o.steps, fold);
             if ('error' in r) {
               if (r.cannotStart) { dead.set(backend, r.error); log(`backend ${backend} skipped: ${r.error}`); break; }
               errors.set(key, r.error);
               log(`${model} ${backend} batch ${batch}: ${r.error}`);
             } else {
               ours.set(key, [...(ours.get(key) ?? []), r]);
-              log(`  ${model} ${r.backend} batch ${batch} fold ${fold ? 'on' : 'off'}: ${r.msPerStep.toFixed(0)} ms/step (cpu ${r.cpuMsPerStep.toFixed(0)}) steps [${r.stepMs.map((t) => t.toFixed(0)).join(' ')}] ${r.backendInfo}`);
+              log(`  ${model} ${r.backend}${variant ? ` (${variant})` : ''} batch ${batch} fold ${fold ? 'on' : 'off'}: ${r.msPerStep.toFixed(0)} ms/step (cpu ${r.cpuMsPerStep.toFixed(0)}) steps [${r.stepMs.map((t) => t.toFixed(0)).join(' ')}] ${r.backendInfo}`);
             }
           }
         }
@@ -185,15 +198,15 @@ async function main(argv: string[]): Promise<void> {
       const tMs = torchMs.length ? median(torchMs) : null;
       const tCpu = torchCpu.length ? median(torchCpu) : null;
       for (const backend of o.backends) {
-        for (const fold of o.folds) {
-          const key = `${backend}|${fold}`;
+        for (const { variant, fold } of variants) {
+          const key = `${backend}|${variant}|${fold}`;
           const rs = ours.get(key);
           const err = errors.get(key);
           if (!rs && !err) continue;
           const ms = rs ? median(rs.map((r) => r.msPerStep)) : null;
           const cpu = rs ? median(rs.map((r) => r.cpuMsPerStep)) : null;
           const row: BenchRow = {
-            model, backend: rs?.[0].backend ?? backend, batch, fold,
+            model, backend: rs?.[0].backend ?? backend, batch, fold, variant,
             msPerStep: ms, msPerImage: ms === null ? null : ms / batch, cpuMsPerStep: cpu,
             peakRssMB: rs ? Math.max(...rs.map((r) => r.peakRssMB)) : null,
             tensorGrowth: rs ? Math.max(...rs.map((r) => Math.max(Math.abs(r.tensorGrowthPerRun), Math.abs(r.tensorGrowthTotal)))) : null,

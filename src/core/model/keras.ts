@@ -39,9 +39,15 @@ export function kerasWeightNames(className: string, config: Record<string, any>)
     case 'NeuronLens>ClassToken': return ['cls'];
     case 'NeuronLens>PositionEmbedding': return ['pos'];
     case 'NeuronLens>MultiHeadSelfAttention': return ['qkv_kernel', 'qkv_bias', 'out_kernel', 'out_bias'];
+    case 'MultiHeadAttention':
+      // Sublayers query, key, value, attention_output (EinsumDense), each kernel then bias.
+      return MHA_PARTS.flatMap((p) => [`${p}/kernel`, ...(config.use_bias === false ? [] : [`${p}/bias`])]);
     default: return [];
   }
 }
+
+/** The EinsumDense sublayers of a Keras MultiHeadAttention, in weight order. */
+export const MHA_PARTS = ['query', 'key', 'value', 'attention_output'] as const;
 
 const pair = (v: unknown, what: string): [number, number] => {
   if (typeof v === 'number') return [v, v];
@@ -76,7 +82,11 @@ export function gelu(x: tf.Tensor): tf.Tensor {
 
 function activationName(cfg: Record<string, any>): string | undefined {
   const a = cfg.activation;
-  if (a && typeof a === 'object') return a.config?.name ?? a.class_name; // Keras 3 serialized activation
+  if (a && typeof a === 'object') {
+    // Keras 3 serialized activation: {class_name: 'function', config: 'relu'} or a config with a name.
+    if (typeof a.config === 'string') return a.config;
+    return a.config?.name ?? a.class_name;
+  }
   return a;
 }
 
@@ -326,8 +336,12 @@ function buildLayer(className: string, name: string, cfg: Record<string, any>, w
       return { apply: (xs) => tf.add(tf.mul(one(xs), scale), offset) };
     }
     case 'Normalization': {
-      const mean = need('mean');
-      const std = own(tf.tidy(() => tf.sqrt(tf.maximum(need('variance'), 1e-7))));
+      // Keras 3 keeps a mean/variance given at construction in the config instead of in weights.
+      const fromCfg = cfg.mean !== undefined && cfg.mean !== null && cfg.variance !== undefined && cfg.variance !== null;
+      const mean = fromCfg ? own(tf.tensor(cfg.mean)) : need('mean');
+      const variance = fromCfg ? tf.tensor(cfg.variance) : need('variance');
+      const std = own(tf.tidy(() => tf.sqrt(tf.maximum(variance, 1e-7))));
+      if (fromCfg) variance.dispose();
       return { apply: (xs) => tf.div(tf.sub(one(xs), mean), std) };
     }
     case 'Add': return { apply: (xs) => xs.reduce((a, b) => tf.add(a, b)) };
@@ -372,6 +386,40 @@ function buildLayer(className: string, name: string, cfg: Record<string, any>, w
       if (!heads || dim % heads !== 0) throw new Error(`${where}: num_heads ${heads} does not divide the width ${dim}`);
       return { apply: (xs) => selfAttention(one(xs), heads, qkvK, qkvB, outK, outB) };
     }
+    case 'MultiHeadAttention': {
+      if (cfg.attention_axes !== undefined && cfg.attention_axes !== null && !(Array.isArray(cfg.attention_axes) && cfg.attention_axes.length === 1 && cfg.attention_axes[0] === 1)) {
+        throw new Error(`${where}: attention_axes ${JSON.stringify(cfg.attention_axes)} is not supported (only attention over the tokens of [batch, tokens, dim])`);
+      }
+      const heads: number = cfg.num_heads;
+      const [qk, kk, vk, ok] = MHA_PARTS.map((p) => need(`${p}/kernel`));
+      const bias = cfg.use_bias !== false;
+      const d = qk.shape[0];
+      const keyDim = qk.shape[2]!;
+      const valueDim = vk.shape[2]!;
+      const outDim = ok.shape[ok.rank - 1];
+      const okShape = (t: tf.Tensor, s: number[]) => t.shape.length === s.length && t.shape.every((v, i) => v === s[i]);
+      if (!okShape(qk, [d, heads, keyDim]) || !okShape(kk, [d, heads, keyDim]) || !okShape(vk, [d, heads, valueDim]) || !okShape(ok, [heads, valueDim, outDim])) {
+        throw new Error(`${where}: kernel shapes query ${JSON.stringify(qk.shape)}, key ${JSON.stringify(kk.shape)}, value ${JSON.stringify(vk.shape)}, output ${JSON.stringify(ok.shape)} do not fit num_heads ${heads} (expected [dim, heads, key_dim] and [heads, value_dim, out])`);
+      }
+      // One matmul for q, k and v: [D, H*K | H*K | H*V]; the output projection as [H*V, Dout].
+      const [wqkv, bqkv, wo, bo] = tf.tidy(() => {
+        const w = tf.concat([tf.reshape(qk, [d, -1]), tf.reshape(kk, [d, -1]), tf.reshape(vk, [d, -1])], 1);
+        const b = bias
+          ? tf.concat([tf.reshape(need('query/bias'), [-1]), tf.reshape(need('key/bias'), [-1]), tf.reshape(need('value/bias'), [-1])])
+          : tf.zeros([heads * (2 * keyDim + valueDim)]);
+        const o = tf.reshape(ok, [heads * valueDim, outDim]);
+        const ob = bias ? tf.reshape(need('attention_output/bias'), [outDim]) : tf.zeros([outDim]);
+        return [w, b, o, ob];
+      });
+      own(wqkv); own(bqkv); own(wo); own(bo);
+      const wqkvK = denseKernel(wqkv as tf.Tensor2D, keep);
+      const woK = denseKernel(wo as tf.Tensor2D, keep);
+      return { apply: (xs) => {
+        const x = one(xs);
+        if (x.rank !== 3) throw new Error(`${where}: expected a [batch, tokens, dim] input, got shape ${JSON.stringify(x.shape)}`);
+        return multiHeadAttention(x, heads, keyDim, valueDim, wqkvK, bqkv, woK, bo);
+      } };
+    }
     default:
       throw new Error(`${where}: unsupported layer class "${className}" (no code from the model file is run, so custom and Lambda layers cannot be loaded)`);
   }
@@ -396,31 +444,61 @@ export function matMul2d(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
 }
 
 /**
- * Multi-head self-attention on [B, T, D] with a fused qkv projection (q, k, v blocks, heads contiguous).
- * Attention runs per image and head as 2-D matmuls ({@link matMul2d}): TF.js wasm runs batched or transposed
- * matmuls on a scalar loop (ViT-B/16: about 10% of a step). Heads are cut with split and merged with concat,
- * whose gradients are concat and split (a slice's gradient would pad to the full qkv size per head).
+ * [B*T, H*dim] -> per head, per image: [T, dim] pieces, as a transpose to [H, B*T, dim] and splits along the first
+ * axis (contiguous copies; wasm's slice of inner columns copies row by row in JavaScript). Gradients: concat and
+ * transpose.
  */
+function headPieces(z: tf.Tensor, b: number, heads: number, dim: number): tf.Tensor2D[][] {
+  const t = z.shape[0] / b;
+  const byHead = heads === 1 ? [z] : tf.split(tf.transpose(tf.reshape(z, [b * t, heads, dim]), [1, 0, 2]), heads, 0);
+  return byHead.map((h) => {
+    const flat = tf.reshape(h, [b * t, dim]);
+    return (b === 1 ? [flat] : tf.split(flat, b, 0)) as tf.Tensor2D[];
+  });
+}
+
+/**
+ * Attention of every image and head as 2-D matmuls ({@link matMul2d}): TF.js wasm runs batched or transposed
+ * matmuls on a scalar loop (ViT-B/16: about 10% of a step). `proj` is the [B*T, H*K | H*K | H*V] projection.
+ * Returns [B*T, H*V].
+ */
+function attendPerHead(proj: tf.Tensor2D, b: number, heads: number, keyDim: number, valueDim: number): tf.Tensor2D {
+  const [qz, kz, vz] = tf.split(proj, [heads * keyDim, heads * keyDim, heads * valueDim], 1);
+  const q = headPieces(tf.mul(qz, 1 / Math.sqrt(keyDim)), b, heads, keyDim);
+  const k = headPieces(kz, b, heads, keyDim);
+  const v = headPieces(vz, b, heads, valueDim);
+  const ctx: tf.Tensor[] = []; // image-major, then head: [T, V] each
+  for (let i = 0; i < b; i++) {
+    for (let h = 0; h < heads; h++) {
+      const scores = tf.softmax(matMul2d(q[h][i], tf.transpose(k[h][i])), -1) as tf.Tensor2D; // [T, T], softmax over keys
+      ctx.push(matMul2d(scores, v[h][i]));
+    }
+  }
+  const t = proj.shape[0] / b;
+  const all = ctx.length === 1 ? ctx[0] : tf.concat(ctx, 0); // [B*H*T, V]
+  if (heads === 1) return all as tf.Tensor2D;
+  return tf.reshape(tf.transpose(tf.reshape(all, [b, heads, t, valueDim]), [0, 2, 1, 3]), [b * t, heads * valueDim]);
+}
+
+/** Multi-head self-attention on [B, T, D] with a fused qkv projection (q, k, v blocks, heads contiguous). */
 export function selfAttention(x: tf.Tensor, heads: number, qkvK: DenseKernel, qkvB: tf.Tensor, outK: DenseKernel, outB: tf.Tensor): tf.Tensor {
   const [b, t, d] = x.shape as [number, number, number];
   const hd = d / heads;
-  const qkv = tf.reshape(denseLastAxis(x, qkvK, qkvB), [b * t, 3 * d]);
-  const cols = tf.split(qkv, 3 * heads, 1); // q heads, k heads, v heads: [B*T, hd] each
-  const perImage = (z: tf.Tensor): tf.Tensor2D[] => (b === 1 ? [z as tf.Tensor2D] : tf.split(z, b, 0) as tf.Tensor2D[]);
-  const q = cols.slice(0, heads).map((c) => perImage(tf.mul(c, 1 / Math.sqrt(hd))));
-  const k = cols.slice(heads, 2 * heads).map(perImage);
-  const v = cols.slice(2 * heads).map(perImage);
-  const rows: tf.Tensor[] = [];
-  for (let i = 0; i < b; i++) {
-    const ctx: tf.Tensor[] = [];
-    for (let h = 0; h < heads; h++) {
-      const scores = tf.softmax(matMul2d(q[h][i], tf.transpose(k[h][i])), -1) as tf.Tensor2D; // [T, T]
-      ctx.push(matMul2d(scores, v[h][i])); // [T, hd]
-    }
-    rows.push(heads === 1 ? ctx[0] : tf.concat(ctx, 1));
-  }
-  const merged = b === 1 ? rows[0] : tf.concat(rows, 0); // [B*T, D]
+  const qkv = tf.reshape(denseLastAxis(x, qkvK, qkvB), [b * t, 3 * d]) as tf.Tensor2D;
+  const merged = attendPerHead(qkv, b, heads, hd, hd); // [B*T, D]
   return tf.reshape(denseLastAxis(merged, outK, outB), [b, t, d]);
+}
+
+/**
+ * Keras MultiHeadAttention (self-attention) on [B, T, D]: `wqkv` is [D, H*K | H*K | H*V] (query, key, value
+ * projections side by side), `wo` is [H*V, Dout]. Scores are softmax(q k^T / sqrt(K)) over the keys.
+ */
+export function multiHeadAttention(x: tf.Tensor, heads: number, keyDim: number, valueDim: number, wqkv: DenseKernel, bqkv: tf.Tensor, wo: DenseKernel, bo: tf.Tensor): tf.Tensor {
+  const [b, t] = x.shape as [number, number, number];
+  const proj = tf.reshape(denseLastAxis(x, wqkv, bqkv), [b * t, heads * (2 * keyDim + valueDim)]) as tf.Tensor2D;
+  const merged = attendPerHead(proj, b, heads, keyDim, valueDim); // [B*T, H*V]
+  const out = denseLastAxis(merged, wo, bo);
+  return tf.reshape(out, [b, t, out.shape[1]!]);
 }
 
 function parseInbound(raw: unknown, where: string): NodeRef[] {
@@ -445,6 +523,38 @@ function parseInbound(raw: unknown, where: string): NodeRef[] {
     return refs;
   }
   throw new Error(`${where}: unreadable inbound_nodes`);
+}
+
+/** Tensors passed as keyword arguments of a layer call (`value`, `key`, `attention_mask`, ...). */
+function inboundKwargTensors(raw: unknown): Map<string, NodeRef> {
+  const out = new Map<string, NodeRef>();
+  if (!Array.isArray(raw) || raw.length !== 1) return out;
+  const node = raw[0];
+  const kwargs: Record<string, any>[] = Array.isArray(node)
+    ? node.map((r: any) => r?.[3]).filter((k: any) => k && typeof k === 'object') // Keras 2: per-input kwargs
+    : [node?.kwargs ?? {}];
+  for (const kw of kwargs) {
+    for (const [key, v] of Object.entries(kw)) {
+      if (Array.isArray(v) && typeof v[0] === 'string' && typeof v[1] === 'number') out.set(key, { layer: v[0], node: v[1], tensor: v[2] ?? 0 });
+      else if (v && (v as any).class_name === '__keras_tensor__') {
+        const [layer, n, t] = (v as any).config.keras_history;
+        out.set(key, { layer, node: n, tensor: t });
+      }
+    }
+  }
+  return out;
+}
+
+/** MultiHeadAttention is called as (query, value[, key]): only self-attention (all the same tensor) is supported. */
+function selfAttentionInput(args: NodeRef[], kwargs: Map<string, NodeRef>, where: string): NodeRef[] {
+  const other = [...kwargs.keys()].filter((k) => k !== 'value' && k !== 'key' && k !== 'query');
+  if (other.length) throw new Error(`${where}: tensor arguments ${other.join(', ')} are not supported (only unmasked self-attention)`);
+  const all = [...args, ...['query', 'value', 'key'].map((k) => kwargs.get(k)).filter((r): r is NodeRef => !!r)];
+  if (all.length === 0) return [];
+  if (all.some((r) => r.layer !== all[0].layer || r.tensor !== all[0].tensor)) {
+    throw new Error(`${where}: query, key and value come from different layers (${all.map((r) => r.layer).join(', ')}); only self-attention is supported`);
+  }
+  return [all[0]];
 }
 
 export interface KerasGraphOptions {
@@ -496,7 +606,9 @@ export class KerasGraph {
         }
         const cfg = l.config ?? {};
         const built = buildLayer(className, name, cfg, weights.get(name) ?? new Map(), this.owned);
-        const node: GraphNode = { name, className, config: cfg, inputs: parseInbound(l.inbound_nodes, where), apply: built.apply };
+        let inputs = parseInbound(l.inbound_nodes, where);
+        if (className === 'MultiHeadAttention') inputs = selfAttentionInput(inputs, inboundKwargTensors(l.inbound_nodes), where);
+        const node: GraphNode = { name, className, config: cfg, inputs, apply: built.apply };
         if (built.preApply) { node.preSoftmax = `${name}/pre_softmax`; node.preApply = built.preApply; }
         for (const r of node.inputs) {
           if (!this.byName.has(r.layer)) throw new Error(`${where}: input "${r.layer}" is not defined before it`);
