@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayerInfo } from './types';
 import { findFoldablePairs, foldedConv } from './fold';
+import { conv2dWithStoredGrad, depthwiseWithStoredGrad } from './convgrad';
 
 /** Weights of one layer, by Keras weight name (`kernel`, `bias`, `gamma`, `moving_mean`, ...). */
 export type LayerWeights = Map<string, tf.Tensor>;
@@ -181,8 +182,9 @@ function buildLayer(className: string, name: string, cfg: Record<string, any>, w
       const strides = pair(cfg.strides ?? 1, `${where} strides`);
       const dil = pair(cfg.dilation_rate ?? 1, `${where} dilation_rate`);
       const pad = paddingMode(cfg, where);
+      const stored = conv2dWithStoredGrad(kernel, strides, pad, dil, keep);
       return withActivation((x) => {
-        const y = tf.conv2d(x as tf.Tensor4D, kernel, strides, pad, 'NHWC', dil);
+        const y = stored ? stored(x as tf.Tensor4D) : tf.conv2d(x as tf.Tensor4D, kernel, strides, pad, 'NHWC', dil);
         return bias ? tf.add(y, bias) : y;
       });
     }
@@ -194,8 +196,9 @@ function buildLayer(className: string, name: string, cfg: Record<string, any>, w
       const dil = pair(cfg.dilation_rate ?? 1, `${where} dilation_rate`);
       if (dil[0] !== 1 || dil[1] !== 1) throw new Error(`${where}: dilated depthwise convolution has no gradient in TF.js and is not supported`);
       const pad = paddingMode(cfg, where);
+      const stored = depthwiseWithStoredGrad(kernel, strides, pad, keep);
       return withActivation((x) => {
-        const y = tf.depthwiseConv2d(x as tf.Tensor4D, kernel, strides, pad, 'NHWC');
+        const y = stored ? stored(x as tf.Tensor4D) : tf.depthwiseConv2d(x as tf.Tensor4D, kernel, strides, pad, 'NHWC');
         return bias ? tf.add(y, bias) : y;
       });
     }
