@@ -22,6 +22,7 @@ import { BENCH_MODELS, type BenchModel } from './models';
 import { runCase, type StepResult } from './step';
 
 const PYTHON = '/usr/bin/python3';
+const TORCH_PEER = path.join(__dirname, 'torch_peer.py');
 const OPENBLAS = '/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3';
 const BACKENDS: BackendName[] = ['tensorflow', 'webgpu', 'wasm', 'cpu'];
 
@@ -125,6 +126,7 @@ function torchSetup(): TorchSetup {
   const env: NodeJS.ProcessEnv = { ...process.env, OPENBLAS_NUM_THREADS: '1', OMP_NUM_THREADS: '2' };
   if (fs.existsSync(OPENBLAS)) env.LD_PRELOAD = OPENBLAS;
   if (!fs.existsSync(PYTHON)) return { ok: false, why: `${PYTHON} not found`, env };
+  if (!fs.existsSync(TORCH_PEER)) return { ok: false, why: `${TORCH_PEER} not found (a bundled bench: copy bench/torch_peer.py next to it)`, env };
   const r = spawnSync(PYTHON, ['-c', 'import torch, torchvision; print(torch.__version__)'], { env, encoding: 'utf8' });
   if (r.status !== 0) return { ok: false, why: `PyTorch does not import in ${PYTHON}: ${(r.stderr || '').trim().split('\n').pop()}`, env };
   const note = fs.existsSync(OPENBLAS) ? `OpenBLAS (LD_PRELOAD ${OPENBLAS}, OPENBLAS_NUM_THREADS=1)` : 'reference BLAS (apt-get install libopenblas0-pthread for OpenBLAS)';
@@ -132,8 +134,7 @@ function torchSetup(): TorchSetup {
 }
 
 async function torchCase(t: TorchSetup, model: BenchModel, batch: number, steps: number): Promise<{ msPerStep: number; cpuMsPerStep: number; blas: string[] } | { error: string }> {
-  const script = path.join(__dirname, 'torch_peer.py');
-  const r = await exec(PYTHON, [script, '--models', model, '--batches', String(batch), '--steps', String(steps), '--threads', '2'], t.env);
+  const r = await exec(PYTHON, [TORCH_PEER, '--models', model, '--batches', String(batch), '--steps', String(steps), '--threads', '2'], t.env);
   const line = r.out.split('\n').find((l) => l.startsWith('{'));
   if (r.code === 0 && line) return JSON.parse(line);
   return { error: ((r.err.trim().split('\n').pop() ?? '') || `exit ${r.code ?? r.signal}`).slice(0, 300) };
