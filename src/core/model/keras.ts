@@ -4,6 +4,8 @@
 // layer classes listed here are understood; anything else is an error that names it.
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayerInfo } from './types';
+import { findFoldablePairs, foldedConv } from './fold';
+import { conv2dWithStoredGrad, depthwiseWithStoredGrad } from './convgrad';
 
 /** Weights of one layer, by Keras weight name (`kernel`, `bias`, `gamma`, `moving_mean`, ...). */
 export type LayerWeights = Map<string, tf.Tensor>;
@@ -89,13 +91,37 @@ function activationName(cfg: Record<string, any>): string | undefined {
   return a;
 }
 
+/** A constant dense kernel and its stored transpose (see {@link matMulStoredT}). */
+export interface DenseKernel { w: tf.Tensor2D; wT: tf.Tensor2D }
+
+/** Keeps `w` and a transposed copy (owned through `keep`). */
+export function denseKernel(w: tf.Tensor2D, keep: tf.Tensor[]): DenseKernel {
+  const wT = tf.keep(tf.transpose(w));
+  keep.push(wT);
+  return { w, wT };
+}
+
+/**
+ * x @ W for a constant W, with the input gradient dy @ W^T computed against the stored W^T, so that both
+ * matmuls run un-transposed: TF.js wasm runs a transposed matmul on a scalar loop, 5-11x slower than the
+ * XNNPACK fully-connected path (ViT-B/16: 86% of a step). No gradient flows to W (the engine needs input
+ * gradients only).
+ */
+export function matMulStoredT(x: tf.Tensor2D, k: DenseKernel): tf.Tensor2D {
+  const f = tf.customGrad((xi: tf.Tensor | tf.GradSaveFunc) => ({
+    value: tf.matMul(xi as tf.Tensor2D, k.w),
+    gradFunc: (dy: tf.Tensor) => tf.matMul(dy as tf.Tensor2D, k.wT),
+  }));
+  return f(x) as tf.Tensor2D;
+}
+
 /** Apply an op along the last axis of an N-D tensor via a 2-D matmul (XNNPACK's fast path on wasm). */
-function denseLastAxis(x: tf.Tensor, kernel: tf.Tensor2D, bias?: tf.Tensor): tf.Tensor {
+function denseLastAxis(x: tf.Tensor, kernel: DenseKernel, bias?: tf.Tensor): tf.Tensor {
   const inDim = x.shape[x.rank - 1];
   const flat = x.rank === 2 ? (x as tf.Tensor2D) : tf.reshape(x, [-1, inDim]) as tf.Tensor2D;
-  let y: tf.Tensor = tf.matMul(flat, kernel);
+  let y: tf.Tensor = matMulStoredT(flat, kernel);
   if (bias) y = tf.add(y, bias);
-  return x.rank === 2 ? y : tf.reshape(y, [...x.shape.slice(0, -1), kernel.shape[1]]);
+  return x.rank === 2 ? y : tf.reshape(y, [...x.shape.slice(0, -1), kernel.w.shape[1]]);
 }
 
 function layerNorm(x: tf.Tensor, eps: number, gamma?: tf.Tensor, beta?: tf.Tensor): tf.Tensor {
@@ -156,8 +182,9 @@ function buildLayer(className: string, name: string, cfg: Record<string, any>, w
       const strides = pair(cfg.strides ?? 1, `${where} strides`);
       const dil = pair(cfg.dilation_rate ?? 1, `${where} dilation_rate`);
       const pad = paddingMode(cfg, where);
+      const stored = conv2dWithStoredGrad(kernel, strides, pad, dil, keep);
       return withActivation((x) => {
-        const y = tf.conv2d(x as tf.Tensor4D, kernel, strides, pad, 'NHWC', dil);
+        const y = stored ? stored(x as tf.Tensor4D) : tf.conv2d(x as tf.Tensor4D, kernel, strides, pad, 'NHWC', dil);
         return bias ? tf.add(y, bias) : y;
       });
     }
@@ -169,8 +196,9 @@ function buildLayer(className: string, name: string, cfg: Record<string, any>, w
       const dil = pair(cfg.dilation_rate ?? 1, `${where} dilation_rate`);
       if (dil[0] !== 1 || dil[1] !== 1) throw new Error(`${where}: dilated depthwise convolution has no gradient in TF.js and is not supported`);
       const pad = paddingMode(cfg, where);
+      const stored = depthwiseWithStoredGrad(kernel, strides, pad, keep);
       return withActivation((x) => {
-        const y = tf.depthwiseConv2d(x as tf.Tensor4D, kernel, strides, pad, 'NHWC');
+        const y = stored ? stored(x as tf.Tensor4D) : tf.depthwiseConv2d(x as tf.Tensor4D, kernel, strides, pad, 'NHWC');
         return bias ? tf.add(y, bias) : y;
       });
     }
@@ -188,7 +216,7 @@ function buildLayer(className: string, name: string, cfg: Record<string, any>, w
       });
     }
     case 'Dense': {
-      const kernel = need('kernel') as tf.Tensor2D;
+      const kernel = denseKernel(need('kernel') as tf.Tensor2D, keep);
       const bias = cfg.use_bias === false ? undefined : need('bias');
       return withActivation((x) => denseLastAxis(x, kernel, bias));
     }
@@ -353,11 +381,11 @@ function buildLayer(className: string, name: string, cfg: Record<string, any>, w
       return { apply: (xs) => { const x = one(xs); return tf.reshape(tf.slice(x, [0, 0, 0], [-1, 1, -1]), [x.shape[0], x.shape[2]!]); } };
     case 'NeuronLens>MultiHeadSelfAttention': {
       const heads: number = cfg.num_heads;
-      const qkvK = need('qkv_kernel') as tf.Tensor2D;
+      const qkvK = denseKernel(need('qkv_kernel') as tf.Tensor2D, keep);
       const qkvB = need('qkv_bias');
-      const outK = need('out_kernel') as tf.Tensor2D;
+      const outK = denseKernel(need('out_kernel') as tf.Tensor2D, keep);
       const outB = need('out_bias');
-      const dim = outK.shape[0];
+      const dim = outK.w.shape[0];
       if (!heads || dim % heads !== 0) throw new Error(`${where}: num_heads ${heads} does not divide the width ${dim}`);
       return { apply: (xs) => selfAttention(one(xs), heads, qkvK, qkvB, outK, outB) };
     }
@@ -387,10 +415,12 @@ function buildLayer(className: string, name: string, cfg: Record<string, any>, w
         return [w, b, o, ob];
       });
       own(wqkv); own(bqkv); own(wo); own(bo);
+      const wqkvK = denseKernel(wqkv as tf.Tensor2D, keep);
+      const woK = denseKernel(wo as tf.Tensor2D, keep);
       return { apply: (xs) => {
         const x = one(xs);
         if (x.rank !== 3) throw new Error(`${where}: expected a [batch, tokens, dim] input, got shape ${JSON.stringify(x.shape)}`);
-        return multiHeadAttention(x, heads, keyDim, valueDim, wqkv as tf.Tensor2D, bqkv, wo as tf.Tensor2D, bo);
+        return multiHeadAttention(x, heads, keyDim, valueDim, wqkvK, bqkv, woK, bo);
       } };
     }
     default:
@@ -398,36 +428,80 @@ function buildLayer(className: string, name: string, cfg: Record<string, any>, w
   }
 }
 
+/**
+ * a @ b for two computed 2-D tensors; both input gradients run as un-transposed matmuls (dy @ b^T and a^T @ dy
+ * with explicit transposes), which TF.js wasm sends to XNNPACK instead of its scalar transposed/batched loop.
+ */
+export function matMul2d(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
+  const f = tf.customGrad((ai: tf.Tensor | tf.GradSaveFunc, bi: tf.Tensor | tf.GradSaveFunc, save: tf.Tensor | tf.GradSaveFunc) => {
+    (save as tf.GradSaveFunc)([ai as tf.Tensor, bi as tf.Tensor]);
+    return {
+      value: tf.matMul(ai as tf.Tensor2D, bi as tf.Tensor2D),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [
+        tf.matMul(dy as tf.Tensor2D, tf.transpose(saved[1] as tf.Tensor2D)),
+        tf.matMul(tf.transpose(saved[0] as tf.Tensor2D), dy as tf.Tensor2D),
+      ],
+    };
+  });
+  return f(a, b) as tf.Tensor2D;
+}
+
+/**
+ * [B*T, H*dim] -> per head, per image: [T, dim] pieces, as a transpose to [H, B*T, dim] and splits along the first
+ * axis (contiguous copies; wasm's slice of inner columns copies row by row in JavaScript). Gradients: concat and
+ * transpose.
+ */
+function headPieces(z: tf.Tensor, b: number, heads: number, dim: number): tf.Tensor2D[][] {
+  const t = z.shape[0] / b;
+  const byHead = heads === 1 ? [z] : tf.split(tf.transpose(tf.reshape(z, [b * t, heads, dim]), [1, 0, 2]), heads, 0);
+  return byHead.map((h) => {
+    const flat = tf.reshape(h, [b * t, dim]);
+    return (b === 1 ? [flat] : tf.split(flat, b, 0)) as tf.Tensor2D[];
+  });
+}
+
+/**
+ * Attention of every image and head as 2-D matmuls ({@link matMul2d}): TF.js wasm runs batched or transposed
+ * matmuls on a scalar loop (ViT-B/16: about 10% of a step). `proj` is the [B*T, H*K | H*K | H*V] projection.
+ * Returns [B*T, H*V].
+ */
+function attendPerHead(proj: tf.Tensor2D, b: number, heads: number, keyDim: number, valueDim: number): tf.Tensor2D {
+  const [qz, kz, vz] = tf.split(proj, [heads * keyDim, heads * keyDim, heads * valueDim], 1);
+  const q = headPieces(tf.mul(qz, 1 / Math.sqrt(keyDim)), b, heads, keyDim);
+  const k = headPieces(kz, b, heads, keyDim);
+  const v = headPieces(vz, b, heads, valueDim);
+  const ctx: tf.Tensor[] = []; // image-major, then head: [T, V] each
+  for (let i = 0; i < b; i++) {
+    for (let h = 0; h < heads; h++) {
+      const scores = tf.softmax(matMul2d(q[h][i], tf.transpose(k[h][i])), -1) as tf.Tensor2D; // [T, T], softmax over keys
+      ctx.push(matMul2d(scores, v[h][i]));
+    }
+  }
+  const t = proj.shape[0] / b;
+  const all = ctx.length === 1 ? ctx[0] : tf.concat(ctx, 0); // [B*H*T, V]
+  if (heads === 1) return all as tf.Tensor2D;
+  return tf.reshape(tf.transpose(tf.reshape(all, [b, heads, t, valueDim]), [0, 2, 1, 3]), [b * t, heads * valueDim]);
+}
+
 /** Multi-head self-attention on [B, T, D] with a fused qkv projection (q, k, v blocks, heads contiguous). */
-export function selfAttention(x: tf.Tensor, heads: number, qkvK: tf.Tensor2D, qkvB: tf.Tensor, outK: tf.Tensor2D, outB: tf.Tensor): tf.Tensor {
+export function selfAttention(x: tf.Tensor, heads: number, qkvK: DenseKernel, qkvB: tf.Tensor, outK: DenseKernel, outB: tf.Tensor): tf.Tensor {
   const [b, t, d] = x.shape as [number, number, number];
   const hd = d / heads;
-  const qkv = denseLastAxis(x, qkvK, qkvB); // [B, T, 3D]
-  // [B, T, 3, H, hd] -> [3, B, H, T, hd]
-  const parts = tf.transpose(tf.reshape(qkv, [b, t, 3, heads, hd]), [2, 0, 3, 1, 4]);
-  const [q, k, v] = tf.unstack(parts, 0).map((p) => tf.reshape(p, [b * heads, t, hd]));
-  const scores = tf.softmax(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(hd)), -1);
-  const ctx = tf.matMul(scores, v); // [B*H, T, hd]
-  const merged = tf.reshape(tf.transpose(tf.reshape(ctx, [b, heads, t, hd]), [0, 2, 1, 3]), [b, t, d]);
-  return denseLastAxis(merged, outK, outB);
+  const qkv = tf.reshape(denseLastAxis(x, qkvK, qkvB), [b * t, 3 * d]) as tf.Tensor2D;
+  const merged = attendPerHead(qkv, b, heads, hd, hd); // [B*T, D]
+  return tf.reshape(denseLastAxis(merged, outK, outB), [b, t, d]);
 }
 
 /**
  * Keras MultiHeadAttention (self-attention) on [B, T, D]: `wqkv` is [D, H*K | H*K | H*V] (query, key, value
  * projections side by side), `wo` is [H*V, Dout]. Scores are softmax(q k^T / sqrt(K)) over the keys.
  */
-export function multiHeadAttention(x: tf.Tensor, heads: number, keyDim: number, valueDim: number, wqkv: tf.Tensor2D, bqkv: tf.Tensor, wo: tf.Tensor2D, bo: tf.Tensor): tf.Tensor {
+export function multiHeadAttention(x: tf.Tensor, heads: number, keyDim: number, valueDim: number, wqkv: DenseKernel, bqkv: tf.Tensor, wo: DenseKernel, bo: tf.Tensor): tf.Tensor {
   const [b, t] = x.shape as [number, number, number];
-  const proj = denseLastAxis(x, wqkv, bqkv); // [B, T, H*(2K+V)]
-  const [q, k, v] = tf.split(proj, [heads * keyDim, heads * keyDim, heads * valueDim], -1)
-    .map((p, i) => {
-      const dim = i === 2 ? valueDim : keyDim;
-      return tf.reshape(tf.transpose(tf.reshape(p, [b, t, heads, dim]), [0, 2, 1, 3]), [b * heads, t, dim]);
-    });
-  const scores = tf.softmax(tf.matMul(tf.mul(q, 1 / Math.sqrt(keyDim)), k, false, true), -1); // [B*H, T, T]
-  const ctx = tf.matMul(scores, v); // [B*H, T, V]
-  const merged = tf.reshape(tf.transpose(tf.reshape(ctx, [b, heads, t, valueDim]), [0, 2, 1, 3]), [b, t, heads * valueDim]);
-  return denseLastAxis(merged, wo, bo);
+  const proj = tf.reshape(denseLastAxis(x, wqkv, bqkv), [b * t, heads * (2 * keyDim + valueDim)]) as tf.Tensor2D;
+  const merged = attendPerHead(proj, b, heads, keyDim, valueDim); // [B*T, H*V]
+  const out = denseLastAxis(merged, wo, bo);
+  return tf.reshape(out, [b, t, out.shape[1]!]);
 }
 
 function parseInbound(raw: unknown, where: string): NodeRef[] {
@@ -486,6 +560,11 @@ function selfAttentionInput(args: NodeRef[], kwargs: Map<string, NodeRef>, where
   return [all[0]];
 }
 
+export interface KerasGraphOptions {
+  /** Fold inference batch norms into the convolution before them (see ./fold.ts). Default true. */
+  foldBatchNorm?: boolean;
+}
+
 export interface KerasTopology {
   /** `Functional`/`Model`/`Sequential` with its config. */
   class_name: string;
@@ -501,8 +580,10 @@ export class KerasGraph {
   private readonly byName = new Map<string, GraphNode>();
   private readonly owned: tf.Tensor[] = [];
   private readonly planCache = new Map<string, GraphNode[]>();
+  /** Folded batch norms: BN name -> the conv it absorbed and a node computing the BN output from the conv's input. */
+  private readonly folded = new Map<string, { conv: string; node: GraphNode }>();
 
-  constructor(topology: KerasTopology, weights: Map<string, LayerWeights>) {
+  constructor(topology: KerasTopology, weights: Map<string, LayerWeights>, options: KerasGraphOptions = {}) {
     const cls = topology.class_name;
     let layers: any[];
     let inputLayers: any[] | undefined;
@@ -539,6 +620,15 @@ export class KerasGraph {
         this.nodes.push(node);
         this.byName.set(name, node);
       }
+      if (options.foldBatchNorm ?? true) {
+        for (const [bnName, convName] of findFoldablePairs(this.nodes, this.consumers())) {
+          const conv = this.byName.get(convName)!;
+          const bn = this.byName.get(bnName)!;
+          const f = foldedConv(conv, weights.get(convName) ?? new Map(), bn, weights.get(bnName) ?? new Map(), this.owned);
+          const built = buildLayer(conv.className, conv.name, f.config, f.weights, this.owned);
+          this.folded.set(bnName, { conv: convName, node: { name: bnName, className: bn.className, config: bn.config, inputs: conv.inputs, apply: built.apply } });
+        }
+      }
     } catch (e) {
       this.dispose();
       throw e;
@@ -574,20 +664,32 @@ export class KerasGraph {
     return m;
   }
 
-  /** The nodes needed to compute the wanted outputs, in topological order. */
+  /** BN name -> conv name of every folded pair (empty when folding is off). */
+  foldedPairs(): Map<string, string> {
+    return new Map([...this.folded].map(([bn, f]) => [bn, f.conv]));
+  }
+
+  /**
+   * The nodes needed to compute the wanted outputs, in topological order. A folded batch norm runs as its
+   * folded convolution unless the convolution's own output is wanted too.
+   */
   private plan(wanted: string[]): GraphNode[] {
     const key = wanted.join('\u0000');
     const hit = this.planCache.get(key);
     if (hit) return hit;
+    const bases = wanted.map((w) => this.baseName(w));
+    const wantedSet = new Set(bases);
+    const substitute = new Map<string, GraphNode>();
+    for (const [bn, f] of this.folded) if (!wantedSet.has(f.conv)) substitute.set(bn, f.node);
     const needed = new Set<string>();
-    const stack = wanted.map((w) => this.baseName(w));
+    const stack = [...bases];
     while (stack.length) {
       const n = stack.pop()!;
       if (needed.has(n)) continue;
       needed.add(n);
-      for (const r of this.byName.get(n)!.inputs) stack.push(r.layer);
+      for (const r of (substitute.get(n) ?? this.byName.get(n)!).inputs) stack.push(r.layer);
     }
-    const plan = this.nodes.filter((n) => needed.has(n.name));
+    const plan = this.nodes.filter((n) => needed.has(n.name)).map((n) => substitute.get(n.name) ?? n);
     this.planCache.set(key, plan);
     return plan;
   }

@@ -1,0 +1,240 @@
+// `npm run bench`: times the AM step the product runs (bench/step.ts -> visualize) on MobileNet v1, a
+// ResNet50V2, InceptionV3 and ViT-B/16 with random weights, on every available backend, beside the same step in
+// PyTorch (bench/torch_peer.py) in the same run, and prints ratio = ours / PyTorch.
+//
+//   npm run bench -- [--models mobilenet_v1,resnet50v2,inceptionv3,vit_b16] [--batches 1,8] [--steps 10]
+//                    [--backends tensorflow,webgpu,wasm] [--repeats 1] [--fold on|off|both] [--no-torch] [--json]
+//                    [--baseline DIR]
+//
+// --baseline DIR: DIR is another checkout of the project (e.g. `git archive main`) with this bench/ copied in;
+// its cases run beside ours, alternately, as variant "baseline" (before/after in the same run).
+//
+// Every case runs in a child process (a fresh backend and a clean peak RSS); a backend that cannot start is
+// reported once and skipped. Cases run alternately (ours, then PyTorch, per repeat) so machine load hits both;
+// with --repeats R the figure is the median of the R per-run medians. Wall ms is the headline; process CPU ms
+// per step is printed beside it because on a shared machine it is less sensitive to other processes.
+import { spawn, spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import type { BackendName } from '../src/core/backend';
+import { BENCH_MODELS, type BenchModel } from './models';
+import { runCase, type StepResult } from './step';
+
+const PYTHON = '/usr/bin/python3';
+const TORCH_PEER = path.join(__dirname, 'torch_peer.py');
+const OPENBLAS = '/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3';
+const BACKENDS: BackendName[] = ['tensorflow', 'webgpu', 'wasm', 'cpu'];
+
+export interface BenchRow {
+  model: BenchModel;
+  backend: string;
+  batch: number;
+  fold: boolean;
+  /** '' for this checkout; 'baseline' for --baseline DIR. */
+  variant: string;
+  msPerStep: number | null;
+  msPerImage: number | null;
+  cpuMsPerStep: number | null;
+  peakRssMB: number | null;
+  tensorGrowth: number | null;
+  torchMsPerStep: number | null;
+  torchCpuMsPerStep: number | null;
+  /** ours / PyTorch, wall ms per step (null without PyTorch). */
+  ratio: number | null;
+  cpuRatio: number | null;
+  runs: number;
+  error?: string;
+}
+
+interface Options {
+  models: BenchModel[];
+  batches: number[];
+  steps: number;
+  backends: BackendName[];
+  repeats: number;
+  folds: boolean[];
+  baseline: string | null;
+  torch: boolean;
+  json: boolean;
+}
+
+function parseArgs(argv: string[]): Options {
+  const get = (name: string, def: string): string => {
+    const i = argv.indexOf(`--${name}`);
+    if (i < 0) return def;
+    if (i + 1 >= argv.length || argv[i + 1].startsWith('--')) throw new Error(`--${name} needs a value`);
+    return argv[i + 1];
+  };
+  const list = (name: string, def: string) => get(name, def).split(',').map((s) => s.trim()).filter(Boolean);
+  const int = (name: string, v: string, min: number): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) throw new Error(`--${name}: expected an integer >= ${min}, got "${v}"`);
+    return n;
+  };
+  const models = list('models', BENCH_MODELS.join(',')) as BenchModel[];
+  for (const m of models) if (!BENCH_MODELS.includes(m)) throw new Error(`--models: unknown model "${m}" (known: ${BENCH_MODELS.join(', ')})`);
+  const backends = list('backends', 'tensorflow,webgpu,wasm') as BackendName[];
+  for (const b of backends) if (!BACKENDS.includes(b)) throw new Error(`--backends: unknown backend "${b}" (known: ${BACKENDS.join(', ')})`);
+  const fold = get('fold', 'on');
+  if (!['on', 'off', 'both'].includes(fold)) throw new Error(`--fold: expected on, off or both, got "${fold}"`);
+  return {
+    models,
+    batches: list('batches', '1,8').map((b) => int('batches', b, 1)),
+    steps: int('steps', get('steps', '10'), 1),
+    backends,
+    repeats: int('repeats', get('repeats', '1'), 1),
+    folds: fold === 'both' ? [false, true] : [fold === 'on'],
+    baseline: argv.includes('--baseline') ? path.resolve(get('baseline', '')) : null,
+    torch: !argv.includes('--no-torch'),
+    json: argv.includes('--json'),
+  };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** Runs a command, collecting stdout and stderr; never throws. */
+function exec(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; signal: string | null; out: string; err: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d) => { out += d; });
+    p.stderr.on('data', (d) => { err += d; });
+    p.on('error', (e) => resolve({ code: -1, signal: null, out, err: err + e.message }));
+    p.on('close', (code, signal) => resolve({ code, signal, out, err }));
+  });
+}
+
+/** One case of ours in a child process (this script in --case mode, with the same Node flags, e.g. tsx's loader). */
+async function ourCase(script: string, model: BenchModel, backend: BackendName, batch: number, steps: number, fold: boolean): Promise<StepResult | { error: string; cannotStart: boolean }> {
+  const args = [...process.execArgv, script, '--case', model, backend, String(batch), String(steps), fold ? 'fold' : 'nofold'];
+  const r = await exec(process.execPath, args);
+  const line = r.out.split('\n').find((l) => l.startsWith('{'));
+  if (r.code === 0 && line) return JSON.parse(line) as StepResult;
+  const msg = (r.err.trim().split('\n').filter(Boolean).pop() ?? '') || `exit ${r.code ?? r.signal}`;
+  return { error: msg.slice(0, 300), cannotStart: /cannot start/.test(r.err) };
+}
+
+interface TorchSetup { ok: boolean; why: string; env: NodeJS.ProcessEnv }
+
+function torchSetup(): TorchSetup {
+  const env: NodeJS.ProcessEnv = { ...process.env, OPENBLAS_NUM_THREADS: '1', OMP_NUM_THREADS: '2' };
+  if (fs.existsSync(OPENBLAS)) env.LD_PRELOAD = OPENBLAS;
+  if (!fs.existsSync(PYTHON)) return { ok: false, why: `${PYTHON} not found`, env };
+  if (!fs.existsSync(TORCH_PEER)) return { ok: false, why: `${TORCH_PEER} not found (a bundled bench: copy bench/torch_peer.py next to it)`, env };
+  const r = spawnSync(PYTHON, ['-c', 'import torch, torchvision; print(torch.__version__)'], { env, encoding: 'utf8' });
+  if (r.status !== 0) return { ok: false, why: `PyTorch does not import in ${PYTHON}: ${(r.stderr || '').trim().split('\n').pop()}`, env };
+  const note = fs.existsSync(OPENBLAS) ? `OpenBLAS (LD_PRELOAD ${OPENBLAS}, OPENBLAS_NUM_THREADS=1)` : 'reference BLAS (apt-get install libopenblas0-pthread for OpenBLAS)';
+  return { ok: true, why: `torch ${r.stdout.trim()}, 2 threads, ${note}`, env };
+}
+
+async function torchCase(t: TorchSetup, model: BenchModel, batch: number, steps: number): Promise<{ msPerStep: number; cpuMsPerStep: number; blas: string[] } | { error: string }> {
+  const r = await exec(PYTHON, [TORCH_PEER, '--models', model, '--batches', String(batch), '--steps', String(steps), '--threads', '2'], t.env);
+  const line = r.out.split('\n').find((l) => l.startsWith('{'));
+  if (r.code === 0 && line) return JSON.parse(line);
+  return { error: ((r.err.trim().split('\n').pop() ?? '') || `exit ${r.code ?? r.signal}`).slice(0, 300) };
+}
+
+const fmt = (v: number | null, digits = 0): string => (v === null ? '-' : v.toFixed(digits));
+
+function printTable(rows: BenchRow[]): void {
+  const head = ['model', 'backend', 'variant', 'batch', 'fold', 'ms/step', 'ms/image', 'cpu ms/step', 'peak RSS MB', 'tensor growth', 'torch ms/step', 'torch cpu ms', 'ratio', 'cpu ratio'];
+  const body = rows.map((r) => r.error
+    ? [r.model, r.backend, r.variant || 'this', String(r.batch), r.fold ? 'on' : 'off', `error: ${r.error}`, '', '', '', '', fmt(r.torchMsPerStep), fmt(r.torchCpuMsPerStep), '', '']
+    : [r.model, r.backend, r.variant || 'this', String(r.batch), r.fold ? 'on' : 'off', fmt(r.msPerStep), fmt(r.msPerImage, 1), fmt(r.cpuMsPerStep), fmt(r.peakRssMB), fmt(r.tensorGrowth), fmt(r.torchMsPerStep), fmt(r.torchCpuMsPerStep), r.ratio === null ? '-' : `${r.ratio.toFixed(2)}x`, r.cpuRatio === null ? '-' : `${r.cpuRatio.toFixed(2)}x`]);
+  console.log(`| ${head.join(' | ')} |`);
+  console.log(`|${head.map(() => '---').join('|')}|`);
+  for (const b of body) console.log(`| ${b.join(' | ')} |`);
+}
+
+async function main(argv: string[]): Promise<void> {
+  const o = parseArgs(argv);
+  const log = (s: string) => { if (!o.json) console.log(s); else process.stderr.write(`${s}\n`); };
+  const torch = o.torch ? torchSetup() : { ok: false, why: 'skipped (--no-torch)', env: process.env };
+  log(`Neuron Lens bench ${new Date().toISOString()} — node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+  log(`PyTorch peer: ${torch.ok ? torch.why : `not run: ${torch.why}`}`);
+  log(`steps ${o.steps} (+1 warm-up) per case, ${o.repeats} repeat(s), alternating ours / PyTorch\n`);
+  const variants = [
+    ...(o.baseline ? [{ variant: 'baseline', script: path.join(o.baseline, 'bench', 'run.ts'), fold: false }] : []),
+    ...o.folds.map((fold) => ({ variant: '', script: process.argv[1], fold })),
+  ];
+  if (o.baseline) log(`baseline: ${o.baseline}`);
+  const dead = new Map<string, string>();
+  const rows: BenchRow[] = [];
+  for (const model of o.models) {
+    for (const batch of o.batches) {
+      const ours = new Map<string, StepResult[]>();
+      const errors = new Map<string, string>();
+      const torchMs: number[] = [];
+      const torchCpu: number[] = [];
+      let torchErr: string | undefined;
+      for (let rep = 0; rep < o.repeats; rep++) {
+        for (const backend of o.backends) {
+          if (dead.has(backend)) continue;
+          for (const { variant, script, fold } of variants) {
+            const key = `${backend}|${variant}|${fold}`;
+            if (errors.has(key)) continue;
+            const r = await ourCase(script, model, backend, batch, o.steps, fold);
+            if ('error' in r) {
+              if (r.cannotStart) { dead.set(backend, r.error); log(`backend ${backend} skipped: ${r.error}`); break; }
+              errors.set(key, r.error);
+              log(`${model} ${backend} batch ${batch}: ${r.error}`);
+            } else {
+              ours.set(key, [...(ours.get(key) ?? []), r]);
+              log(`  ${model} ${r.backend}${variant ? ` (${variant})` : ''} batch ${batch} fold ${fold ? 'on' : 'off'}: ${r.msPerStep.toFixed(0)} ms/step (cpu ${r.cpuMsPerStep.toFixed(0)}) steps [${r.stepMs.map((t) => t.toFixed(0)).join(' ')}] ${r.backendInfo}`);
+            }
+          }
+        }
+        if (torch.ok && !torchErr) {
+          const t = await torchCase(torch, model, batch, o.steps);
+          if ('error' in t) { torchErr = t.error; log(`  torch ${model} batch ${batch}: ${t.error}`); }
+          else { torchMs.push(t.msPerStep); torchCpu.push(t.cpuMsPerStep); log(`  torch ${model} batch ${batch}: ${t.msPerStep.toFixed(0)} ms/step (cpu ${t.cpuMsPerStep.toFixed(0)}) blas ${t.blas.map((b) => path.basename(b)).join(',')}`); }
+        }
+      }
+      const tMs = torchMs.length ? median(torchMs) : null;
+      const tCpu = torchCpu.length ? median(torchCpu) : null;
+      for (const backend of o.backends) {
+        for (const { variant, fold } of variants) {
+          const key = `${backend}|${variant}|${fold}`;
+          const rs = ours.get(key);
+          const err = errors.get(key);
+          if (!rs && !err) continue;
+          const ms = rs ? median(rs.map((r) => r.msPerStep)) : null;
+          const cpu = rs ? median(rs.map((r) => r.cpuMsPerStep)) : null;
+          const row: BenchRow = {
+            model, backend: rs?.[0].backend ?? backend, batch, fold, variant,
+            msPerStep: ms, msPerImage: ms === null ? null : ms / batch, cpuMsPerStep: cpu,
+            peakRssMB: rs ? Math.max(...rs.map((r) => r.peakRssMB)) : null,
+            tensorGrowth: rs ? Math.max(...rs.map((r) => Math.max(Math.abs(r.tensorGrowthPerRun), Math.abs(r.tensorGrowthTotal)))) : null,
+            torchMsPerStep: tMs, torchCpuMsPerStep: tCpu,
+            ratio: ms !== null && tMs ? ms / tMs : null,
+            cpuRatio: cpu !== null && tCpu ? cpu / tCpu : null,
+            runs: rs?.length ?? 0,
+            ...(rs ? {} : { error: err }),
+          };
+          rows.push(row);
+          if (o.json) process.stdout.write(`${JSON.stringify(row)}\n`);
+        }
+      }
+    }
+  }
+  if (!o.json) { console.log(''); printTable(rows); }
+}
+
+async function caseMain(argv: string[]): Promise<void> {
+  const i = argv.indexOf('--case');
+  const [model, backend, batch, steps, fold] = argv.slice(i + 1, i + 6);
+  const r = await runCase(model as BenchModel, backend as BackendName, Number(batch), Number(steps), fold === 'fold');
+  process.stdout.write(`${JSON.stringify(r)}\n`);
+}
+
+const argv = process.argv.slice(2);
+(argv.includes('--case') ? caseMain(argv) : main(argv)).then(() => process.exit(0), (e) => {
+  process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(1);
+});
