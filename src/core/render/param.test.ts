@@ -3,6 +3,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { ImageParam, createIrfft2dBases, createParam, inverseRealDft2d, rfft2dFreqs, colorDecorrelationMatrix } from './param';
+import { initBackend } from '../backend';
+import { onBackend, relErr as relErrMax } from '../backend/testing_utils';
 import { Rng } from './rng';
 
 /** numpy irfft2(X, s=(h,w)) in float64: complex inverse DFT over rows, then Hermitian-extended inverse DFT per row. */
@@ -347,5 +349,35 @@ describe('render/param', () => {
         assert.ok(pix.band > 0.5 && fou.band < 0.1, `band power ratios pixel ${pix.band}, fourier ${fou.band}`);
       }
     });
+  });
+
+  describe('on wasm', () => {
+    before(async () => {
+      await initBackend('wasm');
+      await tf.setBackend('cpu');
+    });
+
+    for (const kind of ['pixel', 'fourier'] as const) {
+      it(`${kind}: image and gradient equal the cpu backend`, async () => {
+        const fn = () => {
+          const p = createParam(kind, { batch: 2, height: 31, width: 32, channels: 3, seed: 5, sd: 0.5 });
+          const r = tf.randomUniform([2, 31, 32, 3], 0, 1, 'float32', 1);
+          const img = p.image();
+          const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(p.image(), r)) as tf.Scalar, p.variables);
+          const g = grads[p.variables[0].name];
+          const out = [tf.clone(img), tf.clone(g)];
+          value.dispose();
+          p.dispose();
+          return out;
+        };
+        const before = tf.memory().numTensors;
+        const w = await onBackend('wasm', fn);
+        const c = await onBackend('cpu', fn);
+        assert.strictEqual(tf.memory().numTensors, before);
+        const errs = w.map((v, i) => relErrMax(v, c[i]));
+        console.log(`      ${kind} wasm vs cpu: image ${errs[0].toExponential(2)}, gradient ${errs[1].toExponential(2)}`);
+        assert.ok(errs[0] < 1e-5 && errs[1] < 1e-5, `relative errors ${errs}`);
+      });
+    }
   });
 });

@@ -121,7 +121,7 @@ describe('render/regularizers', () => {
 
   it('every regularizer is per batch element: [B], and element b depends on image b only', () => {
     const x = randomImage(4);
-    const fns = { totalVariation, l1, l2, blurPenalty: blurPenalty };
+    const fns = { totalVariation, l1, l2, blurPenalty };
     for (const [name, f] of Object.entries(fns)) {
       const all = f(x);
       assert.deepStrictEqual(all.shape, [SHAPE[0]], name);

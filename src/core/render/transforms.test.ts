@@ -2,6 +2,8 @@ import * as assert from 'assert';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
+import { initBackend } from '../backend';
+import { onBackend, relErr } from '../backend/testing_utils';
 import { Rng } from './rng';
 import { FILL_VALUE, STANDARD_TRANSFORMS, TransformSpec, applyTransforms, parseTransforms, planTransforms } from './transforms';
 
@@ -207,6 +209,9 @@ describe('render/transforms', () => {
       const img = tf.zeros([1, 4, 4, 1]) as tf.Tensor4D;
       assert.throws(() => applyTransforms(img, [{ kind: 'jitter', max: 4 }], new Rng(0), [4, 4]), /jitter 4 needs an image larger than that, the image is 4x4/);
       assert.throws(() => applyTransforms(img, [], new Rng(0), [0, 4]), /output size must be \[height, width\] positive integers, got \[0,4\]/);
+      assert.throws(() => applyTransforms(img, [{ kind: 'scale', scales: [] }], new Rng(0), [4, 4]), /stage 0 \(scale\) needs a non-empty list of factors > 0/);
+      assert.throws(() => applyTransforms(img, [{ kind: 'pad', size: 1.5 }], new Rng(0), [4, 4]), /stage 0 \(pad\) size must be an integer >= 0, got 1.5/);
+      assert.throws(() => applyTransforms(img, [{ kind: 'warp' } as never], new Rng(0), [4, 4]), /stage 0 has unknown kind 'warp'/);
       img.dispose();
     });
 
@@ -222,6 +227,31 @@ describe('render/transforms', () => {
         assert.strictEqual(tf.memory().numTensors, before);
       }
       img.dispose();
+    });
+  });
+
+  describe('on wasm (with the project wasm gradient kernels)', () => {
+    before(async () => {
+      await initBackend('wasm');
+      await tf.setBackend('cpu');
+    });
+
+    it('standard transforms: value and gradient equal the cpu backend', async () => {
+      const shape: [number, number, number, number] = [2, 20, 18, 3];
+      const fn = () => {
+        const img = randomImage(9, shape);
+        const r = randomImage(10, [2, 16, 16, 3]);
+        const f = (x: tf.Tensor) => tf.sum(tf.mul(applyTransforms(x as tf.Tensor4D, STANDARD_TRANSFORMS, new Rng(4), [16, 16]), r));
+        return [applyTransforms(img, STANDARD_TRANSFORMS, new Rng(4), [16, 16]), tf.grad(f)(img)];
+      };
+      const before = tf.memory().numTensors;
+      const w = await onBackend('wasm', fn);
+      const c = await onBackend('cpu', fn);
+      assert.strictEqual(tf.memory().numTensors, before);
+      const errs = w.map((v, i) => relErr(v, c[i]));
+      console.log(`      wasm vs cpu: value ${errs[0].toExponential(2)}, gradient ${errs[1].toExponential(2)}`);
+      assert.ok(errs[0] < 1e-5 && errs[1] < 1e-5, `relative errors ${errs}`);
+      assert.ok(c[1].some((v) => Math.abs(v) > 0.1), 'gradient is ~zero: test is weak');
     });
   });
 });

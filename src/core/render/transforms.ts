@@ -130,6 +130,28 @@ function checkSize(what: string, size: readonly number[]): void {
   }
 }
 
+function checkSpec(s: TransformSpec, i: number): void {
+  const bad = (what: string) => new Error(`transforms: stage ${i} (${s.kind}) ${what}`);
+  switch (s.kind) {
+    case 'pad':
+      if (!Number.isInteger(s.size) || s.size < 0) throw bad(`size must be an integer >= 0, got ${s.size}`);
+      return;
+    case 'jitter':
+      if (!Number.isInteger(s.max) || s.max < 0) throw bad(`max must be an integer >= 0, got ${s.max}`);
+      return;
+    case 'scale':
+      if (s.scales.length === 0 || !s.scales.every((f) => Number.isFinite(f) && f > 0)) {
+        throw bad(`needs a non-empty list of factors > 0, got [${s.scales}]`);
+      }
+      return;
+    case 'rotate':
+      if (s.degrees.length === 0 || !s.degrees.every(Number.isFinite)) throw bad(`needs a non-empty list of angles, got [${s.degrees}]`);
+      return;
+    default:
+      throw new Error(`transforms: stage ${i} has unknown kind '${(s as { kind: string }).kind}'`);
+  }
+}
+
 /**
  * Draws the random parameters for each of `batch` elements and composes each chain, ending with the
  * resize from the last stage's size to `outSize`, into an affine map from output to source coordinates.
@@ -143,6 +165,7 @@ export function planTransforms(
 ): TransformPlan[] {
   checkSize('input size', inSize);
   checkSize('output size', outSize);
+  specs.forEach(checkSpec);
   const plans: TransformPlan[] = [];
   for (let b = 0; b < batch; b++) {
     let [h, w] = inSize;
@@ -170,7 +193,6 @@ export function planTransforms(
         }
         case 'scale': {
           const f = rng.choice(s.scales);
-          if (!(f > 0)) throw new Error(`transforms: scale factor must be > 0, got ${f}`);
           const nh = Math.max(1, Math.floor(f * h));
           const nw = Math.max(1, Math.floor(f * w));
           t = compose(t, [h / nh, 0, 0, 0, w / nw, 0]);
@@ -190,8 +212,6 @@ export function planTransforms(
           draws.push(deg);
           break;
         }
-        default:
-          throw new Error(`transforms: unknown transform kind '${(s as { kind: string }).kind}'`);
       }
     }
     t = compose(t, [h / outSize[0], 0, 0, 0, w / outSize[1], 0]);

@@ -6,7 +6,7 @@ import { tensorToImages, type RGBImage } from '../image';
 import { Objective, type Unit } from './objectives';
 import { createParam, type ParamKind } from './param';
 import { applyTransforms, parseTransforms } from './transforms';
-import { blurPenalty, l1Penalty, l2Penalty, totalVariation } from './regularizers';
+import { blurPenalty, l1, l2, totalVariation } from './regularizers';
 import { Rng } from './rng';
 
 export interface Regularization {
@@ -113,8 +113,8 @@ export async function visualize(model: NLModel, units: Unit[], options: Partial<
       const value = objective.evaluate(model.tap(objective.layers, x));
       let loss: tf.Tensor = tf.neg(tf.sum(value));
       if (o.reg.tv) loss = tf.add(loss, tf.mul(tf.sum(totalVariation(img)), o.reg.tv));
-      if (o.reg.l1) loss = tf.add(loss, tf.mul(tf.sum(l1Penalty(img)), o.reg.l1));
-      if (o.reg.l2) loss = tf.add(loss, tf.mul(tf.sum(l2Penalty(img)), o.reg.l2));
+      if (o.reg.l1) loss = tf.add(loss, tf.mul(tf.sum(l1(img)), o.reg.l1));
+      if (o.reg.l2) loss = tf.add(loss, tf.mul(tf.sum(l2(img)), o.reg.l2));
       if (o.reg.blur) loss = tf.add(loss, tf.mul(tf.sum(blurPenalty(img)), o.reg.blur));
       return loss as tf.Scalar;
     };
