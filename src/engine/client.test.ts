@@ -128,7 +128,7 @@ describe('EngineClient with a real engine process', function () {
     const job = client.visualize({ model: { path: modelPath }, units: ['channel:conv_a:0'], settings: { ...settings, steps: 100000 }, previewEvery: 0 }, (p) => {
       if (p.step === 1) process.kill(pid, 'SIGKILL');
     });
-    await assert.rejects(job.result, /the Neuron Lens engine was killed \(SIGKILL\) while running visualize; it will be restarted on the next request/);
+    await assert.rejects(job.result, /The Neuron Lens engine was killed \(SIGKILL\) while running visualize; it will be restarted on the next request/);
     assert.strictEqual(client.running, false);
     assert.deepStrictEqual(exits.at(-1), { code: null, signal: 'SIGKILL', expected: false });
     const r = await client.visualize({ model: { path: modelPath }, units: ['logit:0'], settings: { ...settings, steps: 2 }, previewEvery: 0 }).result;

@@ -177,7 +177,7 @@ export class EngineClient {
       const how = signal ? `was killed (${signal})` : `exited with code ${code}`;
       const running = [...this.pending.values()].map((p) => p.method);
       const what = running.length ? ` while running ${[...new Set(running)].join(', ')}` : '';
-      this.failAll(new Error(`the Neuron Lens engine ${how}${what}; it will be restarted on the next request`));
+      this.failAll(new Error(`The Neuron Lens engine ${how}${what}; it will be restarted on the next request`));
       this.detach();
     }
     this.options.onExit?.({ code, signal, expected });

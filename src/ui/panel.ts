@@ -252,7 +252,8 @@ export class VisualizationPanel {
     } catch (e) {
       const message = (e as Error).message;
       this.setState({ cells: [...cells], status: 'error', message });
-      void vscode.window.showErrorMessage(`Neuron Lens: ${message}`);
+      // The panel shows the error; a notification too when the panel is out of sight.
+      if (!this.panel.visible) void vscode.window.showErrorMessage(/Neuron Lens/.test(message) ? message : `Neuron Lens: ${message}`);
       throw e;
     } finally {
       this.jobIds = [];

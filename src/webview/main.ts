@@ -35,8 +35,6 @@ function initialState(): PanelState | null {
 let state = initialState();
 let progress = { fraction: 0, text: '' };
 
-function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string | boolean | undefined> = {}, ...children: (Node | string | null)[]): HTMLElementTagNameMap[K];
-function h(tag: string, attrs?: Record<string, string | boolean | undefined>, ...children: (Node | string | null)[]): HTMLElement;
 function h(tag: string, attrs: Record<string, string | boolean | undefined> = {}, ...children: (Node | string | null)[]): HTMLElement {
   const el = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
@@ -136,7 +134,7 @@ function render(): void {
     h('div', { class: 'title' }, h('h1', {}, state.modelName), h('span', { class: 'dim' }, what)),
     h('div', { id: 'status', class: `status ${state.status}`, role: 'status' }, running ? progress.text || 'Starting…' : state.message ?? ''),
   );
-  const run = h('vscode-button', { id: 'run', icon: 'play', disabled: running }, running ? 'Running…' : 'Run');
+  const run = h('vscode-button', { id: 'run', disabled: running }, running ? 'Running…' : 'Run');
   run.addEventListener('click', () => { const st = readSettings(); if (st) vscode.postMessage({ type: 'run', settings: st }); });
   const cancel = h('vscode-button', { id: 'cancel', secondary: true, disabled: !running }, 'Cancel');
   cancel.addEventListener('click', () => vscode.postMessage({ type: 'cancel' }));
