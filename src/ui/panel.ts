@@ -51,6 +51,14 @@ function sourceColumn(modelPath: string): vscode.TextEditor | undefined {
     ?? editors.find((e) => e.document.uri.scheme === 'file' && e.document.getText().includes(`${name}/model.json`));
 }
 
+/** 42 s, 3 min 5 s, 2 h 10 min. */
+export function formatDuration(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
+  return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+}
+
 export class VisualizationPanel {
   private static readonly panels = new Map<string, VisualizationPanel>();
   private state: PanelState;
@@ -136,7 +144,7 @@ export class VisualizationPanel {
       case 'run': void this.rerun(m.settings); break;
       case 'compare': {
         const cell = this.state.cells[m.index];
-        if (cell) void this.run({ modelPath: this.state.modelPath, modelName: this.state.modelName, units: [cell.spec], compare: true, labels: [cell.label] }, this.state.settings).catch(() => undefined);
+        if (cell) void this.run({ modelPath: this.state.modelPath, modelName: this.state.modelName, units: [cell.spec], compare: true, labels: [cell.label] }, m.settings).catch(() => undefined);
         break;
       }
       case 'saveGrid': void this.saveGrid(); break;
@@ -147,7 +155,8 @@ export class VisualizationPanel {
   private rerun(settings: VisualizeSettings): Promise<RunOutcome | void> {
     const s = this.state;
     const units = s.compare ? [s.units[0]] : s.units;
-    return this.run({ modelPath: s.modelPath, modelName: s.modelName, units, compare: s.compare }, settings).catch(() => undefined);
+    const labels = s.compare ? [s.cells[0]?.label ?? s.units[0]] : s.units.map((u, i) => s.cells[i]?.label ?? u);
+    return this.run({ modelPath: s.modelPath, modelName: s.modelName, units, labels, compare: s.compare }, settings).catch(() => undefined);
   }
 
   /** Cancels the running job(s) after their current step; they finish with what exists. */
@@ -219,11 +228,14 @@ export class VisualizationPanel {
                 (pr) => {
                   const done = doneBefore + pr.chunk * pr.steps + pr.step;
                   const fraction = Math.min(1, done / totalSteps);
-                  const text = `${param} · step ${pr.step}/${pr.steps}${pr.chunks > 1 ? ` · batch ${pr.chunk + 1}/${pr.chunks}` : ''} · ${pr.msPerStep.toFixed(0)} ms/step · ${Math.ceil(pr.etaMs / 1000)} s left`;
+                  const text = `${param} · step ${pr.step}/${pr.steps}${pr.chunks > 1 ? ` · batch ${pr.chunk + 1}/${pr.chunks}` : ''} · ${pr.msPerStep.toFixed(0)} ms/step · ${formatDuration(pr.etaMs)} left`;
                   progress.report({ message: text, increment: fraction * 100 - reported });
                   reported = fraction * 100;
                   const previews = pr.previews?.map((png, k) => ({ index: idx[pr.unitIndexes[k]], png }));
-                  if (previews) for (const pv of previews) cells[pv.index] = { ...cells[pv.index], png: pv.png, steps: pr.step };
+                  if (previews) {
+                    for (const pv of previews) cells[pv.index] = { ...cells[pv.index], png: pv.png, steps: pr.step };
+                    this.state = { ...this.state, cells: [...cells] };
+                  }
                   this.post({ type: 'progress', fraction, text, ...(previews ? { previews } : {}) });
                 },
               );
@@ -246,7 +258,7 @@ export class VisualizationPanel {
       this.setState({
         cells: [...cells],
         status: cancelled ? 'cancelled' : 'done',
-        message: cancelled ? `Cancelled: showing the images as they were${cached}` : `Done${speed}${cached}`,
+        message: cancelled ? `Cancelled at step ${Math.max(0, ...cells.map((c) => c.steps))}: showing the images so far${cached}` : `Done${speed}${cached}`,
       });
       return { state: this.state, fromCache };
     } catch (e) {

@@ -44,7 +44,7 @@ export const FromWebview = z.union([
   z.object({ type: z.literal('ready') }),
   z.object({ type: z.literal('cancel') }),
   z.object({ type: z.literal('run'), settings: VisualizeSettings }),
-  z.object({ type: z.literal('compare'), index: z.number().int().min(0) }),
+  z.object({ type: z.literal('compare'), index: z.number().int().min(0), settings: VisualizeSettings }),
   z.object({ type: z.literal('saveGrid') }),
   z.object({ type: z.literal('savePngs') }),
 ]);

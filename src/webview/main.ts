@@ -99,7 +99,7 @@ function card(c: Cell, index: number): HTMLElement {
   const el = h('div', { class: 'card', 'data-index': String(index), 'data-spec': c.spec }, media, meta);
   if (!state?.compare && !running && c.png) {
     const cmp = h('a', { href: '#', class: 'compare', title: 'Run this unit with the pixel and the Fourier parameterization side by side' }, 'Compare parameterizations');
-    cmp.addEventListener('click', (e) => { e.preventDefault(); vscode.postMessage({ type: 'compare', index }); });
+    cmp.addEventListener('click', (e) => { e.preventDefault(); const st = readSettings(); if (st) vscode.postMessage({ type: 'compare', index, settings: st }); });
     meta.append(cmp);
   }
   return el;
