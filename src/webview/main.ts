@@ -98,7 +98,7 @@ function card(c: Cell, index: number): HTMLElement {
   );
   const el = h('div', { class: 'card', 'data-index': String(index), 'data-spec': c.spec }, media, meta);
   if (!state?.compare && !running && c.png) {
-    const cmp = h('a', { href: '#', class: 'compare', title: 'Run this unit with the pixel and the Fourier parameterization side by side' }, 'Compare parameterizations');
+    const cmp = h('a', { href: '#', class: 'compare-link', title: 'Run this unit with the pixel and the Fourier parameterization side by side' }, 'Compare parameterizations');
     cmp.addEventListener('click', (e) => { e.preventDefault(); const st = readSettings(); if (st) vscode.postMessage({ type: 'compare', index, settings: st }); });
     meta.append(cmp);
   }

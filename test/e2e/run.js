@@ -149,8 +149,17 @@ async function main() {
   const serverLog = fs.createWriteStream(path.join(artifacts, 'e2e-code-server.log'));
   server.stdout.pipe(serverLog);
   server.stderr.pipe(serverLog);
-  const stopServer = () => { try { process.kill(-server.pid, 'SIGTERM'); } catch { /* already gone */ } };
-  process.on('exit', stopServer);
+  const killGroup = (sig) => { try { process.kill(-server.pid, sig); } catch { /* already gone */ } };
+  const serverExited = new Promise((r) => server.on('exit', r));
+  /** Stops code-server and everything it started (its own process group): TERM, then KILL after 5 s. */
+  const stopServer = async () => {
+    killGroup('SIGTERM');
+    await Promise.race([serverExited, new Promise((r) => setTimeout(r, 5000))]);
+    killGroup('SIGKILL');
+    server.stdout.destroy();
+    server.stderr.destroy();
+  };
+  process.on('exit', () => killGroup('SIGKILL'));
   let browser;
   const failures = [];
   try {
@@ -178,14 +187,12 @@ async function main() {
     }
   } finally {
     if (browser) await browser.close().catch(() => undefined);
-    stopServer();
+    await stopServer();
     fs.rmSync(base, { recursive: true, force: true, maxRetries: 3 });
   }
   say(`finished; screenshots in ${path.relative(root, artifacts)}/`);
-  if (failures.length) {
-    for (const f of failures) console.error(`FAILED ${f}`);
-    process.exit(1);
-  }
+  for (const f of failures) console.error(`FAILED ${f}`);
+  process.exit(failures.length ? 1 : 0);
 }
 
 main().catch((e) => { console.error(e.stack || e.message); process.exit(1); });

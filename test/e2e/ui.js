@@ -41,8 +41,19 @@ async function openWorkbench(browser, url) {
 }
 
 async function runUiTest(ctx) {
-  const { say } = ctx;
   const page = await openWorkbench(ctx.browser, `http://127.0.0.1:${ctx.port}/?folder=${encodeURIComponent(ctx.ws)}`);
+  try {
+    await uiSteps(page, ctx);
+  } catch (e) {
+    await shot(page, ctx, 'failure').catch(() => undefined);
+    throw e;
+  } finally {
+    await page.close();
+  }
+}
+
+async function uiSteps(page, ctx) {
+  const { say } = ctx;
   page.setDefaultTimeout(60000);
   say('workbench loaded');
   await page.locator('.activitybar [aria-label^="Neuron Lens"]').first().click();
@@ -100,12 +111,14 @@ async function runUiTest(ctx) {
   await page.keyboard.type('Preferences: Color Theme');
   await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Preferences: Color Theme' }).first().waitFor();
   await page.keyboard.press('Enter');
-  await page.keyboard.type('Light Modern');
+  const themeInput = page.locator('.quick-input-widget input[placeholder*="Color Theme"]');
+  await themeInput.waitFor();
+  await themeInput.fill('Light Modern');
   await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Light Modern' }).first().waitFor();
-  await page.keyboard.press('Enter');
+  await themeInput.press('Enter');
   await page.locator('.monaco-workbench.vs').waitFor({ timeout: 30000 });
   await frame.locator('#steps input').fill('12');
-  await frame.locator('#grid .card .compare').first().click();
+  await frame.locator('#grid .card .compare-link').first().click();
   await frame.locator('#grid.compare[data-status="running"]').waitFor();
   await frame.locator('#grid.compare[data-status="done"]').waitFor({ timeout: 300000 });
   const tags = await frame.locator('#grid .card vscode-badge').allTextContents();
@@ -115,12 +128,15 @@ async function runUiTest(ctx) {
   await shot(page, ctx, '5-light-compare');
 
   // CodeLens above the training script's lines.
-  await page.keyboard.press('Control+P');
-  await page.keyboard.type('train.py');
-  await page.keyboard.press('Enter');
+  // Quick open (the command palette without its '>' prefix) for the training script.
+  await page.keyboard.press('F1');
+  const quick = page.locator('.quick-input-widget .quick-input-box input');
+  await quick.waitFor();
+  await quick.fill('train.py');
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: 'train.py' }).first().waitFor();
+  await quick.press('Enter');
   await page.locator('.codelens-decoration a', { hasText: 'Visualize conv_a' }).first().waitFor({ timeout: 60000 });
   await shot(page, ctx, '6-light-codelens');
-  await page.close();
 }
 
 /** Runs test/e2e/suite inside the extension host, through VS Code's own extension test API. */
