@@ -24,7 +24,7 @@ const node = {
 };
 
 const builds = [
-  { ...node, entryPoints: { cli: 'src/cli/main.ts' }, outdir: dist },
+  { ...node, entryPoints: { cli: 'src/cli/bin.ts' }, outdir: dist },
   ...(fs.existsSync('src/engine/main.ts') ? [{ ...node, entryPoints: { engine: 'src/engine/main.ts' }, outdir: dist }] : []),
   { ...node, entryPoints: { extension: 'src/extension.ts' }, outdir: dist },
   ...(fs.existsSync('src/webview/main.ts')
@@ -36,6 +36,10 @@ function copyWasm() {
   const src = path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist');
   fs.mkdirSync(dist, { recursive: true });
   for (const f of fs.readdirSync(src).filter((f) => f.endsWith('.wasm'))) fs.copyFileSync(path.join(src, f), path.join(dist, f));
+  // The threaded build's standalone emscripten glue and pthread worker script (see src/core/backend/wasmThreads.ts).
+  for (const f of ['tfjs-backend-wasm-threaded-simd.js', 'tfjs-backend-wasm-threaded-simd.worker.js']) {
+    fs.copyFileSync(path.join(src, '..', 'wasm-out', f), path.join(dist, f));
+  }
 }
 
 async function main() {

@@ -4,9 +4,9 @@
 const fs = require('fs');
 const path = require('path');
 const bundled = path.join(__dirname, '..', 'dist', 'cli.js');
-let entry = bundled;
-if (!fs.existsSync(bundled)) {
+if (fs.existsSync(bundled)) {
+  require(bundled);
+} else {
   require('tsx/cjs');
-  entry = path.join(__dirname, '..', 'src', 'cli', 'main.ts');
+  require(path.join(__dirname, '..', 'src', 'cli', 'bin.ts'));
 }
-require(entry).main(process.argv.slice(2)).then((code) => { process.exitCode = code; });

@@ -7,9 +7,11 @@ import { loadModel, embeddedModelPath, parseInputRange, type NLModel } from '../
 import { describeModel, formatDescription } from '../core/model/describe';
 import { parseUnits } from '../core/render/objectives';
 import { DEFAULT_VISUALIZE, visualize, type VisualizeOptions, type VisualizeProgress } from '../core/render/visualize';
-import { encodePng, makeGrid, type RGBImage } from '../core/image';
+import { createImage, encodePng, makeGrid, type RGBImage } from '../core/image';
+import { GRID_BACKGROUND } from '../core/image/grid';
 import { writeFileAtomic } from '../core/util/fs';
 import type { ParamKind } from '../core/render/param';
+import { ATTACK_HELP, ATTACK_USAGE, cmdAttack } from './attack';
 
 const VERSION: string = require('../../package.json').version;
 
@@ -20,7 +22,7 @@ const HELP = `neuron-lens ${VERSION}: see what the units of an image network hav
 Usage:
   neuron-lens describe <model> [--json] [--backend B]
   neuron-lens visualize [<model>] --unit SPEC [--unit SPEC ...] [options]
-
+${ATTACK_USAGE}
 <model> is a TF.js model.json (layers or graph model) or its folder. Without one, visualize uses the
 embedded default model (a Fashion-MNIST CNN).
 
@@ -44,7 +46,7 @@ Visualize options:
   --out DIR        output folder (default out/visualize)
   --json           print the result JSON to stdout
 
-Common options:
+${ATTACK_HELP}Common options:
   --backend auto|wasm|cpu|webgpu|tensorflow   (default auto)
   --input-range LO,HI   how an image in [0,1] maps to the model input (e.g. -1,1); overrides neuron-lens.json
   -h, --help       this help;  --version   the version
@@ -52,6 +54,13 @@ Common options:
 
 const OPTIONS = {
   unit: { type: 'string', multiple: true },
+  image: { type: 'string', multiple: true },
+  target: { type: 'string', multiple: true },
+  method: { type: 'string' },
+  epsilon: { type: 'string' },
+  step: { type: 'string' },
+  update: { type: 'string' },
+  'early-stop': { type: 'string' },
   param: { type: 'string' },
   steps: { type: 'string' },
   size: { type: 'string' },
@@ -193,9 +202,14 @@ async function cmdVisualize(values: Values, positionals: string[]): Promise<void
       }
     }
     if (tiles.length) {
-      // Side by side: with both parameterizations, pixel and fourier of a unit share a row position.
-      const order = params.length > 1 ? interleave(tiles.length / 2) : tiles.map((_, i) => i);
-      writeFileAtomic(path.join(outDir, 'grid.png'), encodePng(makeGrid(order.map((i) => tiles[i]), order.map((i) => labels[i]), { columns: params.length > 1 ? 2 : undefined })));
+      // With both parameterizations: a row of pixel images above a row of Fourier images of the same units.
+      const both = params.length > 1 && tiles.length === 2 * units.length;
+      const columns = Math.ceil(units.length / Math.ceil(units.length / GRID_COLUMNS));
+      const order = both ? pairedRows(units.length, columns) : tiles.map((_, i) => i);
+      const blank = createImage(tiles[0].height, tiles[0].width, tiles[0].channels, GRID_BACKGROUND);
+      const grid = makeGrid(order.map((i) => (i < 0 ? blank : tiles[i])), order.map((i) => (i < 0 ? '' : labels[i])),
+        both ? { columns, tileSize: Math.max(144, tiles[0].width) } : {});
+      writeFileAtomic(path.join(outDir, 'grid.png'), encodePng(grid));
     }
     const result = {
       tool: `neuron-lens ${VERSION}`,
@@ -219,9 +233,19 @@ async function cmdVisualize(values: Values, positionals: string[]): Promise<void
   }
 }
 
-/** Order [p0, f0, p1, f1, ...] for n units given tiles [p0..pn-1, f0..fn-1]. */
-function interleave(n: number): number[] {
-  return Array.from({ length: 2 * n }, (_, i) => (i % 2 === 0 ? i / 2 : n + (i - 1) / 2));
+const GRID_COLUMNS = 8;
+
+/**
+ * Tile order for tiles [p0..pn-1, f0..fn-1]: groups of `columns` units, each a row of pixel images above
+ * a row of the same units' Fourier images; -1 is a blank that fills the last group's rows.
+ */
+function pairedRows(n: number, columns: number): number[] {
+  const order: number[] = [];
+  for (let g = 0; g < n; g += columns) {
+    const group = Array.from({ length: columns }, (_, k) => (g + k < n ? g + k : -1));
+    order.push(...group, ...group.map((i) => (i < 0 ? -1 : n + i)));
+  }
+  return order;
 }
 
 function formatActivation(v: number): string {
@@ -257,7 +281,8 @@ export async function main(argv: string[]): Promise<number> {
   try {
     if (cmd === 'describe') await cmdDescribe(values, rest);
     else if (cmd === 'visualize') await cmdVisualize(values, rest);
-    else throw new UsageError(`unknown command "${cmd}" (expected describe or visualize)`);
+    else if (cmd === 'attack') await cmdAttack(values, rest);
+    else throw new UsageError(`unknown command "${cmd}" (expected describe, visualize or attack)`);
     return 0;
   } catch (e) {
     process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}neuron-lens: error: ${(e as Error).message}\n`);

@@ -13,6 +13,10 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { getThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { registerWasmGradientKernels } from './wasm_kernels';
+import { completeWasmThreads, MAX_WASM_THREADS, prepareWasmThreads } from './wasmThreads';
+
+// TF.js prints a banner suggesting tfjs-node on first use in Node; the chosen backend is reported instead.
+tf.env().set('PROD', true);
 
 export type BackendName = 'wasm' | 'cpu' | 'webgpu' | 'tensorflow';
 
@@ -100,10 +104,21 @@ async function tryTensorflow(): Promise<Attempt> {
   return { ok: false, why: `tensorflow: ${whys.join('; ')}` };
 }
 
-interface GpuAdapterLike {
-  info?: { vendor?: string; architecture?: string; description?: string; device?: string };
-  requestAdapterInfo?: () => Promise<{ vendor?: string; architecture?: string; description?: string; device?: string }>;
+interface GpuAdapterInfoLike {
+  vendor?: string;
+  architecture?: string;
+  description?: string;
+  device?: string;
+  isFallbackAdapter?: boolean;
 }
+interface GpuAdapterLike {
+  isFallbackAdapter?: boolean;
+  info?: GpuAdapterInfoLike;
+  requestAdapterInfo?: () => Promise<GpuAdapterInfoLike>;
+}
+
+/** A software rasteriser posing as a GPU would be far slower than wasm. */
+const SOFTWARE_ADAPTER = /swiftshader|llvmpipe|lavapipe|softpipe|software/i;
 interface GpuLike {
   requestAdapter(opts?: unknown): Promise<GpuAdapterLike | null>;
 }
@@ -125,11 +140,21 @@ async function tryWebgpu(): Promise<Attempt> {
   }
   let adapter: GpuAdapterLike | null;
   try {
-    adapter = await g.navigator!.gpu!.requestAdapter();
+    adapter = await g.navigator!.gpu!.requestAdapter({ powerPreference: 'high-performance' });
   } catch (e) {
     return { ok: false, why: `webgpu: requestAdapter failed: ${errMsg(e)}` };
   }
   if (!adapter) return { ok: false, why: 'webgpu: no GPU adapter' };
+  let info: GpuAdapterInfoLike | undefined;
+  try {
+    info = adapter.info ?? (adapter.requestAdapterInfo ? await adapter.requestAdapterInfo() : undefined);
+  } catch {
+    info = undefined; // adapter info is optional decoration
+  }
+  const device = [info?.vendor, info?.architecture, info?.description || info?.device].filter((s) => !!s).join(' ') || 'GPU';
+  if (adapter.isFallbackAdapter || info?.isFallbackAdapter || SOFTWARE_ADAPTER.test(device)) {
+    return { ok: false, why: `webgpu: only a software adapter (${device})` };
+  }
   // The webgpu backend registers itself only if navigator.gpu exists when it is first required.
   const r = tryRequire('@tensorflow/tfjs-backend-webgpu');
   if (!r.mod) return { ok: false, why: `webgpu: ${r.why}` };
@@ -141,17 +166,21 @@ async function tryWebgpu(): Promise<Attempt> {
   } catch (e) {
     return { ok: false, why: `webgpu: ${errMsg(e)}` };
   }
-  let device = 'GPU';
-  try {
-    const info = adapter.info ?? (adapter.requestAdapterInfo ? await adapter.requestAdapterInfo() : undefined);
-    if (info) device = [info.vendor, info.architecture, info.description || info.device].filter((s) => !!s).join(' ') || device;
-  } catch {
-    // adapter info is optional decoration
-  }
   return { ok: true, info: { name: 'webgpu', reason: `webgpu: ${device}`, device } };
 }
 
 let wasmPathsSet = false;
+let wasmStarted = false;
+let threadsNote = '';
+
+/** wasm threads: `NEURON_LENS_WASM_THREADS` (1..8), else one per core (at most 8). */
+function wasmThreadCount(): number | undefined {
+  const env = process.env.NEURON_LENS_WASM_THREADS;
+  if (env === undefined || env === '') return undefined;
+  const n = Number(env);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_WASM_THREADS) throw new Error(`NEURON_LENS_WASM_THREADS must be an integer in 1..${MAX_WASM_THREADS}, got "${env}"`);
+  return n;
+}
 
 async function tryWasm(): Promise<Attempt> {
   try {
@@ -159,14 +188,24 @@ async function tryWasm(): Promise<Attempt> {
       setWasmPaths(wasmFilesDir() + path.sep);
       wasmPathsSet = true;
     }
-    if (!(await activate('wasm'))) return { ok: false, why: 'wasm: backend failed to initialise' };
+    // Threads must be prepared before the wasm backend first initializes (see ./wasmThreads.ts).
+    const fresh = !wasmStarted;
+    if (fresh) prepareWasmThreads(wasmThreadCount());
+    let ok: boolean;
+    try {
+      ok = await activate('wasm');
+    } finally {
+      if (fresh) threadsNote = completeWasmThreads().reason;
+      wasmStarted = true;
+    }
+    if (!ok) return { ok: false, why: 'wasm: backend failed to initialise' };
   } catch (e) {
     return { ok: false, why: `wasm: ${errMsg(e)}` };
   }
   registerWasmGradientKernels();
   const simd = (await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) as boolean;
   const threads = getThreadsCount();
-  const desc = `${simd ? 'SIMD' : 'no SIMD'}, ${threads} thread${threads === 1 ? '' : 's'}`;
+  const desc = `${simd ? 'SIMD' : 'no SIMD'}, ${threads} thread${threads === 1 ? '' : 's'}${threads === 1 && threadsNote ? `: ${threadsNote}` : ''}`;
   return { ok: true, info: { name: 'wasm', reason: `wasm: CPU via WebAssembly (${desc})`, threads, simd, device: 'CPU' } };
 }
 

@@ -1,5 +1,9 @@
 import * as assert from 'assert';
+import * as fs from 'fs';
+import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
+import * as tfc from '@tensorflow/tfjs-converter';
+import { fixture } from '../testing/fixtures';
 import { initBackend } from './index';
 import { onBackend, randn, relErr } from './testing_utils';
 
@@ -104,9 +108,12 @@ describe('wasm gradient kernels vs the cpu backend', function () {
       { x: [2, 9, 9, 16], f: [3, 3, 16, 8], s: 2, pad: 'same' },
       { x: [1, 10, 9, 17], f: [3, 2, 17, 5], s: [2, 1], pad: 'valid' },
       { x: [2, 8, 8, 16], f: [3, 3, 16, 4], s: 2, pad: explicitPad },
-      { x: [1, 8, 8, 4], f: [3, 3, 4, 6], s: 2, pad: 'same' }, // < 16 channels, strided: stock kernel
+      { x: [1, 8, 8, 4], f: [3, 3, 4, 6], s: 2, pad: 'same' },
       { x: [1, 9, 9, 3], f: [5, 5, 3, 2], s: 1, pad: explicitPad },
       { x: [1, 11, 11, 16], f: [7, 7, 16, 3], s: 3, pad: 'same' },
+      { x: [2, 9, 9, 16], f: [1, 1, 16, 8], s: 2, pad: 'valid' }, // phases with no filter tap
+      { x: [1, 10, 11, 16], f: [3, 3, 16, 4], s: 4, pad: 'valid' }, // rows no window reaches
+      { x: [1, 8, 7, 32], f: [3, 3, 32, 8], s: 2, pad: [[0, 0], [3, 0], [0, 2], [0, 0]] },
     ];
     cases.forEach((c, i) => {
       it(`x ${c.x} filter ${c.f} stride ${c.s} pad ${JSON.stringify(c.pad)}`, async () => {
@@ -264,6 +271,25 @@ describe('wasm gradient kernels vs the cpu backend', function () {
         };
         return tf.grads(f)([t4([2, 15, 15, 3], 240), ...w, fdw]);
       });
+    });
+
+    it('MobileNet v1 0.25 graph model (fused conv/depthwise ops: filter gradients too), input gradient', async function () {
+      this.timeout(120000);
+      const dir = fixture('models', 'mobilenet_v1_0.25_224_graph');
+      const mj = JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8'));
+      const weights = fs.readFileSync(path.join(dir, mj.weightsManifest[0].paths[0]));
+      const model = await tfc.loadGraphModel(tf.io.fromMemory({
+        modelTopology: mj.modelTopology,
+        weightSpecs: mj.weightsManifest[0].weights,
+        weightData: weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength),
+      }));
+      try {
+        const x = randn(224 * 224 * 3, 700).map((v) => 0.5 + 0.2 * v);
+        await compare('end-to-end', 'mobilenet graph', () =>
+          tf.grad((v) => tf.sum(tf.slice(model.execute(v) as tf.Tensor, [0, 1], [1, 5])))(tf.tensor4d(x, [1, 224, 224, 3])));
+      } finally {
+        model.dispose();
+      }
     });
   });
 });

@@ -127,13 +127,93 @@ const depthwiseBackpropInput: KernelFunc = ({ inputs, backend, attrs }) => {
 
 // ---- Conv2DBackpropInput -----------------------------------------------------------------------
 
+/** Kept only so benchmarks can compare: ours was faster on every shape measured (bench/wasm-kernels.ts). */
 let stockConv2DBackpropInput: KernelFunc | null = null;
 
-/** Below this many input channels a strided conv keeps the stock kernel (measured faster there). */
-const MIN_CHANNELS_FOR_STRIDED = 16;
+/** One stride phase along an axis: the dx rows r with (r + padBefore) % s == phase. */
+interface Phase {
+  phase: number;
+  /** Filter taps phase, phase + s, ... (count). */
+  taps: number;
+  /** First index m (r = m * s + phase - padBefore) and how many rows. */
+  m0: number;
+  count: number;
+}
 
-const conv2DBackpropInput: KernelFunc = (args) => {
-  const { inputs, backend, attrs } = args;
+function phases(inSize: number, k: number, s: number, padBefore: number): Phase[] {
+  const out: Phase[] = [];
+  for (let phase = 0; phase < s; phase++) {
+    const taps = Math.max(0, Math.ceil((k - phase) / s));
+    const m0 = Math.ceil((padBefore - phase) / s);
+    const m1 = Math.floor((inSize - 1 + padBefore - phase) / s);
+    out.push({ phase, taps, m0, count: Math.max(0, m1 - m0 + 1) });
+  }
+  return out;
+}
+
+/**
+ * Strided input gradient by stride phases: dx rows with the same (r + pad) mod s see only the filter
+ * taps phase, phase + s, ..., so each phase is a stride-1 correlation of the (undilated, padded) dy
+ * with that flipped, transposed sub-filter. The s*s phase results are interleaved into dx. Same work
+ * as the forward conv, where correlating the zero-dilated dy costs s*s times more.
+ */
+function conv2DBackpropInputPhased(b: BackendWasm, dy: TensorInfo, filter: TensorInfo, ci: backend_util.Conv2DInfo): TensorInfo {
+  const [fh, fw, inC, outC] = filter.shape;
+  const sh = ci.strideHeight;
+  const sw = ci.strideWidth;
+  const ph = phases(ci.inHeight, fh, sh, ci.padInfo.top);
+  const pw = phases(ci.inWidth, fw, sw, ci.padInfo.left);
+  const fv = b.readSync(filter.dataId) as Float32Array;
+  const results: Array<{ h: Phase; w: Phase; out: TensorInfo }> = [];
+  for (const h of ph) {
+    for (const w of pw) {
+      if (h.taps === 0 || w.taps === 0 || h.count === 0 || w.count === 0) continue;
+      // Sub-filter [h.taps, w.taps, outC, inC]: taps reversed, in/out channels swapped.
+      const sub = b.makeOutput([h.taps, w.taps, outC, inC], 'float32');
+      const sv = b.typedArrayFromHeap(sub) as Float32Array;
+      for (let a = 0; a < h.taps; a++) {
+        const kh = h.phase + (h.taps - 1 - a) * sh;
+        for (let c = 0; c < w.taps; c++) {
+          const kw = w.phase + (w.taps - 1 - c) * sw;
+          const src = (kh * fw + kw) * inC * outC;
+          const dst = (a * w.taps + c) * outC * inC;
+          for (let i = 0; i < inC; i++) {
+            for (let o = 0; o < outC; o++) sv[dst + o * inC + i] = fv[src + i * outC + o];
+          }
+        }
+      }
+      const padded = dilateAndPad(b, dy, [1, 1], [h.taps - 1 - h.m0, w.taps - 1 - w.m0], [h.count + h.taps - 1, w.count + w.taps - 1]);
+      const out = run(b, 'Conv2D', { x: padded, filter: sub }, { strides: [1, 1], pad: 'valid', dilations: [1, 1], dataFormat: 'NHWC' });
+      free(b, padded, sub);
+      results.push({ h, w, out });
+    }
+  }
+  // No kernel runs below, so heap views stay valid.
+  const dx = b.makeOutput([ci.batchSize, ci.inHeight, ci.inWidth, inC], 'float32');
+  const dv = b.typedArrayFromHeap(dx) as Float32Array;
+  dv.fill(0);
+  const H = ci.inHeight;
+  const W = ci.inWidth;
+  for (const { h, w, out } of results) {
+    const ov = b.typedArrayFromHeap(out) as Float32Array;
+    for (let n = 0; n < ci.batchSize; n++) {
+      for (let i = 0; i < h.count; i++) {
+        const r = (h.m0 + i) * sh + h.phase - ci.padInfo.top;
+        for (let j = 0; j < w.count; j++) {
+          const col = (w.m0 + j) * sw + w.phase - ci.padInfo.left;
+          const src = ((n * h.count + i) * w.count + j) * inC;
+          const dst = ((n * H + r) * W + col) * inC;
+          if (inC >= 32) dv.set(ov.subarray(src, src + inC), dst);
+          else for (let c = 0; c < inC; c++) dv[dst + c] = ov[src + c];
+        }
+      }
+    }
+  }
+  free(b, ...results.map((r) => r.out));
+  return dx;
+}
+
+const conv2DBackpropInput: KernelFunc = ({ inputs, backend, attrs }) => {
   const b = backend as BackendWasm;
   const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
   const { strides, pad, dataFormat, dimRoundingMode, inputShape } = attrs as unknown as {
@@ -142,10 +222,9 @@ const conv2DBackpropInput: KernelFunc = (args) => {
   };
   assertChannelsLast('Conv2DBackpropInput', dataFormat);
   const ci = backend_util.computeConv2DInfo(inputShape, filter.shape as [number, number, number, number], strides, 1, pad, dimRoundingMode, false);
-  const strided = ci.strideHeight > 1 || ci.strideWidth > 1;
-  if (strided && ci.inChannels < MIN_CHANNELS_FOR_STRIDED && stockConv2DBackpropInput) return stockConv2DBackpropInput(args);
+  if (ci.strideHeight > 1 || ci.strideWidth > 1) return conv2DBackpropInputPhased(b, dy, filter, ci);
   const { before, target } = backpropGeometry(ci);
-  const padded = dilateAndPad(b, dy, [ci.strideHeight, ci.strideWidth], before, target);
+  const padded = dilateAndPad(b, dy, [1, 1], before, target);
   const flipped = run(b, 'Reverse', { x: filter }, { dims: [0, 1] });
   const w = run(b, 'Transpose', { x: flipped }, { perm: [0, 1, 3, 2] });
   free(b, flipped);
@@ -172,6 +251,9 @@ const maxPoolGrad: KernelFunc = (args) => {
   const m = run(b, 'Min', { x: input }, { axis: input.shape.map((_, i) => i), keepDims: false });
   const minValue = (b.readSync(m.dataId) as Float32Array)[0];
   free(b, m);
+  if (!Number.isFinite(minValue)) {
+    throw new Error(`MaxPoolGrad on wasm: the pooled input holds a non-finite value (min ${minValue}); its gradient is undefined`);
+  }
   const shift = b.makeOutput([], 'float32');
   (b.typedArrayFromHeap(shift) as Float32Array)[0] = minValue - 1;
   const shifted = run(b, 'Sub', { a: input, b: shift });
@@ -316,4 +398,9 @@ export function registerWasmGradientKernels(): void {
 /** The stock wasm Conv2DBackpropInput (for benchmarks comparing it with ours). */
 export function stockConv2DBackpropInputKernel(): KernelFunc | null {
   return stockConv2DBackpropInput;
+}
+
+/** The stock (wrong) wasm MaxPoolGrad (for benchmarks). */
+export function stockMaxPoolGradKernel(): KernelFunc | null {
+  return stockMaxPoolGrad;
 }

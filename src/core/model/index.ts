@@ -3,6 +3,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { importGraphModel, importLayersModel, type ImportedGraph } from './tfjs';
+import { importKerasFile } from './kerasfile';
+import { loadOnnxModel } from './onnx';
 import type { NLModel, Preprocess } from './types';
 
 export type { NLModel, LayerInfo, Preprocess } from './types';
@@ -92,8 +94,12 @@ export async function loadModel(p: string, opts: LoadOptions = {}): Promise<NLMo
     if (json.format === 'graph-model' || (json.modelTopology && Array.isArray(json.modelTopology.node))) graph = await importGraphModel(file, json);
     else if (json.modelTopology) graph = importLayersModel(file, json);
     else throw new Error(`${file} is not a TF.js model (no "modelTopology")`);
+  } else if (ext === '.keras' || ext === '.h5' || ext === '.hdf5') {
+    graph = await importKerasFile(file);
+  } else if (ext === '.onnx') {
+    graph = fromNLModel(await loadOnnxModel(file));
   } else {
-    throw new Error(`unsupported model file ${file}: expected a TF.js model.json`);
+    throw new Error(`unsupported model file ${file}: expected a TF.js model.json, a Keras .keras or .h5 file, or an .onnx file`);
   }
   const sidecar = readSidecar(dir);
   const [, h, w, c] = graph.inputShape as number[];
@@ -103,7 +109,8 @@ export async function loadModel(p: string, opts: LoadOptions = {}): Promise<NLMo
   else if (sidecar.mean && sidecar.std) {
     if (sidecar.mean.length !== c || sidecar.std.length !== c) throw new Error(`${path.join(dir, 'neuron-lens.json')}: mean/std need ${c} values (one per input channel)`);
     preprocess = { scale: sidecar.std.map((s) => 1 / s), offset: sidecar.mean.map((m, i) => -m / sidecar.std![i]), describe: `(x - mean) / std, mean ${JSON.stringify(sidecar.mean)}, std ${JSON.stringify(sidecar.std)}` };
-  } else preprocess = { ...rangePreprocess(0, 1, c), describe: '[0,1] (not declared: pass --input-range or add neuron-lens.json)' };
+  } else if (graph.defaultPreprocess) preprocess = graph.defaultPreprocess;
+  else preprocess = { ...rangePreprocess(0, 1, c), describe: '[0,1] (not declared: pass --input-range or add neuron-lens.json)' };
   let logitsLayer = graph.logitsLayer;
   if (sidecar.logitsLayer) {
     if (!graph.layers.some((l) => l.name === sidecar.logitsLayer)) {
@@ -112,7 +119,7 @@ export async function loadModel(p: string, opts: LoadOptions = {}): Promise<NLMo
     }
     logitsLayer = sidecar.logitsLayer;
   }
-  const layers = graph.layers.map((l) => (l.name === logitsLayer ? { ...l, isLogits: true } : l));
+  const layers = graph.layers.map(({ isLogits: _, ...l }) => (l.name === logitsLayer ? { ...l, isLogits: true } : l));
   const classNames = findLabels(dir, sidecar);
   return {
     format: graph.format,
@@ -125,6 +132,19 @@ export async function loadModel(p: string, opts: LoadOptions = {}): Promise<NLMo
     classNames,
     tap: (names: string[], x: tf.Tensor4D) => graph.run(x, names),
     dispose: () => graph.dispose(),
+  };
+}
+
+/** An importer that already builds a whole model (ONNX) seen as an imported graph. */
+function fromNLModel(m: NLModel): ImportedGraph {
+  return {
+    format: m.format,
+    inputShape: [null, m.input.height, m.input.width, m.input.channels],
+    layers: m.layers,
+    logitsLayer: m.logitsLayer,
+    defaultPreprocess: m.preprocess,
+    run: (x, names) => m.tap(names, x),
+    dispose: () => m.dispose(),
   };
 }
 

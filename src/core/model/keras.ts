@@ -38,9 +38,15 @@ export function kerasWeightNames(className: string, config: Record<string, any>)
     case 'NeuronLens>ClassToken': return ['cls'];
     case 'NeuronLens>PositionEmbedding': return ['pos'];
     case 'NeuronLens>MultiHeadSelfAttention': return ['qkv_kernel', 'qkv_bias', 'out_kernel', 'out_bias'];
+    case 'MultiHeadAttention':
+      // Sublayers query, key, value, attention_output (EinsumDense), each kernel then bias.
+      return MHA_PARTS.flatMap((p) => [`${p}/kernel`, ...(config.use_bias === false ? [] : [`${p}/bias`])]);
     default: return [];
   }
 }
+
+/** The EinsumDense sublayers of a Keras MultiHeadAttention, in weight order. */
+export const MHA_PARTS = ['query', 'key', 'value', 'attention_output'] as const;
 
 const pair = (v: unknown, what: string): [number, number] => {
   if (typeof v === 'number') return [v, v];
@@ -75,7 +81,11 @@ export function gelu(x: tf.Tensor): tf.Tensor {
 
 function activationName(cfg: Record<string, any>): string | undefined {
   const a = cfg.activation;
-  if (a && typeof a === 'object') return a.config?.name ?? a.class_name; // Keras 3 serialized activation
+  if (a && typeof a === 'object') {
+    // Keras 3 serialized activation: {class_name: 'function', config: 'relu'} or a config with a name.
+    if (typeof a.config === 'string') return a.config;
+    return a.config?.name ?? a.class_name;
+  }
   return a;
 }
 
@@ -301,8 +311,12 @@ function buildLayer(className: string, name: string, cfg: Record<string, any>, w
       return { apply: (xs) => tf.add(tf.mul(one(xs), scale), offset) };
     }
     case 'Normalization': {
-      const mean = need('mean');
-      const std = own(tf.tidy(() => tf.sqrt(tf.maximum(need('variance'), 1e-7))));
+      // Keras 3 keeps a mean/variance given at construction in the config instead of in weights.
+      const fromCfg = cfg.mean !== undefined && cfg.mean !== null && cfg.variance !== undefined && cfg.variance !== null;
+      const mean = fromCfg ? own(tf.tensor(cfg.mean)) : need('mean');
+      const variance = fromCfg ? tf.tensor(cfg.variance) : need('variance');
+      const std = own(tf.tidy(() => tf.sqrt(tf.maximum(variance, 1e-7))));
+      if (fromCfg) variance.dispose();
       return { apply: (xs) => tf.div(tf.sub(one(xs), mean), std) };
     }
     case 'Add': return { apply: (xs) => xs.reduce((a, b) => tf.add(a, b)) };
@@ -347,6 +361,38 @@ function buildLayer(className: string, name: string, cfg: Record<string, any>, w
       if (!heads || dim % heads !== 0) throw new Error(`${where}: num_heads ${heads} does not divide the width ${dim}`);
       return { apply: (xs) => selfAttention(one(xs), heads, qkvK, qkvB, outK, outB) };
     }
+    case 'MultiHeadAttention': {
+      if (cfg.attention_axes !== undefined && cfg.attention_axes !== null && !(Array.isArray(cfg.attention_axes) && cfg.attention_axes.length === 1 && cfg.attention_axes[0] === 1)) {
+        throw new Error(`${where}: attention_axes ${JSON.stringify(cfg.attention_axes)} is not supported (only attention over the tokens of [batch, tokens, dim])`);
+      }
+      const heads: number = cfg.num_heads;
+      const [qk, kk, vk, ok] = MHA_PARTS.map((p) => need(`${p}/kernel`));
+      const bias = cfg.use_bias !== false;
+      const d = qk.shape[0];
+      const keyDim = qk.shape[2]!;
+      const valueDim = vk.shape[2]!;
+      const outDim = ok.shape[ok.rank - 1];
+      const okShape = (t: tf.Tensor, s: number[]) => t.shape.length === s.length && t.shape.every((v, i) => v === s[i]);
+      if (!okShape(qk, [d, heads, keyDim]) || !okShape(kk, [d, heads, keyDim]) || !okShape(vk, [d, heads, valueDim]) || !okShape(ok, [heads, valueDim, outDim])) {
+        throw new Error(`${where}: kernel shapes query ${JSON.stringify(qk.shape)}, key ${JSON.stringify(kk.shape)}, value ${JSON.stringify(vk.shape)}, output ${JSON.stringify(ok.shape)} do not fit num_heads ${heads} (expected [dim, heads, key_dim] and [heads, value_dim, out])`);
+      }
+      // One matmul for q, k and v: [D, H*K | H*K | H*V]; the output projection as [H*V, Dout].
+      const [wqkv, bqkv, wo, bo] = tf.tidy(() => {
+        const w = tf.concat([tf.reshape(qk, [d, -1]), tf.reshape(kk, [d, -1]), tf.reshape(vk, [d, -1])], 1);
+        const b = bias
+          ? tf.concat([tf.reshape(need('query/bias'), [-1]), tf.reshape(need('key/bias'), [-1]), tf.reshape(need('value/bias'), [-1])])
+          : tf.zeros([heads * (2 * keyDim + valueDim)]);
+        const o = tf.reshape(ok, [heads * valueDim, outDim]);
+        const ob = bias ? tf.reshape(need('attention_output/bias'), [outDim]) : tf.zeros([outDim]);
+        return [w, b, o, ob];
+      });
+      own(wqkv); own(bqkv); own(wo); own(bo);
+      return { apply: (xs) => {
+        const x = one(xs);
+        if (x.rank !== 3) throw new Error(`${where}: expected a [batch, tokens, dim] input, got shape ${JSON.stringify(x.shape)}`);
+        return multiHeadAttention(x, heads, keyDim, valueDim, wqkv as tf.Tensor2D, bqkv, wo as tf.Tensor2D, bo);
+      } };
+    }
     default:
       throw new Error(`${where}: unsupported layer class "${className}" (no code from the model file is run, so custom and Lambda layers cannot be loaded)`);
   }
@@ -364,6 +410,24 @@ export function selfAttention(x: tf.Tensor, heads: number, qkvK: tf.Tensor2D, qk
   const ctx = tf.matMul(scores, v); // [B*H, T, hd]
   const merged = tf.reshape(tf.transpose(tf.reshape(ctx, [b, heads, t, hd]), [0, 2, 1, 3]), [b, t, d]);
   return denseLastAxis(merged, outK, outB);
+}
+
+/**
+ * Keras MultiHeadAttention (self-attention) on [B, T, D]: `wqkv` is [D, H*K | H*K | H*V] (query, key, value
+ * projections side by side), `wo` is [H*V, Dout]. Scores are softmax(q k^T / sqrt(K)) over the keys.
+ */
+export function multiHeadAttention(x: tf.Tensor, heads: number, keyDim: number, valueDim: number, wqkv: tf.Tensor2D, bqkv: tf.Tensor, wo: tf.Tensor2D, bo: tf.Tensor): tf.Tensor {
+  const [b, t] = x.shape as [number, number, number];
+  const proj = denseLastAxis(x, wqkv, bqkv); // [B, T, H*(2K+V)]
+  const [q, k, v] = tf.split(proj, [heads * keyDim, heads * keyDim, heads * valueDim], -1)
+    .map((p, i) => {
+      const dim = i === 2 ? valueDim : keyDim;
+      return tf.reshape(tf.transpose(tf.reshape(p, [b, t, heads, dim]), [0, 2, 1, 3]), [b * heads, t, dim]);
+    });
+  const scores = tf.softmax(tf.matMul(tf.mul(q, 1 / Math.sqrt(keyDim)), k, false, true), -1); // [B*H, T, T]
+  const ctx = tf.matMul(scores, v); // [B*H, T, V]
+  const merged = tf.reshape(tf.transpose(tf.reshape(ctx, [b, heads, t, valueDim]), [0, 2, 1, 3]), [b, t, heads * valueDim]);
+  return denseLastAxis(merged, wo, bo);
 }
 
 function parseInbound(raw: unknown, where: string): NodeRef[] {
@@ -388,6 +452,38 @@ function parseInbound(raw: unknown, where: string): NodeRef[] {
     return refs;
   }
   throw new Error(`${where}: unreadable inbound_nodes`);
+}
+
+/** Tensors passed as keyword arguments of a layer call (`value`, `key`, `attention_mask`, ...). */
+function inboundKwargTensors(raw: unknown): Map<string, NodeRef> {
+  const out = new Map<string, NodeRef>();
+  if (!Array.isArray(raw) || raw.length !== 1) return out;
+  const node = raw[0];
+  const kwargs: Record<string, any>[] = Array.isArray(node)
+    ? node.map((r: any) => r?.[3]).filter((k: any) => k && typeof k === 'object') // Keras 2: per-input kwargs
+    : [node?.kwargs ?? {}];
+  for (const kw of kwargs) {
+    for (const [key, v] of Object.entries(kw)) {
+      if (Array.isArray(v) && typeof v[0] === 'string' && typeof v[1] === 'number') out.set(key, { layer: v[0], node: v[1], tensor: v[2] ?? 0 });
+      else if (v && (v as any).class_name === '__keras_tensor__') {
+        const [layer, n, t] = (v as any).config.keras_history;
+        out.set(key, { layer, node: n, tensor: t });
+      }
+    }
+  }
+  return out;
+}
+
+/** MultiHeadAttention is called as (query, value[, key]): only self-attention (all the same tensor) is supported. */
+function selfAttentionInput(args: NodeRef[], kwargs: Map<string, NodeRef>, where: string): NodeRef[] {
+  const other = [...kwargs.keys()].filter((k) => k !== 'value' && k !== 'key' && k !== 'query');
+  if (other.length) throw new Error(`${where}: tensor arguments ${other.join(', ')} are not supported (only unmasked self-attention)`);
+  const all = [...args, ...['query', 'value', 'key'].map((k) => kwargs.get(k)).filter((r): r is NodeRef => !!r)];
+  if (all.length === 0) return [];
+  if (all.some((r) => r.layer !== all[0].layer || r.tensor !== all[0].tensor)) {
+    throw new Error(`${where}: query, key and value come from different layers (${all.map((r) => r.layer).join(', ')}); only self-attention is supported`);
+  }
+  return [all[0]];
 }
 
 export interface KerasTopology {
@@ -432,7 +528,9 @@ export class KerasGraph {
         }
         const cfg = l.config ?? {};
         const built = buildLayer(className, name, cfg, weights.get(name) ?? new Map(), this.owned);
-        const node: GraphNode = { name, className, config: cfg, inputs: parseInbound(l.inbound_nodes, where), apply: built.apply };
+        let inputs = parseInbound(l.inbound_nodes, where);
+        if (className === 'MultiHeadAttention') inputs = selfAttentionInput(inputs, inboundKwargTensors(l.inbound_nodes), where);
+        const node: GraphNode = { name, className, config: cfg, inputs, apply: built.apply };
         if (built.preApply) { node.preSoftmax = `${name}/pre_softmax`; node.preApply = built.preApply; }
         for (const r of node.inputs) {
           if (!this.byName.has(r.layer)) throw new Error(`${where}: input "${r.layer}" is not defined before it`);

@@ -4,11 +4,13 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfc from '@tensorflow/tfjs-converter';
 import { KerasGraph, kerasLayerInfos, type KerasTopology } from './keras';
 import { readWeights, groupByLayer, type WeightsManifestGroup } from './weights';
-import type { LayerInfo } from './types';
+import type { LayerInfo, ModelFormat, Preprocess } from './types';
 
 /** What a format importer hands to the common model builder. */
 export interface ImportedGraph {
-  format: 'tfjs-layers' | 'tfjs-graph' | 'keras';
+  format: ModelFormat;
+  /** The input mapping the format implies (ONNX from torchvision: ImageNet mean/std), if any. */
+  defaultPreprocess?: Preprocess;
   inputShape: (number | null)[];
   layers: LayerInfo[];
   logitsLayer: string | null;

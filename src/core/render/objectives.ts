@@ -47,10 +47,15 @@ function levenshtein(a: string, b: string): number {
   return d[a.length][b.length];
 }
 
+/** The candidates closest to `name`; a candidate with comma-separated synonyms counts its closest one. */
 export function nearest(name: string, candidates: string[], n = 3): string[] {
   const lower = name.toLowerCase();
+  const dist = (c: string) => Math.min(...c.toLowerCase().split(',').map((p) => {
+    const part = p.trim();
+    return part.includes(lower) ? 0.5 : levenshtein(lower, part);
+  }));
   return candidates
-    .map((c) => ({ c, d: c.toLowerCase().includes(lower) ? 0.5 : levenshtein(lower, c.toLowerCase()) }))
+    .map((c) => ({ c, d: dist(c) }))
     .sort((a, b) => a.d - b.d)
     .slice(0, n)
     .map((x) => x.c);

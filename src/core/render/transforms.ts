@@ -1,14 +1,16 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from './rng';
+import { AFFINE_SAMPLE_BACKENDS, affineSample } from './sampler';
 
 /**
  * Robustness transforms applied to the image at every optimization step (Lucid `optvis/transform`).
  *
  * The whole chain (pad, jitter, scale, rotate, ..., then the resize to the model input) is composed
  * into ONE affine map per batch element, from output pixel to source position, and the image is
- * sampled once, bilinearly, with a single `tf.gather` (TF.js has no gradient for image.transform,
- * rotateWithOffset or cropAndResize). Sampling once is sharper than Lucid's chain of resamplings and
- * costs one gather instead of several. Coordinates are continuous with pixel i covering [i, i+1)
+ * sampled once, bilinearly (TF.js has no gradient for image.transform, rotateWithOffset or
+ * cropAndResize): with the project's sampler kernels on wasm and cpu (./sampler.ts), with a single
+ * `tf.gather` elsewhere. Sampling once is sharper than Lucid's chain of resamplings and cheaper.
+ * Coordinates are continuous with pixel i covering [i, i+1)
  * (half-pixel centres, as `resizeBilinear(..., halfPixelCenters=true)`), and everything outside the
  * source image reads the constant {@link FILL_VALUE} = 0.5: that is the pad value of Lucid's standard
  * set, and also what rotation brings in at the corners (Lucid's tfa rotate fills 0 there instead).
@@ -220,15 +222,37 @@ export function planTransforms(
   return plans;
 }
 
+function checkSampleArgs(img: tf.Tensor4D, affines: readonly Affine[], outSize: readonly [number, number]): void {
+  checkSize('output size', outSize);
+  if (img.rank !== 4) throw new Error(`sampleAffine: the image must be [B,H,W,C], got shape [${img.shape}]`);
+  if (img.dtype !== 'float32') throw new Error(`sampleAffine: the image must be float32, got ${img.dtype}`);
+  const b = img.shape[0];
+  if (affines.length !== b) throw new Error(`sampleAffine: ${affines.length} maps for a batch of ${b}`);
+  affines.forEach((a, i) => {
+    if (a.length !== 6 || !a.every(Number.isFinite)) throw new Error(`sampleAffine: map ${i} must be 6 finite numbers, got [${a}]`);
+  });
+}
+
 /**
- * Bilinear sampling of `img` [B,H,W,C] at the affine maps (one per batch element) onto `outSize`;
- * outside the image reads {@link FILL_VALUE}. Differentiable with respect to `img` (one pad, one
- * gather, a weighted sum); the gather's gradient is `UnsortedSegmentSum`.
+ * Bilinear sampling of `img` [B,H,W,C] (float32) at the affine maps (one per batch element) onto
+ * `outSize`; outside the image reads {@link FILL_VALUE}. Differentiable with respect to `img`.
+ * On `wasm` and `cpu` it runs the project's sampler kernels (./sampler.ts, plain loops, a few ms at
+ * 224x224); on other backends the gather formulation {@link sampleAffineGather}. Both give the same
+ * values.
  */
 export function sampleAffine(img: tf.Tensor4D, affines: readonly Affine[], outSize: readonly [number, number]): tf.Tensor4D {
-  checkSize('output size', outSize);
+  checkSampleArgs(img, affines, outSize);
+  if (AFFINE_SAMPLE_BACKENDS.includes(tf.getBackend())) return affineSample(img, affines, outSize, FILL_VALUE);
+  return sampleAffineGather(img, affines, outSize);
+}
+
+/**
+ * {@link sampleAffine} as standard TF.js ops, for any backend: one pad, one gather, a weighted sum;
+ * the gather's gradient is `UnsortedSegmentSum`. Slow on wasm and cpu.
+ */
+export function sampleAffineGather(img: tf.Tensor4D, affines: readonly Affine[], outSize: readonly [number, number]): tf.Tensor4D {
+  checkSampleArgs(img, affines, outSize);
   const [b, h, w, c] = img.shape;
-  if (affines.length !== b) throw new Error(`sampleAffine: ${affines.length} maps for a batch of ${b}`);
   const [oh, ow] = outSize;
   const n = b * oh * ow;
   const ph = h + 2;

@@ -1,0 +1,320 @@
+/**
+ * Compile-time tensors: initializers, Constant nodes, and everything computed from them and from tensor shapes
+ * (the int64 shape arithmetic PyTorch exports for a dynamic batch axis). These are evaluated in plain JS, so the
+ * differentiable graph only ever sees real TF.js tensors.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { DT, TensorProto, toNum } from './proto';
+
+export type ConstType = 'float' | 'int' | 'bool';
+
+/** A constant tensor held in JS. Ints are exact up to 2^53 (int64 shape values are far below). */
+export interface Const {
+  type: ConstType;
+  shape: number[];
+  data: Float32Array | Float64Array;
+}
+
+export function size(shape: number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+export function typeOfDataType(dt: number, what: string): ConstType {
+  switch (dt) {
+    case DT.FLOAT: case DT.DOUBLE: return 'float';
+    case DT.UINT8: case DT.INT8: case DT.UINT16: case DT.INT16: case DT.INT32: case DT.INT64:
+    case DT.UINT32: case DT.UINT64: return 'int';
+    case DT.BOOL: return 'bool';
+    default: throw new Error(`${what}: unsupported ONNX data type ${dt}`);
+  }
+}
+
+export function makeConst(type: ConstType, shape: number[], values: ArrayLike<number>): Const {
+  const data = type === 'float' ? Float32Array.from(values) : Float64Array.from(values);
+  if (data.length !== size(shape)) throw new Error(`internal: ${data.length} values for shape [${shape}]`);
+  return { type, shape, data };
+}
+
+export function scalarOf(c: Const): number {
+  if (c.data.length !== 1) throw new Error(`expected a scalar, got shape [${c.shape}]`);
+  return c.data[0];
+}
+
+export function intsOf(c: Const): number[] {
+  return Array.from(c.data);
+}
+
+/** Reads external tensor data: only from files inside `modelDir`. */
+function readExternal(t: TensorProto, modelDir: string, what: string): Uint8Array {
+  const info = new Map(t.externalData.map((e) => [e.key, e.value]));
+  const loc = info.get('location');
+  if (!loc) throw new Error(`${what}: external data without a location`);
+  const full = path.resolve(modelDir, loc);
+  const rel = path.relative(modelDir, full);
+  if (path.isAbsolute(loc) || rel.startsWith('..') || path.isAbsolute(rel)) {
+    throw new Error(`${what}: external data path "${loc}" leaves the model's folder ${modelDir}`);
+  }
+  if (!fs.existsSync(full)) throw new Error(`${what}: external data file not found: ${full}`);
+  const offset = Number(info.get('offset') ?? 0);
+  const fileSize = fs.statSync(full).size;
+  const length = info.has('length') ? Number(info.get('length')) : fileSize - offset;
+  if (!(offset >= 0 && length >= 0 && offset + length <= fileSize)) {
+    throw new Error(`${what}: external data range ${offset}+${length} outside ${full} (${fileSize} bytes)`);
+  }
+  const buf = Buffer.alloc(length);
+  const fd = fs.openSync(full, 'r');
+  try {
+    fs.readSync(fd, buf, 0, length, offset);
+  } finally {
+    fs.closeSync(fd);
+  }
+  return buf;
+}
+
+/** Decodes a TensorProto (initializer or attribute) into a {@link Const}. */
+export function decodeTensor(t: TensorProto, what: string, modelDir: string): Const {
+  const shape = t.dims.map(toNum);
+  const n = size(shape);
+  const type = typeOfDataType(t.dataType, what);
+  let raw = t.rawData;
+  if (t.dataLocation === 1) raw = readExternal(t, modelDir, what);
+  if (raw && raw.length > 0) {
+    const bytesPer: Record<number, number> = {
+      [DT.FLOAT]: 4, [DT.DOUBLE]: 8, [DT.UINT8]: 1, [DT.INT8]: 1, [DT.UINT16]: 2, [DT.INT16]: 2, [DT.INT32]: 4,
+      [DT.INT64]: 8, [DT.UINT32]: 4, [DT.UINT64]: 8, [DT.BOOL]: 1,
+    };
+    const bp = bytesPer[t.dataType];
+    if (raw.length !== n * bp) {
+      throw new Error(`${what}: raw data has ${raw.length} bytes, shape [${shape}] needs ${n * bp}`);
+    }
+    const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+    if (t.dataType === DT.FLOAT) {
+      const out = new Float32Array(n);
+      for (let i = 0; i < n; i++) out[i] = dv.getFloat32(i * 4, true);
+      return { type, shape, data: out };
+    }
+    const out = type === 'float' ? new Float32Array(n) : new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      const o = i * bp;
+      switch (t.dataType) {
+        case DT.DOUBLE: out[i] = dv.getFloat64(o, true); break;
+        case DT.UINT8: case DT.BOOL: out[i] = dv.getUint8(o); break;
+        case DT.INT8: out[i] = dv.getInt8(o); break;
+        case DT.UINT16: out[i] = dv.getUint16(o, true); break;
+        case DT.INT16: out[i] = dv.getInt16(o, true); break;
+        case DT.INT32: out[i] = dv.getInt32(o, true); break;
+        case DT.UINT32: out[i] = dv.getUint32(o, true); break;
+        case DT.INT64: out[i] = Number(dv.getBigInt64(o, true)); break;
+        case DT.UINT64: out[i] = Number(dv.getBigUint64(o, true)); break;
+      }
+    }
+    return { type, shape, data: out };
+  }
+  let vals: ArrayLike<number>;
+  switch (t.dataType) {
+    case DT.FLOAT: vals = t.floatData; break;
+    case DT.DOUBLE: vals = t.doubleData; break;
+    case DT.INT64: vals = t.int64Data.map(toNum); break;
+    case DT.UINT32: case DT.UINT64: vals = t.uint64Data.map(toNum); break;
+    default: vals = t.int32Data;
+  }
+  if (vals.length !== n) throw new Error(`${what}: ${vals.length} values for shape [${shape}]`);
+  return makeConst(type, shape, vals);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Shape helpers and the JS implementations of the shape-arithmetic ops.
+
+export function broadcastShapes(a: number[], b: number[], what: string): number[] {
+  const r = Math.max(a.length, b.length);
+  const out: number[] = [];
+  for (let i = 0; i < r; i++) {
+    const da = a[a.length - r + i] ?? 1;
+    const db = b[b.length - r + i] ?? 1;
+    if (da !== db && da !== 1 && db !== 1) throw new Error(`${what}: shapes [${a}] and [${b}] do not broadcast`);
+    out.push(da === 1 ? db : da);
+  }
+  return out;
+}
+
+function strides(shape: number[]): number[] {
+  const s = new Array<number>(shape.length);
+  let acc = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    s[i] = acc;
+    acc *= shape[i];
+  }
+  return s;
+}
+
+/** Index into `shape` (broadcast to `outShape`) for each flat output index. */
+function broadcastIndex(shape: number[], outShape: number[]): (i: number) => number {
+  const os = strides(outShape);
+  const is = strides(shape);
+  const off = outShape.length - shape.length;
+  return (i: number) => {
+    let idx = 0;
+    for (let d = 0; d < outShape.length; d++) {
+      const coord = Math.floor(i / os[d]) % outShape[d];
+      const sd = d - off;
+      if (sd >= 0 && shape[sd] !== 1) idx += coord * is[sd];
+    }
+    return idx;
+  };
+}
+
+export function jsElementwise(
+  cs: Const[], type: ConstType, f: (...v: number[]) => number, what: string,
+): Const {
+  let shape = cs[0].shape;
+  for (const c of cs.slice(1)) shape = broadcastShapes(shape, c.shape, what);
+  const n = size(shape);
+  const idx = cs.map((c) => broadcastIndex(c.shape, shape));
+  const out = type === 'float' ? new Float32Array(n) : new Float64Array(n);
+  const args = new Array<number>(cs.length);
+  for (let i = 0; i < n; i++) {
+    for (let k = 0; k < cs.length; k++) args[k] = cs[k].data[idx[k](i)];
+    out[i] = f(...args);
+  }
+  return { type, shape, data: out };
+}
+
+export function normAxis(axis: number, rank: number, what: string): number {
+  const a = axis < 0 ? axis + rank : axis;
+  if (a < 0 || a >= Math.max(rank, 1)) throw new Error(`${what}: axis ${axis} out of range for rank ${rank}`);
+  return a;
+}
+
+/** Gather along `axis` with arbitrary-shaped integer indices (numpy.take semantics). */
+export function jsGather(c: Const, indices: Const, axis: number, what: string): Const {
+  const ax = normAxis(axis, c.shape.length, what);
+  const outer = size(c.shape.slice(0, ax));
+  const dim = c.shape[ax];
+  const inner = size(c.shape.slice(ax + 1));
+  const ids = Array.from(indices.data, (v) => (v < 0 ? v + dim : v));
+  for (const i of ids) if (i < 0 || i >= dim) throw new Error(`${what}: index ${i} out of range [0,${dim})`);
+  const shape = [...c.shape.slice(0, ax), ...indices.shape, ...c.shape.slice(ax + 1)];
+  const out = c.type === 'float' ? new Float32Array(size(shape)) : new Float64Array(size(shape));
+  let o = 0;
+  for (let a = 0; a < outer; a++) {
+    for (const i of ids) {
+      const base = (a * dim + i) * inner;
+      for (let k = 0; k < inner; k++) out[o++] = c.data[base + k];
+    }
+  }
+  return { type: c.type, shape, data: out };
+}
+
+export function jsConcat(cs: Const[], axis: number, what: string): Const {
+  const rank = cs[0].shape.length;
+  const ax = normAxis(axis, rank, what);
+  const outer = size(cs[0].shape.slice(0, ax));
+  const shape = [...cs[0].shape];
+  shape[ax] = cs.reduce((s, c) => s + c.shape[ax], 0);
+  const type = cs[0].type;
+  const out = type === 'float' ? new Float32Array(size(shape)) : new Float64Array(size(shape));
+  let o = 0;
+  for (let a = 0; a < outer; a++) {
+    for (const c of cs) {
+      const chunk = size(c.shape.slice(ax));
+      for (let k = 0; k < chunk; k++) out[o++] = c.data[a * chunk + k];
+    }
+  }
+  return { type, shape, data: out };
+}
+
+/** ONNX Slice parameters normalised for one tensor shape: start and step per axis and the output shape. */
+export function sliceParams(
+  shape: number[], starts: number[], ends: number[], axes: number[] | undefined, steps: number[] | undefined,
+  what: string,
+): { begin: number[]; step: number[]; outShape: number[] } {
+  const begin = shape.map(() => 0);
+  const step = shape.map(() => 1);
+  const outShape = [...shape];
+  const ax = axes ?? starts.map((_, i) => i);
+  ax.forEach((a0, i) => {
+    const a = normAxis(a0, shape.length, what);
+    const dim = shape[a];
+    const st = steps?.[i] ?? 1;
+    if (st === 0) throw new Error(`${what}: slice step 0`);
+    let s = starts[i];
+    let e = ends[i];
+    if (s < 0) s += dim;
+    if (e < 0) e += dim;
+    if (st > 0) {
+      s = Math.min(Math.max(s, 0), dim);
+      e = Math.min(Math.max(e, 0), dim);
+    } else {
+      s = Math.min(Math.max(s, 0), dim - 1);
+      e = Math.min(Math.max(e, -1), dim - 1);
+    }
+    begin[a] = s;
+    step[a] = st;
+    outShape[a] = Math.max(0, Math.ceil((e - s) / st));
+  });
+  return { begin, step, outShape };
+}
+
+export function jsSlice(c: Const, p: { begin: number[]; step: number[]; outShape: number[] }): Const {
+  const n = size(p.outShape);
+  const os = strides(p.outShape);
+  const is = strides(c.shape);
+  const out = c.type === 'float' ? new Float32Array(n) : new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    let idx = 0;
+    for (let d = 0; d < os.length; d++) {
+      const coord = Math.floor(i / os[d]) % p.outShape[d];
+      idx += (p.begin[d] + coord * p.step[d]) * is[d];
+    }
+    out[i] = c.data[idx];
+  }
+  return { type: c.type, shape: p.outShape, data: out };
+}
+
+export function jsTranspose(c: Const, perm: number[]): Const {
+  const shape = perm.map((p) => c.shape[p]);
+  const n = size(shape);
+  const os = strides(shape);
+  const is = strides(c.shape);
+  const out = c.type === 'float' ? new Float32Array(n) : new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    let idx = 0;
+    for (let d = 0; d < shape.length; d++) idx += (Math.floor(i / os[d]) % shape[d]) * is[perm[d]];
+    out[i] = c.data[idx];
+  }
+  return { type: c.type, shape, data: out };
+}
+
+/** ONNX Reshape target: 0 copies the input dim (unless allowzero), -1 is inferred. */
+export function reshapeTarget(inShape: number[], target: number[], allowZero: boolean, what: string): number[] {
+  const out = target.map((d, i) => (d === 0 && !allowZero ? inShape[i] : d));
+  const neg = out.filter((d) => d === -1).length;
+  if (neg > 1) throw new Error(`${what}: more than one -1 in shape [${target}]`);
+  const total = size(inShape);
+  if (neg === 1) {
+    const known = size(out.filter((d) => d !== -1));
+    if (known === 0 || total % known !== 0) throw new Error(`${what}: cannot reshape [${inShape}] to [${target}]`);
+    out[out.indexOf(-1)] = total / known;
+  }
+  if (size(out) !== total) throw new Error(`${what}: cannot reshape [${inShape}] to [${target}]`);
+  return out;
+}
+
+export function unsqueezeShape(shape: number[], axes: number[], what: string): number[] {
+  const rank = shape.length + axes.length;
+  const ax = new Set(axes.map((a) => normAxis(a, rank, what)));
+  const out: number[] = [];
+  let k = 0;
+  for (let i = 0; i < rank; i++) out.push(ax.has(i) ? 1 : shape[k++]);
+  return out;
+}
+
+export function squeezeShape(shape: number[], axes: number[] | undefined, what: string): number[] {
+  if (!axes) return shape.filter((d) => d !== 1);
+  const ax = new Set(axes.map((a) => normAxis(a, shape.length, what)));
+  for (const a of ax) if (shape[a] !== 1) throw new Error(`${what}: cannot squeeze axis ${a} of size ${shape[a]}`);
+  return shape.filter((_, i) => !ax.has(i));
+}

@@ -1,0 +1,368 @@
+/**
+ * ONNX image models (as exported by PyTorch) as an {@link NLModel}: the graph is interpreted node by node with
+ * TF.js ops, so gradients flow to the input. Loading is data only: nothing in the file is executed.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs-core';
+// tfjs-core's package entry registers no gradients; the importer's graphs must be differentiable.
+import '@tensorflow/tfjs-core/dist/register_all_gradients';
+import type { LayerInfo, NLModel, Preprocess } from '../types';
+import { Const, decodeTensor, makeConst } from './consts';
+import { Attrs, OPS, OpContext, TVal, Val, isConst, isSupported } from './ops';
+import { ModelProto, NodeProto, decodeModel, toNum } from './proto';
+
+export const IMAGENET_PREPROCESS: Preprocess = {
+  scale: [1 / 0.229, 1 / 0.224, 1 / 0.225],
+  offset: [-0.485 / 0.229, -0.456 / 0.224, -0.406 / 0.225],
+  describe: 'ImageNet mean/std (torchvision)',
+};
+
+interface PreparedNode {
+  node: NodeProto;
+  attrs: Attrs;
+  what: string;
+  index: number;
+}
+
+/** The PyTorch module path of a node from its scoped name, e.g. `/features/features.7/conv/conv.2/Conv`
+ *  -> `features.7.conv.2`; `/layer2/layer2.1/relu_1/Relu` -> `layer2.1.relu_1`. Empty when unscoped. */
+export function modulePath(nodeName: string): string[] {
+  if (!nodeName.startsWith('/')) return [];
+  const segs = nodeName.split('/').filter(Boolean).slice(0, -1);
+  const parts: string[] = [];
+  let prev = '';
+  for (const s of segs) {
+    parts.push(prev && s.startsWith(prev + '.') ? s.slice(prev.length + 1) : s);
+    prev = s;
+  }
+  return parts;
+}
+
+/** Modules offered as layers: top-level ones, numbered children of top-level containers (`features.7`,
+ *  `layer2.1`), and the blocks of a `layers`/`blocks` container (`encoder.layers.encoder_layer_2`). */
+function isListedModule(parts: string[]): boolean {
+  if (parts.length === 1) return true;
+  if (parts.length === 2 && /^\d+$/.test(parts[1])) return true;
+  return parts.length <= 3 && /^(layers|blocks)$/.test(parts[parts.length - 2]);
+}
+
+export class OnnxGraph {
+  readonly nodes: PreparedNode[] = [];
+  /** Initializers and everything folded from them at load time. */
+  readonly statics = new Map<string, Const>();
+  private readonly staticSet = new WeakSet<Const>();
+  private readonly cache = new Map<Const, Map<string, tf.Tensor>>();
+  private readonly derivedCache = new Map<Const, Map<string, Const>>();
+  private readonly producers = new Map<string, number>();
+  private readonly plans = new Map<string, PreparedNode[]>();
+  readonly opset: number;
+  readonly inputName: string;
+  readonly inputDims: (number | string)[];
+  readonly outputNames: string[];
+
+  constructor(readonly file: string, model: ModelProto) {
+    const g = model.graph;
+    if (!g || g.node.length === 0) throw new Error(`${file}: not an ONNX model (no graph nodes)`);
+    const dir = path.dirname(file);
+    const def = model.opsetImport.find((o) => o.domain === '' || o.domain === 'ai.onnx');
+    this.opset = def ? toNum(def.version) : 1;
+    for (const init of g.initializer) this.addStatic(init.name, decodeTensor(init, `${file}: initializer ${init.name}`, dir));
+    const inputs = g.input.filter((i) => !this.statics.has(i.name));
+    if (inputs.length !== 1) {
+      throw new Error(`${file}: expected one image input, found ${inputs.length} (${inputs.map((i) => i.name).join(', ')})`);
+    }
+    this.inputName = inputs[0].name;
+    this.inputDims = (inputs[0].type?.tensorType?.shape?.dim ?? []).map((d) => (d.dimParam ? d.dimParam : toNum(d.dimValue)));
+    this.outputNames = g.output.map((o) => o.name);
+
+    const unknown = new Set<string>();
+    g.node.forEach((node, index) => {
+      const domain = node.domain && node.domain !== 'ai.onnx' ? `${node.domain}:` : '';
+      if (domain || !isSupported(node.opType)) unknown.add(domain + node.opType);
+      this.nodes.push({ node, attrs: new Attrs(node), what: `${path.basename(file)}: node ${node.name || index} (${node.opType})`, index });
+      for (const o of node.output) if (o) this.producers.set(o, index);
+    });
+    if (unknown.size > 0) {
+      throw new Error(`${file}: unsupported ONNX op(s): ${[...unknown].sort().join(', ')}`);
+    }
+    this.foldConstants(dir);
+  }
+
+  private addStatic(name: string, c: Const): void {
+    this.statics.set(name, c);
+    this.staticSet.add(c);
+  }
+
+  private context(p: PreparedNode, dir: string): OpContext {
+    return {
+      opset: this.opset,
+      what: p.what,
+      tensorOf: (c, key = '', make) => this.tensorOf(c, key, make),
+      derived: (c, key, make) => this.derived(c, key, make),
+      decodeAttrTensor: (a) => decodeTensor(a.t!, `${p.what}: attribute ${a.name}`, dir),
+    };
+  }
+
+  /** Evaluates, once, every node whose inputs are all initializers or constants. */
+  private foldConstants(dir: string): void {
+    for (const p of this.nodes) {
+      const ins = p.node.input.map((n) => (n ? this.statics.get(n) : undefined));
+      if (p.node.input.some((n, i) => n && !ins[i])) continue;
+      const jsOp = OPS.js[p.node.opType];
+      let outs: Const[];
+      if (jsOp) {
+        outs = jsOp(ins, p.attrs, this.context(p, dir), p.node.output.length);
+      } else if (OPS.tf[p.node.opType]) {
+        const op = OPS.tf[p.node.opType];
+        let res: Const[] = [];
+        tf.tidy(() => {
+          res = op(ins, p.attrs, this.context(p, dir), p.node.output.length).map((v) => this.readBack(v));
+        });
+        outs = res;
+      } else {
+        continue;
+      }
+      p.node.output.forEach((o, i) => o && this.addStatic(o, outs[i]));
+    }
+  }
+
+  private readBack(v: Val): Const {
+    if (isConst(v)) return v;
+    const t = v.nhwc ? tf.transpose(v.t, [0, 3, 1, 2]) : v.t;
+    const type = t.dtype === 'float32' ? 'float' : t.dtype === 'bool' ? 'bool' : 'int';
+    const c = makeConst(type, t.shape, t.dataSync() as Float32Array);
+    tf.dispose([t, v.t]);
+    return c;
+  }
+
+  private derived(c: Const, key: string, make: (c: Const) => Const): Const {
+    if (!this.staticSet.has(c)) return make(c);
+    let m = this.derivedCache.get(c);
+    if (!m) this.derivedCache.set(c, (m = new Map()));
+    let d = m.get(key);
+    if (!d) {
+      m.set(key, (d = make(c)));
+      this.staticSet.add(d);
+    }
+    return d;
+  }
+
+  private tensorOf(c: Const, key: string, make?: (c: Const) => Const): tf.Tensor {
+    const build = () => {
+      const src = make ? make(c) : c;
+      const dtype = src.type === 'float' ? 'float32' : src.type === 'int' ? 'int32' : 'bool';
+      return tf.tensor(src.type === 'float' ? src.data : Int32Array.from(src.data), src.shape, dtype);
+    };
+    if (!this.staticSet.has(c)) return build();
+    let m = this.cache.get(c);
+    if (!m) this.cache.set(c, (m = new Map()));
+    let t = m.get(key);
+    if (!t) m.set(key, (t = tf.keep(build())));
+    return t;
+  }
+
+  /** The nodes needed for `targets`, in graph order. */
+  private plan(targets: string[]): PreparedNode[] {
+    const key = targets.join('\u0000');
+    let p = this.plans.get(key);
+    if (p) return p;
+    const need = new Set<number>();
+    const stack = targets.filter((t) => !this.statics.has(t));
+    while (stack.length > 0) {
+      const name = stack.pop()!;
+      const idx = this.producers.get(name);
+      if (idx === undefined || need.has(idx)) continue;
+      need.add(idx);
+      for (const i of this.nodes[idx].node.input) if (i && !this.statics.has(i)) stack.push(i);
+    }
+    p = this.nodes.filter((n) => need.has(n.index));
+    this.plans.set(key, p);
+    return p;
+  }
+
+  has(tensorName: string): boolean {
+    return this.producers.has(tensorName) || tensorName === this.inputName;
+  }
+
+  /**
+   * Runs the nodes needed for `targets` on `x` (NHWC). Returns each target's value; `onValue` sees every
+   * computed tensor (for shape discovery). Call inside a tidy.
+   */
+  run(x: tf.Tensor4D, targets: string[], onValue?: (name: string, v: Val, node: PreparedNode) => void): Val[] {
+    const env = new Map<string, Val>();
+    env.set(this.inputName, { t: x, nhwc: true });
+    const dir = path.dirname(this.file);
+    for (const p of this.plan(targets)) {
+      const ins = p.node.input.map((n) => {
+        if (!n) return undefined;
+        const v = env.get(n) ?? this.statics.get(n);
+        if (!v) throw new Error(`${p.what}: input ${n} is not available`);
+        return v;
+      });
+      const ctx = this.context(p, dir);
+      const op = p.node.opType;
+      const present = ins.filter((v): v is Val => !!v);
+      let outs: Val[];
+      if (OPS.shape[op]) outs = OPS.shape[op](ins, p.attrs, ctx);
+      else if (present.every(isConst) && OPS.js[op]) outs = OPS.js[op](ins, p.attrs, ctx, p.node.output.length);
+      else if (OPS.tf[op]) outs = OPS.tf[op](ins, p.attrs, ctx, p.node.output.length);
+      else throw new Error(`${p.what}: ${op} is supported on constants only, here its input is computed at run time`);
+      p.node.output.forEach((o, i) => {
+        if (!o) return;
+        if (!outs[i]) throw new Error(`${p.what}: produced no output ${i}`);
+        env.set(o, outs[i]);
+        onValue?.(o, outs[i], p);
+      });
+    }
+    return targets.map((t) => {
+      const v = env.get(t) ?? this.statics.get(t);
+      if (!v) throw new Error(`${this.file}: tensor ${t} was not computed`);
+      return v;
+    });
+  }
+
+  dispose(): void {
+    for (const m of this.cache.values()) for (const t of m.values()) t.dispose();
+    this.cache.clear();
+  }
+}
+
+/** A value as the channels-last tensor the user sees. */
+function channelsLast(v: Val, what: string): tf.Tensor {
+  if (isConst(v)) throw new Error(`${what} is a constant, not an activation`);
+  const tv = v as TVal;
+  if (tv.nhwc) return tv.t;
+  return tv.t.rank === 4 ? tf.transpose(tv.t, [0, 2, 3, 1]) : tv.t;
+}
+
+export interface OnnxLoadOptions {
+  preprocess?: Preprocess;
+}
+
+/**
+ * Loads an ONNX image model (NCHW input, fixed C/H/W, any batch). `layers` lists the outputs of the PyTorch
+ * modules found in the exporter's node-name scopes: top-level modules (`layer2`, `features`, `conv_proj`),
+ * numbered children of top-level containers (`features.7`, `layer2.1`, kept when a different tensor than their
+ * parent's), and blocks of a `layers`/`blocks` container (`encoder.layers.encoder_layer_2`, alias
+ * `encoder.layers.2`), then the logits (graph output, or the input of a final Softmax). `tap` also accepts any
+ * module name above and any node output tensor name. Default preprocess: torchvision's ImageNet mean/std.
+ */
+export async function loadOnnxModel(file: string, opts: OnnxLoadOptions = {}): Promise<NLModel> {
+  const abs = path.resolve(file);
+  let bytes: Buffer;
+  try {
+    bytes = await fs.promises.readFile(abs);
+  } catch (e) {
+    throw new Error(`${abs}: cannot read ONNX model (${(e as Error).message})`);
+  }
+  let proto: ModelProto;
+  try {
+    proto = decodeModel(bytes);
+  } catch (e) {
+    throw new Error(`${abs}: not a valid ONNX model, the file is truncated or corrupt (${(e as Error).message})`);
+  }
+  const graph = new OnnxGraph(abs, proto);
+  try {
+    return buildModel(abs, graph, opts);
+  } catch (e) {
+    graph.dispose();
+    throw e;
+  }
+}
+
+function buildModel(abs: string, graph: OnnxGraph, opts: OnnxLoadOptions): NLModel {
+  const dims = graph.inputDims;
+  const [c, h, w] = [dims[1], dims[2], dims[3]];
+  if (dims.length !== 4 || typeof c !== 'number' || typeof h !== 'number' || typeof w !== 'number' || !(c > 0 && h > 0 && w > 0)) {
+    throw new Error(`${abs}: input ${graph.inputName} must be NCHW with fixed C, H, W; declared [${dims}]`);
+  }
+
+  // Logits: the graph output called "logits", else the first rank-2 output; the input of a final Softmax.
+  // Dry run at batch 1 over the whole graph to learn every tensor's shape.
+  const shapes = new Map<string, number[]>();
+  const producedBy = new Map<string, NodeProto>();
+  const order: string[] = [];
+  tf.tidy(() => {
+    const x = tf.zeros([1, h, w, c]) as tf.Tensor4D;
+    graph.run(x, graph.outputNames, (name, v, p) => {
+      if (isConst(v) || v.t.dtype !== 'float32') return;
+      shapes.set(name, channelsLast(v, name).shape);
+      producedBy.set(name, p.node);
+      order.push(name);
+    });
+  });
+  let logits: string | null = graph.outputNames.find((n) => /logit/i.test(n))
+    ?? graph.outputNames.find((n) => shapes.get(n)?.length === 2) ?? null;
+  if (logits && producedBy.get(logits)?.opType === 'Softmax') logits = producedBy.get(logits)!.input[0];
+  if (logits && !shapes.has(logits)) logits = null;
+
+  // Module outputs: the last float node output inside each listed module's name scope.
+  const moduleTensor = new Map<string, string>();
+  for (const name of order) {
+    const parts = modulePath(producedBy.get(name)!.name);
+    for (let d = 1; d <= parts.length; d++) {
+      if (isListedModule(parts.slice(0, d))) moduleTensor.set(parts.slice(0, d).join('.'), name);
+    }
+  }
+  const aliases = new Map<string, string>(moduleTensor);
+  // `encoder.layers.2` for torchvision's `encoder.layers.encoder_layer_2` (an OrderedDict key)
+  for (const [mod, t] of moduleTensor) {
+    const short = mod.replace(/\.(layers|blocks)\.[A-Za-z_]*?_(\d+)$/, '.$1.$2');
+    if (short !== mod && !aliases.has(short)) aliases.set(short, t);
+  }
+  const byTensor = new Map<string, string>();
+  for (const [mod, t] of moduleTensor) {
+    const prev = byTensor.get(t);
+    // one layer per tensor: the shallower module name wins (`layer2` over `layer2.1`)
+    if (!prev || mod.split('.').length < prev.split('.').length) byTensor.set(t, mod);
+  }
+  const layers: LayerInfo[] = [];
+  const tensorOf = new Map<string, string>();
+  const addLayer = (name: string, tensor: string, isLogits: boolean) => {
+    const shape = shapes.get(tensor)!;
+    layers.push({
+      name, kind: producedBy.get(tensor)!.opType, outputShape: [null, ...shape.slice(1)],
+      channels: shape[shape.length - 1], ...(isLogits ? { isLogits: true } : {}),
+    });
+    tensorOf.set(name, tensor);
+  };
+  const ordered = [...byTensor.entries()].sort((a, b) => order.indexOf(a[0]) - order.indexOf(b[0]));
+  for (const [t, mod] of ordered) if (t !== logits) addLayer(mod, t, false);
+  if (logits) {
+    if ((aliases.has(logits) && aliases.get(logits) !== logits) || layers.some((l) => l.name === logits)) throw new Error(`${abs}: logits tensor name ${logits} clashes with a module name`);
+    addLayer(logits, logits, true);
+  }
+
+  const resolve = (name: string): string => {
+    const t = tensorOf.get(name) ?? aliases.get(name) ?? name;
+    if (!graph.has(t)) {
+      throw new Error(`${path.basename(abs)}: no layer or tensor named "${name}" (layers: ${layers.map((l) => l.name).join(', ')})`);
+    }
+    return t;
+  };
+
+  let disposed = false;
+  const model: NLModel = {
+    format: 'onnx',
+    source: abs,
+    name: path.basename(abs).replace(/\.onnx$/i, ''),
+    input: { height: h, width: w, channels: c },
+    preprocess: opts.preprocess ?? IMAGENET_PREPROCESS,
+    layers,
+    logitsLayer: logits,
+    tap(names: string[], x: tf.Tensor4D): tf.Tensor[] {
+      if (disposed) throw new Error(`${abs}: model was disposed`);
+      if (x.rank !== 4 || x.shape[1] !== h || x.shape[2] !== w || x.shape[3] !== c) {
+        throw new Error(`${path.basename(abs)}: input must be [batch, ${h}, ${w}, ${c}], got [${x.shape}]`);
+      }
+      const targets = names.map(resolve);
+      return tf.tidy(() => graph.run(x, targets).map((v, i) => channelsLast(v, names[i])));
+    },
+    dispose(): void {
+      disposed = true;
+      graph.dispose();
+    },
+  };
+  return model;
+}
