@@ -9,6 +9,7 @@ import type { Progress } from './protocol';
 import { writeTinyModel } from './testing';
 import { loadModel } from '../core/model';
 import { describeModel } from '../core/model/describe';
+import { createImage, encodePng } from '../core/image';
 
 const settings = { param: 'fourier' as const, steps: 6, size: 32, lr: 0.05, seed: 1, transforms: 'standard', batch: 4 };
 
@@ -111,6 +112,27 @@ describe('EngineClient with a real engine process', function () {
     assert.strictEqual(r.units.length, 1);
     assert.ok(r.units[0].steps >= 2 && r.units[0].steps < 100000);
     assert.strictEqual(await client.cancel(job.id), false, 'a finished job is no longer cancellable');
+  });
+
+  it('runs a targeted attack on an image file', async () => {
+    const img = createImage(40, 40, 3);
+    for (let i = 0; i < img.data.length; i++) img.data[i] = ((i * 7919) % 255) / 255;
+    const file = path.join(dir, 'photo.png');
+    fs.writeFileSync(file, encodePng(img));
+    const progress: Progress[] = [];
+    const r = await client.request('attack', { model: { path: modelPath }, images: [file], targets: ['sneaker'], settings: { method: 'pgd', epsilon: 8 / 255, steps: 3, earlyStop: false } }, (p) => progress.push(p)).result;
+    assert.strictEqual(r.pairs.length, 1);
+    const pair = r.pairs[0];
+    assert.strictEqual(pair.target, 7);
+    assert.strictEqual(pair.targetName, 'sneaker');
+    assert.strictEqual(pair.image, file);
+    assert.ok(pair.linf <= 8 / 255 + 1e-6, `linf ${pair.linf}`);
+    assert.deepStrictEqual(progress.map((p) => p.step), [1, 2, 3]);
+    for (const k of ['original', 'adversarial', 'perturbation'] as const) {
+      const png = decode(pair[k]);
+      assert.deepStrictEqual([png.width, png.height], [32, 32], k);
+    }
+    await assert.rejects(client.request('attack', { model: { path: modelPath }, images: [file], targets: ['unicorn'], settings: { method: 'am', epsilon: 0.01, steps: 1 } }).result, /unicorn/);
   });
 
   it('answers malformed requests with an error naming the field and keeps running', async () => {

@@ -9,7 +9,9 @@ import { loadModel, type NLModel } from '../core/model';
 import { describeModel } from '../core/model/describe';
 import { parseUnits } from '../core/render/objectives';
 import { visualize } from '../core/render/visualize';
-import { encodePng } from '../core/image';
+import { encodePng, fitToInput, readImage } from '../core/image';
+import { attack, attackPairs } from '../core/attack';
+import { resolveClass } from '../core/render/objectives';
 import {
   describeIssues, parseParams, Request, type EngineMessage, type Method, type ModelRef, type Params, type Result,
 } from './protocol';
@@ -122,6 +124,35 @@ const handlers: { [M in Method]: (p: Params<M>, id: number) => Promise<Result<M>
           msPerStep: r.msPerStep,
           cancelled: r.cancelled,
           backend: b.name,
+        };
+      });
+    } finally {
+      active.delete(id);
+      cancelled.delete(id);
+    }
+  },
+  async attack(p, id) {
+    active.add(id);
+    try {
+      return await enqueue(async () => {
+        const model = await getModel(p.model);
+        const { height: H, width: W, channels: C } = model.input;
+        const images = p.images.map((f) => fitToInput(readImage(path.resolve(f)), H, W, C).image);
+        const targets = p.targets.map((t) => resolveClass(model, t.trim(), `target ${t}`));
+        const pairs = attackPairs(images.length, targets.length);
+        if (cancelled.has(id)) return { pairs: [], msPerStep: 0, stepsRun: 0, cancelled: true };
+        const run = await attack(model, pairs.map(([i]) => images[i]), pairs.map(([, t]) => targets[t]), {
+          ...p.settings,
+          shouldStop: () => cancelled.has(id),
+          onProgress: (pr) => send({ kind: 'progress', id, step: pr.step, steps: pr.steps, chunk: 0, chunks: 1, unitIndexes: [], msPerStep: pr.msPerStep, etaMs: pr.etaMs }),
+        });
+        return {
+          pairs: run.results.map(({ original, adversarial, perturbation, ...r }) => ({
+            ...r, image: path.resolve(p.images[pairs[r.pair][0]]), original: png64(original), adversarial: png64(adversarial), perturbation: png64(perturbation),
+          })),
+          msPerStep: run.msPerStep,
+          stepsRun: run.stepsRun,
+          cancelled: run.cancelled,
         };
       });
     } finally {

@@ -74,6 +74,53 @@ export type UnitImage = z.infer<typeof UnitImage>;
 const VisualizeResult = z.object({ units: z.array(UnitImage), msPerStep: z.number(), cancelled: z.boolean(), backend: z.string() });
 export type VisualizeResult = z.infer<typeof VisualizeResult>;
 
+export const AttackSettings = z.object({
+  method: z.enum(['am', 'fgsm', 'pgd']),
+  /** L-infinity radius on the [0,1] pixel scale. */
+  epsilon: z.number().positive().max(1),
+  steps: z.number().int().min(1).max(100000),
+  step: z.number().positive().optional(),
+  tv: z.number().min(0).optional(),
+  update: z.enum(['sign', 'gradient']).optional(),
+  earlyStop: z.boolean().optional(),
+  randomStart: z.boolean().optional(),
+  seed: z.number().int().min(0).optional(),
+});
+export type AttackSettings = z.infer<typeof AttackSettings>;
+
+const ClassProb = z.object({ index: z.number(), name: z.string().optional(), prob: z.number() });
+
+const AttackPair = z.object({
+  pair: z.number(),
+  /** The image file of this pair. */
+  image: z.string(),
+  target: z.number(),
+  targetName: z.string().optional(),
+  success: z.boolean(),
+  successAfterQuantization: z.boolean(),
+  stepsToSuccess: z.number().nullable(),
+  stepsRun: z.number(),
+  originalClass: z.number(),
+  originalName: z.string().optional(),
+  originalProb: z.number(),
+  finalClass: z.number(),
+  finalName: z.string().optional(),
+  finalProb: z.number(),
+  targetProb: z.number(),
+  linf: z.number(),
+  l2: z.number(),
+  tv: z.number(),
+  psnr: z.number(),
+  ssim: z.number(),
+  top5Before: z.array(ClassProb),
+  top5After: z.array(ClassProb),
+  /** PNGs, base64: the 8-bit original, the adversarial, and 0.5 + 10 x the perturbation. */
+  original: z.string(),
+  adversarial: z.string(),
+  perturbation: z.string(),
+});
+export type AttackPair = z.infer<typeof AttackPair>;
+
 /** Every method: its params and its result. */
 export const METHODS = {
   /** Start the backend (`auto` picks like the CLI). Must be the first request; later calls return the same info. */
@@ -90,6 +137,21 @@ export const METHODS = {
       previewEvery: z.number().int().min(0),
     }),
     result: VisualizeResult,
+  },
+  /**
+   * Targeted adversarial examples: every image x every target (zipped when the counts match). Progress
+   * notifications carry step, steps, msPerStep and etaMs (chunk 0 of 1, no previews).
+   */
+  attack: {
+    params: z.object({
+      model: ModelRef,
+      /** Image files (PNG or JPEG), fitted to the model's input. */
+      images: z.array(z.string().min(1)).min(1),
+      /** Class indexes or class names. */
+      targets: z.array(z.string().min(1)).min(1),
+      settings: AttackSettings,
+    }),
+    result: z.object({ pairs: z.array(AttackPair), msPerStep: z.number(), stepsRun: z.number(), cancelled: z.boolean() }),
   },
   /** Cancel a running or queued job by the id of its request. */
   cancel: { params: z.object({ jobId: z.number().int() }), result: z.object({ found: z.boolean() }) },
