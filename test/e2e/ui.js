@@ -33,6 +33,18 @@ async function imageSpreads(frame) {
   }));
 }
 
+/** Opens the quick input (focus taken out of any webview first), types `text`, and picks the row showing `row`. */
+async function quickPick(page, text, row) {
+  await page.locator('.part.sidebar .title-label').first().click();
+  await page.keyboard.press('F1');
+  const input = page.locator('.quick-input-widget .quick-input-box input');
+  await input.waitFor();
+  await input.fill(text);
+  const hit = page.locator('.quick-input-list .monaco-list-row', { hasText: row }).first();
+  await hit.waitFor();
+  await hit.click();
+}
+
 async function openWorkbench(browser, url) {
   const page = await browser.newPage({ viewport: VIEWPORT });
   await page.goto(url);
@@ -66,7 +78,14 @@ async function uiSteps(page, ctx) {
   await layer.waitFor({ timeout: 90000 });
   say('model tree expanded (the engine described the model)');
   await layer.click({ button: 'right' });
-  await page.locator('.monaco-menu .action-label', { hasText: 'Visualize Layer (first N channels)' }).first().click();
+  const item = page.locator('.monaco-menu .action-label', { hasText: 'Visualize Layer (first N channels)' }).first();
+  await item.waitFor();
+  await item.hover();
+  await item.click();
+  // A menu that opened while the tree was still settling can swallow the first click: the item is
+  // highlighted, so Enter chooses it.
+  await page.waitForTimeout(500);
+  if (await page.locator('.monaco-menu').isVisible()) await page.keyboard.press('Enter');
   const frame = webview(page);
   await frame.locator('#grid[data-status="running"]').waitFor({ timeout: 60000 });
   await frame.locator('#grid[data-status="done"]').waitFor({ timeout: 300000 });
@@ -107,15 +126,13 @@ async function uiSteps(page, ctx) {
 
   // Light theme (chosen through the command palette): the panel follows the theme variables. Then pixel
   // vs Fourier side by side for the first unit, with the settings in the panel's toolbar.
-  await page.keyboard.press('F1');
-  await page.keyboard.type('Preferences: Color Theme');
-  await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Preferences: Color Theme' }).first().waitFor();
-  await page.keyboard.press('Enter');
+  await quickPick(page, '>Preferences: Color Theme', 'Preferences: Color Theme');
   const themeInput = page.locator('.quick-input-widget input[placeholder*="Color Theme"]');
   await themeInput.waitFor();
   await themeInput.fill('Light Modern');
-  await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Light Modern' }).first().waitFor();
-  await themeInput.press('Enter');
+  const light = page.locator('.quick-input-list .monaco-list-row', { hasText: 'Light Modern' }).first();
+  await light.waitFor();
+  await light.click();
   await page.locator('.monaco-workbench.vs').waitFor({ timeout: 30000 });
   await frame.locator('#steps input').fill('12');
   await frame.locator('#grid .card .compare-link').first().click();
@@ -129,12 +146,7 @@ async function uiSteps(page, ctx) {
 
   // CodeLens above the training script's lines.
   // Quick open (the command palette without its '>' prefix) for the training script.
-  await page.keyboard.press('F1');
-  const quick = page.locator('.quick-input-widget .quick-input-box input');
-  await quick.waitFor();
-  await quick.fill('train.py');
-  await page.locator('.quick-input-list .monaco-list-row', { hasText: 'train.py' }).first().waitFor();
-  await quick.press('Enter');
+  await quickPick(page, 'train.py', 'train.py');
   await page.locator('.codelens-decoration a', { hasText: 'Visualize conv_a' }).first().waitFor({ timeout: 60000 });
   await shot(page, ctx, '6-light-codelens');
 }
