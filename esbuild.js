@@ -32,18 +32,19 @@ const builds = [
     : []),
 ];
 
-function copyWasm() {
+/** Copies what the wasm backend loads at run time next to a bundle in `dest`. */
+function copyWasm(dest) {
   const src = path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist');
-  fs.mkdirSync(dist, { recursive: true });
-  for (const f of fs.readdirSync(src).filter((f) => f.endsWith('.wasm'))) fs.copyFileSync(path.join(src, f), path.join(dist, f));
+  fs.mkdirSync(dest, { recursive: true });
+  for (const f of fs.readdirSync(src).filter((f) => f.endsWith('.wasm'))) fs.copyFileSync(path.join(src, f), path.join(dest, f));
   // The threaded build's standalone emscripten glue and pthread worker script (see src/core/backend/wasmThreads.ts).
   for (const f of ['tfjs-backend-wasm-threaded-simd.js', 'tfjs-backend-wasm-threaded-simd.worker.js']) {
-    fs.copyFileSync(path.join(src, '..', 'wasm-out', f), path.join(dist, f));
+    fs.copyFileSync(path.join(src, '..', 'wasm-out', f), path.join(dest, f));
   }
 }
 
 async function main() {
-  copyWasm();
+  copyWasm(dist);
   if (watch) {
     for (const b of builds) await (await esbuild.context(b)).watch();
     return;
@@ -51,4 +52,6 @@ async function main() {
   await Promise.all(builds.map((b) => esbuild.build(b)));
 }
 
-main().catch((e) => { console.error(e.message); process.exit(1); });
+if (require.main === module) main().catch((e) => { console.error(e.message); process.exit(1); });
+
+module.exports = { copyWasm };

@@ -559,7 +559,7 @@ def main():
     ap.add_argument('--only', choices=['cnn', 'vit'])
     ap.add_argument('--out', default=os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'models'))
     ap.add_argument('--cnn-epochs', type=int, default=3)
-    ap.add_argument('--vit-epochs', type=int, default=2)
+    ap.add_argument('--vit-epochs', type=int, default=1)
     ap.add_argument('--threads', type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)

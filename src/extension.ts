@@ -1,7 +1,178 @@
-// The VS Code extension entry point. The editor experience (tree, webview, engine process) is built on
-// src/core through src/engine; see DESIGN.md.
-import type * as vscode from 'vscode';
+// The VS Code extension: the Models tree, commands and menus, the visualization panel, CodeLens and the
+// status bar, on top of the engine child process (src/engine). See DESIGN.md.
+import * as fs from 'fs';
+import * as path from 'path';
+import * as vscode from 'vscode';
+import { EngineClient } from './engine/client';
+import { ResultCache } from './ui/cache';
+import { ModelCodeLens } from './ui/codelens';
+import { ModelStore } from './ui/models';
+import { VIEW_TYPE, VisualizationPanel, type PanelDeps, type RunOutcome } from './ui/panel';
+import { backendSetting, defaultSettings, layerChannels } from './ui/settings';
+import { ModelTree, unitLabel, unitNoun, unitSpec, visualLayers, type Node } from './ui/tree';
+import type { LoadedModel } from './engine/protocol';
 
-export function activate(_context: vscode.ExtensionContext): void {}
+export interface NeuronLensApi {
+  engine: EngineClient;
+  store: ModelStore;
+  tree: ModelTree;
+  codeLens: ModelCodeLens;
+  panels: () => VisualizationPanel[];
+}
+
+type LayerNode = Extract<Node, { type: 'layer' }>;
+type UnitNode = Extract<Node, { type: 'unit' }>;
+
+/** Parses "0-7", "3,5,9" or "0-3, 10" into sorted unique indexes below `max`. */
+export function parseIndexList(s: string, max: number): number[] {
+  const out = new Set<number>();
+  for (const part of s.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const m = /^(\d+)(?:\s*-\s*(\d+))?$/.exec(part);
+    if (!m) throw new Error(`"${part}" is not an index or a range like 0-7`);
+    const a = Number(m[1]);
+    const b = m[2] === undefined ? a : Number(m[2]);
+    if (b < a) throw new Error(`range ${part} is backwards`);
+    if (b >= max) throw new Error(`${b} is out of range: the layer has ${max} (0-${max - 1})`);
+    for (let i = a; i <= b; i++) out.add(i);
+  }
+  if (out.size === 0) throw new Error('no index given');
+  return [...out].sort((x, y) => x - y);
+}
+
+export function activate(context: vscode.ExtensionContext): NeuronLensApi {
+  const log = vscode.window.createOutputChannel('Neuron Lens');
+  const status = vscode.window.createStatusBarItem('neuronLens.backend', vscode.StatusBarAlignment.Right, 100);
+  status.name = 'Neuron Lens backend';
+  status.command = 'neuronLens.showEngineLog';
+  status.text = '$(circle-outline) Neuron Lens';
+  status.tooltip = 'Neuron Lens: the engine starts on the first visualization';
+  status.show();
+
+  const engine = new EngineClient({
+    modulePath: context.asAbsolutePath(path.join('dist', 'engine.js')),
+    backend: backendSetting(),
+    onLog: (level, m) => log.appendLine(`[engine ${level}] ${m}`),
+    onReady: (b) => {
+      status.text = `$(pulse) Neuron Lens: ${b.name}${b.threads ? `, ${b.threads} thread${b.threads === 1 ? '' : 's'}` : ''}`;
+      status.tooltip = `Neuron Lens backend — ${b.reason}`;
+      log.appendLine(`engine ready: ${b.reason}`);
+    },
+    onExit: ({ code, signal, expected }) => {
+      status.text = '$(circle-outline) Neuron Lens';
+      status.tooltip = 'Neuron Lens: the engine is stopped; it starts on the next visualization';
+      const how = signal ? `was killed (${signal})` : `exited with code ${code}`;
+      log.appendLine(`engine ${how}${expected ? '' : ' unexpectedly'}`);
+      if (!expected) {
+        status.text = '$(warning) Neuron Lens: engine stopped';
+        void vscode.window.showWarningMessage(`The Neuron Lens engine ${how}. It restarts on the next visualization.`, 'Show Log').then((a) => a && log.show());
+      }
+    },
+  });
+  const store = new ModelStore(context.workspaceState, engine);
+  const cache = new ResultCache(path.join(context.globalStorageUri.fsPath, 'results'));
+  const tree = new ModelTree(store);
+  const treeView = vscode.window.createTreeView('neuronLens.models', { treeDataProvider: tree, showCollapseAll: true });
+  const codeLens = new ModelCodeLens(store);
+  const deps: PanelDeps = { extensionUri: context.extensionUri, engine, store, cache, log };
+
+  const modelName = (p: string) => path.basename(path.dirname(p));
+
+  async function run(modelPath: string, units: string[], labels: string[], compare = false): Promise<RunOutcome | undefined> {
+    try {
+      return await VisualizationPanel.show(deps, { modelPath, modelName: modelName(modelPath), units, labels, compare }, defaultSettings());
+    } catch (e) {
+      log.appendLine(`visualization failed: ${(e as Error).message}`);
+      return undefined;
+    }
+  }
+
+  function runLayer(modelPath: string, model: LoadedModel, layer: LayerNode['layer'], indexes: number[]): Promise<RunOutcome | undefined> {
+    return run(modelPath, indexes.map((i) => unitSpec(layer, i)), indexes.map((i) => `${layer.name} ${unitLabel(layer, i, model)}`));
+  }
+
+  function openModel(p: string, origin: 'opened' | 'example'): string {
+    const file = fs.existsSync(p) && fs.statSync(p).isDirectory() ? path.join(p, 'model.json') : p;
+    store.add(file, origin);
+    void vscode.commands.executeCommand('neuronLens.models.focus');
+    return file;
+  }
+
+  const cmd = (id: string, fn: (...args: any[]) => unknown) => context.subscriptions.push(vscode.commands.registerCommand(id, fn));
+
+  cmd('neuronLens.openModel', async () => {
+    const picked = await vscode.window.showOpenDialog({ canSelectMany: false, filters: { 'TF.js model': ['json'] }, openLabel: 'Open in Neuron Lens' });
+    return picked?.[0] ? openModel(picked[0].fsPath, 'opened') : undefined;
+  });
+  cmd('neuronLens.openInNeuronLens', (uri?: vscode.Uri) => {
+    const target = uri ?? vscode.window.activeTextEditor?.document.uri;
+    if (!target) return undefined;
+    return openModel(target.fsPath, 'opened');
+  });
+  cmd('neuronLens.openExampleModel', async () => {
+    const dir = context.asAbsolutePath('models');
+    const names = fs.existsSync(dir) ? fs.readdirSync(dir).filter((n) => fs.existsSync(path.join(dir, n, 'model.json'))) : [];
+    if (!names.length) {
+      void vscode.window.showErrorMessage(`Neuron Lens: no example models are bundled in this build (${dir} holds no model.json)`);
+      return undefined;
+    }
+    const name = names.length === 1 ? names[0] : await vscode.window.showQuickPick(names, { placeHolder: 'Example model' });
+    return name ? openModel(path.join(dir, name, 'model.json'), 'example') : undefined;
+  });
+  cmd('neuronLens.refreshModels', () => store.refresh());
+  cmd('neuronLens.closeModel', (n?: Node) => { if (n?.type === 'model') store.remove(n.path); });
+  cmd('neuronLens.visualizeLayer', (n?: LayerNode) => {
+    if (n?.type !== 'layer') return undefined;
+    const count = Math.min(layerChannels(), n.layer.channels);
+    return runLayer(n.path, n.model, n.layer, Array.from({ length: count }, (_, i) => i));
+  });
+  cmd('neuronLens.visualizeChannels', async (n?: LayerNode, preset?: string) => {
+    if (n?.type !== 'layer') return undefined;
+    const noun = unitNoun(n.layer);
+    const input = preset ?? await vscode.window.showInputBox({
+      title: `Visualize ${noun}s of ${n.layer.name}`,
+      prompt: `${n.layer.channels} ${noun}s (0-${n.layer.channels - 1}): a range like 0-7, or a list like 3,5,9`,
+      value: `0-${Math.min(layerChannels(), n.layer.channels) - 1}`,
+      validateInput: (s) => { try { parseIndexList(s, n.layer.channels); return undefined; } catch (e) { return (e as Error).message; } },
+    });
+    if (!input) return undefined;
+    return runLayer(n.path, n.model, n.layer, parseIndexList(input, n.layer.channels));
+  });
+  cmd('neuronLens.visualizeUnit', (n?: UnitNode) => {
+    if (n?.type !== 'unit') return undefined;
+    return runLayer(n.path, n.model, n.layer, [n.index]);
+  });
+  cmd('neuronLens.visualizeClass', async (n?: LayerNode) => {
+    if (n?.type !== 'layer' || !n.layer.isLogits) return undefined;
+    const items = Array.from({ length: n.layer.channels }, (_, i) => ({ label: n.model.classNames?.[i] ?? `class ${i}`, description: `logit ${i}`, index: i }));
+    const picked = await vscode.window.showQuickPick(items, { canPickMany: true, title: `Visualize classes of ${n.model.description.name}`, placeHolder: n.model.classNames ? 'Type a class name' : 'No labels file next to the model: classes by index' });
+    if (!picked?.length) return undefined;
+    return runLayer(n.path, n.model, n.layer, picked.map((p) => p.index));
+  });
+  cmd('neuronLens.compareParameterizations', (n?: UnitNode) => {
+    if (n?.type !== 'unit') return undefined;
+    return run(n.path, [unitSpec(n.layer, n.index)], [`${n.layer.name} ${unitLabel(n.layer, n.index, n.model)}`], true);
+  });
+  cmd('neuronLens.visualizeLayerByName', async (modelPath: string, layerName: string) => {
+    const model = await store.load(modelPath);
+    const layer = visualLayers(model).find((l) => l.name === layerName);
+    if (!layer) {
+      void vscode.window.showErrorMessage(`Neuron Lens: ${modelName(modelPath)} has no layer "${layerName}"`);
+      return undefined;
+    }
+    const count = Math.min(layerChannels(), layer.channels);
+    return runLayer(modelPath, model, layer, Array.from({ length: count }, (_, i) => i));
+  });
+  cmd('neuronLens.showEngineLog', () => log.show());
+  cmd('neuronLens.restartEngine', () => engine.restart('restarted by the user'));
+
+  context.subscriptions.push(
+    log, status, treeView, store, engine,
+    vscode.languages.registerCodeLensProvider([{ scheme: 'file', language: 'python' }, { scheme: 'file', language: 'javascript' }, { scheme: 'file', language: 'typescript' }], codeLens),
+    vscode.window.registerWebviewPanelSerializer(VIEW_TYPE, { deserializeWebviewPanel: async (panel, state) => VisualizationPanel.revive(deps, panel, state) }),
+    vscode.workspace.onDidChangeConfiguration((e) => { if (e.affectsConfiguration('neuronLens.backend')) engine.setBackend(backendSetting()); }),
+  );
+  void store.discover();
+  return { engine, store, tree, codeLens, panels: () => VisualizationPanel.all() };
+}
 
 export function deactivate(): void {}

@@ -1,8 +1,7 @@
 // `neuron-lens attack`: targeted adversarial examples (AM, FGSM, PGD) on photos, a thin shell over core/attack.
 import * as fs from 'fs';
 import * as path from 'path';
-import { initBackend, type BackendName } from '../core/backend';
-import { loadModel, parseInputRange } from '../core/model';
+import { openModel, startBackend, withStopOnSigint } from './common';
 import { resolveClass } from '../core/render/objectives';
 import { encodePng, fitToInput, readImage, writeFileAtomic, type RGBImage } from '../core/image';
 import { attack, attackPairs, resolveAttackOptions, type AttackMethod, type AttackOptions, type AttackProgress, type AttackUpdate } from '../core/attack';
@@ -85,96 +84,86 @@ function attackOptions(values: AttackValues): Partial<AttackOptions> {
 export async function cmdAttack(values: AttackValues, positionals: string[]): Promise<void> {
   if (positionals.length !== 1) throw new Error('attack takes exactly one model path (a model.json or its folder)');
   if (!values.image?.length) throw new Error('attack needs at least one --image FILE (PNG or JPEG)');
-  if (!values.target?.length) throw new Error('attack needs at least one --target <class index or name>');
+  const targetSpecs = values.target;
+  if (!targetSpecs?.length) throw new Error('attack needs at least one --target <class index or name>');
   const opts = attackOptions(values);
-  const range = values['input-range'] ? parseInputRange(values['input-range']) : undefined;
   // Read every image before the (slow) model load, so a bad path fails at once.
   const photos = values.image.map((f) => ({ file: path.resolve(f), img: readImage(path.resolve(f)) }));
   const outDir = path.resolve(values.out ?? path.join('out', 'attack'));
-  const backendName = values.backend ?? 'auto';
-  if (!['auto', 'wasm', 'cpu', 'webgpu', 'tensorflow'].includes(backendName)) throw new Error(`--backend must be one of auto, wasm, cpu, webgpu, tensorflow, got "${backendName}"`);
-  const backend = await initBackend(backendName as BackendName | 'auto');
-  process.stderr.write(`backend: ${backend.name} (${backend.reason})\n`);
-  const model = await loadModel(positionals[0], { inputRange: range });
-  let stop = false;
-  const onSigint = () => {
-    if (stop) process.exit(130);
-    stop = true;
-    process.stderr.write('\nstopping after the current step (Ctrl-C again to quit now)\n');
-  };
-  process.on('SIGINT', onSigint);
+  const backend = await startBackend(values.backend);
+  const model = await openModel(positionals[0], values['input-range']);
   try {
-    const { height: H, width: W, channels: C } = model.input;
-    process.stderr.write(`model: ${model.name} (${model.format}, input ${H}x${W}x${C}, ${model.preprocess.describe})\n`);
-    const targets = values.target.map((t) => {
-      try { return resolveClass(model, t.trim(), `--target ${t}`); } catch (e) {
-        throw new Error((e as Error).message.replace(/unit "--target ([^"]*)"/, '--target "$1"'));
-      }
-    });
-    const fitted = photos.map((p) => {
-      const { image, note } = fitToInput(p.img, H, W, C);
-      process.stderr.write(`image ${path.basename(p.file)}: ${note}\n`);
-      return { ...p, image, note };
-    });
-    const pairs = attackPairs(fitted.length, targets.length);
-    const run = await attack(model, pairs.map(([i]) => fitted[i].image), pairs.map(([, t]) => targets[t]), {
-      ...opts,
-      onProgress: progressLine(),
-      shouldStop: () => stop,
-    });
-    fs.mkdirSync(outDir, { recursive: true });
-    const entries = run.results.map((r) => {
-      const [ii] = pairs[r.pair];
-      const img = fitted[ii];
-      const folder = pairs.length === 1 ? '' : `${String(r.pair + 1).padStart(2, '0')}-${safe(path.parse(img.file).name)}-to-${safe(r.targetName ?? String(r.target))}`;
-      const write = (name: string, im: RGBImage) => {
-        const rel = folder ? `${folder}/${name}` : name;
-        writeFileAtomic(path.join(outDir, rel), encodePng(im));
-        return rel;
+    await withStopOnSigint(async (stopped) => {
+      const { height: H, width: W, channels: C } = model.input;
+      const targets = targetSpecs.map((t) => {
+        try { return resolveClass(model, t.trim(), `--target ${t}`); } catch (e) {
+          throw new Error((e as Error).message.replace(/unit "--target ([^"]*)"/, '--target "$1"'));
+        }
+      });
+      const fitted = photos.map((p) => {
+        const { image, note } = fitToInput(p.img, H, W, C);
+        process.stderr.write(`image ${path.basename(p.file)}: ${note}\n`);
+        return { ...p, image, note };
+      });
+      const pairs = attackPairs(fitted.length, targets.length);
+      const run = await attack(model, pairs.map(([i]) => fitted[i].image), pairs.map(([, t]) => targets[t]), {
+        ...opts,
+        onProgress: progressLine(),
+        shouldStop: stopped,
+      });
+      fs.mkdirSync(outDir, { recursive: true });
+      const entries = run.results.map((r) => {
+        const [ii] = pairs[r.pair];
+        const img = fitted[ii];
+        const folder = pairs.length === 1 ? '' : `${String(r.pair + 1).padStart(2, '0')}-${safe(path.parse(img.file).name)}-to-${safe(r.targetName ?? String(r.target))}`;
+        const write = (name: string, im: RGBImage) => {
+          const rel = folder ? `${folder}/${name}` : name;
+          writeFileAtomic(path.join(outDir, rel), encodePng(im));
+          return rel;
+        };
+        const { original, adversarial, perturbation, ...metrics } = r;
+        return {
+          image: img.file,
+          imageNote: img.note,
+          ...metrics,
+          files: { original: write('original.png', original), perturbation: write('perturbation.png', perturbation), adversarial: write('adversarial.png', adversarial) },
+        };
+      });
+      const ok = run.results.filter((r) => r.successAfterQuantization);
+      const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null);
+      const summary = {
+        pairs: run.results.length,
+        successes: ok.length,
+        successRate: ok.length / run.results.length,
+        meanL2: mean(run.results.map((r) => r.l2)),
+        meanLinf: mean(run.results.map((r) => r.linf)),
+        meanStepsToSuccess: mean(ok.flatMap((r) => (r.stepsToSuccess === null ? [] : [r.stepsToSuccess]))),
+        msPerStep: run.msPerStep,
+        msPerPairStep: run.msPerPairStep,
       };
-      const { original, adversarial, perturbation, ...metrics } = r;
-      return {
-        image: img.file,
-        imageNote: img.note,
-        ...metrics,
-        files: { original: write('original.png', original), perturbation: write('perturbation.png', perturbation), adversarial: write('adversarial.png', adversarial) },
+      const result = {
+        tool: `neuron-lens ${VERSION}`,
+        model: { source: model.source, name: model.name, format: model.format, input: model.input, preprocess: model.preprocess.describe },
+        backend: { name: backend.name, reason: backend.reason, threads: backend.threads },
+        settings: run.settings,
+        notes: [
+          'epsilon, step, L-inf, L2 and TV are on the [0,1] pixel scale; TV is anisotropic (sum of |horizontal| + |vertical| differences of delta over pixels and channels)',
+          'every metric compares the saved 8-bit adversarial.png with the saved 8-bit original.png; successAfterQuantization classifies adversarial.png re-encoded and decoded',
+          'psnr is null when the images are identical (infinite)',
+        ],
+        cancelled: run.cancelled,
+        stepsRun: run.stepsRun,
+        summary,
+        outDir,
+        results: entries,
       };
+      const json = JSON.stringify(result, (_, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n';
+      writeFileAtomic(path.join(outDir, 'result.json'), json);
+      if (values.json) process.stdout.write(json);
+      process.stderr.write(formatTable(entries, summary, run.settings.method, run.settings.epsilon));
+      process.stderr.write(`${run.cancelled ? 'stopped early; ' : ''}wrote ${entries.length} pair(s) to ${outDir} (result.json)\n`);
     });
-    const ok = run.results.filter((r) => r.successAfterQuantization);
-    const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null);
-    const summary = {
-      pairs: run.results.length,
-      successes: ok.length,
-      successRate: ok.length / run.results.length,
-      meanL2: mean(run.results.map((r) => r.l2)),
-      meanLinf: mean(run.results.map((r) => r.linf)),
-      meanStepsToSuccess: mean(ok.flatMap((r) => (r.stepsToSuccess === null ? [] : [r.stepsToSuccess]))),
-      msPerStep: run.msPerStep,
-      msPerPairStep: run.msPerPairStep,
-    };
-    const result = {
-      tool: `neuron-lens ${VERSION}`,
-      model: { source: model.source, name: model.name, format: model.format, input: model.input, preprocess: model.preprocess.describe },
-      backend: { name: backend.name, reason: backend.reason, threads: backend.threads },
-      settings: run.settings,
-      notes: [
-        'epsilon, step, L-inf, L2 and TV are on the [0,1] pixel scale; TV is anisotropic (sum of |horizontal| + |vertical| differences of delta over pixels and channels)',
-        'every metric compares the saved 8-bit adversarial.png with the saved 8-bit original.png; successAfterQuantization classifies adversarial.png re-encoded and decoded',
-        'psnr is null when the images are identical (infinite)',
-      ],
-      cancelled: run.cancelled,
-      stepsRun: run.stepsRun,
-      summary,
-      outDir,
-      results: entries,
-    };
-    const json = JSON.stringify(result, (_, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n';
-    writeFileAtomic(path.join(outDir, 'result.json'), json);
-    if (values.json) process.stdout.write(json);
-    process.stderr.write(formatTable(entries, summary, run.settings.method, run.settings.epsilon));
-    process.stderr.write(`${run.cancelled ? 'stopped early; ' : ''}wrote ${entries.length} pair(s) to ${outDir} (result.json)\n`);
   } finally {
-    process.off('SIGINT', onSigint);
     model.dispose();
   }
 }

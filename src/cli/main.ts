@@ -2,8 +2,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { parseArgs } from 'util';
-import { initBackend, type BackendInfo, type BackendName } from '../core/backend';
-import { loadModel, embeddedModelPath, parseInputRange, type NLModel } from '../core/model';
+import type { BackendInfo } from '../core/backend';
+import type { NLModel } from '../core/model';
 import { describeModel, formatDescription } from '../core/model/describe';
 import { parseUnits } from '../core/render/objectives';
 import { DEFAULT_VISUALIZE, visualize, type VisualizeOptions, type VisualizeProgress } from '../core/render/visualize';
@@ -12,10 +12,10 @@ import { GRID_BACKGROUND } from '../core/image/grid';
 import { writeFileAtomic } from '../core/util/fs';
 import type { ParamKind } from '../core/render/param';
 import { ATTACK_HELP, ATTACK_USAGE, cmdAttack } from './attack';
+import { openModel, startBackend, UsageError, withStopOnSigint } from './common';
 
 const VERSION: string = require('../../package.json').version;
 
-class UsageError extends Error {}
 
 const HELP = `neuron-lens ${VERSION}: see what the units of an image network have learned
 
@@ -93,25 +93,10 @@ function num(values: Values, key: keyof Values, fallback: number, integer = fals
   return v;
 }
 
-const BACKENDS = ['auto', 'wasm', 'cpu', 'webgpu', 'tensorflow'];
-
-async function startBackend(values: Values): Promise<BackendInfo> {
-  const b = values.backend ?? 'auto';
-  if (!BACKENDS.includes(b)) throw new UsageError(`--backend must be one of ${BACKENDS.join(', ')}, got "${b}"`);
-  const info = await initBackend(b as BackendName | 'auto');
-  process.stderr.write(`backend: ${info.name} (${info.reason})\n`);
-  return info;
-}
-
-async function openModel(values: Values, file: string | undefined): Promise<NLModel> {
-  const range = values['input-range'] ? parseInputRange(values['input-range']) : undefined;
-  return loadModel(file ?? embeddedModelPath(), { inputRange: range });
-}
-
 async function cmdDescribe(values: Values, positionals: string[]): Promise<void> {
   if (positionals.length !== 1) throw new UsageError('describe takes exactly one model path');
-  await startBackend(values);
-  const model = await openModel(values, positionals[0]);
+  await startBackend(values.backend);
+  const model = await openModel(positionals[0], values['input-range']);
   try {
     const d = describeModel(model);
     process.stdout.write(values.json ? JSON.stringify(d, null, 2) + '\n' : formatDescription(d));
@@ -165,72 +150,68 @@ async function cmdVisualize(values: Values, positionals: string[]): Promise<void
   };
   if (!values.unit?.length) throw new UsageError('visualize needs at least one --unit (e.g. --unit logit:0, --unit channel:<layer>:0-7)');
   const outDir = path.resolve(values.out ?? path.join('out', 'visualize'));
-  const backend = await startBackend(values);
-  const model = await openModel(values, positionals[0]);
-  let stop = false;
-  const onSigint = () => {
-    if (stop) process.exit(130);
-    stop = true;
-    process.stderr.write('\nstopping after the current step (Ctrl-C again to quit now)\n');
-  };
-  process.on('SIGINT', onSigint);
+  const backend = await startBackend(values.backend);
+  const model = await openModel(positionals[0], values['input-range']);
   try {
-    const units = parseUnits(model, values.unit);
-    process.stderr.write(`model: ${model.name} (${model.format}, input ${model.input.height}x${model.input.width}x${model.input.channels}, ${model.preprocess.describe})\n`);
-    fs.mkdirSync(outDir, { recursive: true });
-    const files: { unit: string; label: string; param: ParamKind; file: string; activation: number; steps: number }[] = [];
-    const tiles: RGBImage[] = [];
-    const labels: string[] = [];
-    const used = new Set<string>();
-    let msPerStep = 0;
-    let cancelled = false;
-    for (const param of params) {
-      if (cancelled) break;
-      if (params.length > 1) process.stderr.write(`parameterization: ${param}\n`);
-      const res = await visualize(model, units, { ...opts, param, onProgress: progressReporter(units.length), shouldStop: () => stop });
-      msPerStep = Math.max(msPerStep, res.msPerStep);
-      cancelled = res.cancelled;
-      for (const r of res.units) {
-        let stem = params.length > 1 ? `${r.unit.fileStem}-${param}` : r.unit.fileStem;
-        for (let k = 2; used.has(stem); k++) stem = `${r.unit.fileStem}${params.length > 1 ? `-${param}` : ''}-${k}`;
-        used.add(stem);
-        const file = `${stem}.png`;
-        writeFileAtomic(path.join(outDir, file), encodePng(r.image));
-        files.push({ unit: r.unit.spec, label: r.unit.label, param, file, activation: r.activation, steps: r.steps });
-        tiles.push(r.image);
-        labels.push(`${params.length > 1 ? `${param} ` : ''}${r.unit.label} ${formatActivation(r.activation)}`);
-      }
-    }
-    if (tiles.length) {
-      // With both parameterizations: a row of pixel images above a row of Fourier images of the same units.
-      const both = params.length > 1 && tiles.length === 2 * units.length;
-      const columns = Math.ceil(units.length / Math.ceil(units.length / GRID_COLUMNS));
-      const order = both ? pairedRows(units.length, columns) : tiles.map((_, i) => i);
-      const blank = createImage(tiles[0].height, tiles[0].width, tiles[0].channels, GRID_BACKGROUND);
-      const grid = makeGrid(order.map((i) => (i < 0 ? blank : tiles[i])), order.map((i) => (i < 0 ? '' : labels[i])),
-        both ? { columns, tileSize: Math.max(144, tiles[0].width) } : {});
-      writeFileAtomic(path.join(outDir, 'grid.png'), encodePng(grid));
-    }
-    const result = {
-      tool: `neuron-lens ${VERSION}`,
-      model: { source: model.source, name: model.name, format: model.format, input: model.input, preprocess: model.preprocess.describe },
-      backend: { name: backend.name, reason: backend.reason, threads: backend.threads },
-      settings: { ...DEFAULT_VISUALIZE, ...opts, params },
-      seed: opts.seed,
-      msPerStep,
-      cancelled,
-      outDir,
-      grid: tiles.length ? 'grid.png' : null,
-      units: files,
-    };
-    writeFileAtomic(path.join(outDir, 'result.json'), JSON.stringify(result, null, 2) + '\n');
-    if (values.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
-    const status = cancelled ? `stopped early: wrote ${files.length} of ${units.length * params.length} images` : `wrote ${files.length} image(s)`;
-    process.stderr.write(`${status} to ${outDir} (grid.png, result.json), ${msPerStep.toFixed(1)} ms/step\n`);
+    await withStopOnSigint((stopped) => writeVisualizations(model, backend, values.unit!, params, opts, outDir, stopped, !!values.json));
   } finally {
-    process.off('SIGINT', onSigint);
     model.dispose();
   }
+}
+
+async function writeVisualizations(model: NLModel, backend: BackendInfo, specs: string[], params: ParamKind[],
+  opts: Partial<VisualizeOptions>, outDir: string, stopped: () => boolean, json: boolean): Promise<void> {
+  const units = parseUnits(model, specs);
+  fs.mkdirSync(outDir, { recursive: true });
+  const files: { unit: string; label: string; param: ParamKind; file: string; activation: number; steps: number }[] = [];
+  const tiles: RGBImage[] = [];
+  const labels: string[] = [];
+  const used = new Set<string>();
+  let msPerStep = 0;
+  let cancelled = false;
+  for (const param of params) {
+    if (cancelled) break;
+    if (params.length > 1) process.stderr.write(`parameterization: ${param}\n`);
+    const res = await visualize(model, units, { ...opts, param, onProgress: progressReporter(units.length), shouldStop: stopped });
+    msPerStep = Math.max(msPerStep, res.msPerStep);
+    cancelled = res.cancelled;
+    for (const r of res.units) {
+      let stem = params.length > 1 ? `${r.unit.fileStem}-${param}` : r.unit.fileStem;
+      for (let k = 2; used.has(stem); k++) stem = `${r.unit.fileStem}${params.length > 1 ? `-${param}` : ''}-${k}`;
+      used.add(stem);
+      const file = `${stem}.png`;
+      writeFileAtomic(path.join(outDir, file), encodePng(r.image));
+      files.push({ unit: r.unit.spec, label: r.unit.label, param, file, activation: r.activation, steps: r.steps });
+      tiles.push(r.image);
+      labels.push(`${params.length > 1 ? `${param} ` : ''}${r.unit.label} ${formatActivation(r.activation)}`);
+    }
+  }
+  if (tiles.length) {
+    // With both parameterizations: a row of pixel images above a row of Fourier images of the same units.
+    const both = params.length > 1 && tiles.length === 2 * units.length;
+    const columns = Math.ceil(units.length / Math.ceil(units.length / GRID_COLUMNS));
+    const order = both ? pairedRows(units.length, columns) : tiles.map((_, i) => i);
+    const blank = createImage(tiles[0].height, tiles[0].width, tiles[0].channels, GRID_BACKGROUND);
+    const grid = makeGrid(order.map((i) => (i < 0 ? blank : tiles[i])), order.map((i) => (i < 0 ? '' : labels[i])),
+      both ? { columns, tileSize: Math.max(144, tiles[0].width) } : {});
+    writeFileAtomic(path.join(outDir, 'grid.png'), encodePng(grid));
+  }
+  const result = {
+    tool: `neuron-lens ${VERSION}`,
+    model: { source: model.source, name: model.name, format: model.format, input: model.input, preprocess: model.preprocess.describe },
+    backend: { name: backend.name, reason: backend.reason, threads: backend.threads },
+    settings: { ...DEFAULT_VISUALIZE, ...opts, params },
+    seed: opts.seed,
+    msPerStep,
+    cancelled,
+    outDir,
+    grid: tiles.length ? 'grid.png' : null,
+    units: files,
+  };
+  writeFileAtomic(path.join(outDir, 'result.json'), JSON.stringify(result, null, 2) + '\n');
+  if (json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+  const status = cancelled ? `stopped early: wrote ${files.length} of ${units.length * params.length} images` : `wrote ${files.length} image(s)`;
+  process.stderr.write(`${status} to ${outDir} (grid.png, result.json), ${msPerStep.toFixed(1)} ms/step\n`);
 }
 
 const GRID_COLUMNS = 8;

@@ -37,7 +37,8 @@ interface SampleAttrs {
   fill: number;
 }
 
-type Geometry = { b: number; h: number; w: number; c: number; oh: number; ow: number };
+/** Sizes: batch, image height/width, channels, output height/width. */
+export type Geometry = { b: number; h: number; w: number; c: number; oh: number; ow: number };
 
 /** Per-row scratch: the 4 taps of each output pixel of one row. */
 interface RowTaps {

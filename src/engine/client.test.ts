@@ -1,0 +1,167 @@
+// The engine client against a real engine child process (src/engine/main.ts run through tsx).
+import * as assert from 'assert';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { PNG } from 'pngjs';
+import { EngineClient } from './client';
+import type { Progress } from './protocol';
+import { writeTinyModel } from './testing';
+import { loadModel } from '../core/model';
+import { describeModel } from '../core/model/describe';
+import { createImage, encodePng } from '../core/image';
+
+const settings = { param: 'fourier' as const, steps: 6, size: 32, lr: 0.05, seed: 1, transforms: 'standard', batch: 4 };
+
+function decode(b64: string): PNG {
+  return PNG.sync.read(Buffer.from(b64, 'base64'));
+}
+
+/** Standard deviation of the RGB bytes: 0 for a blank image. */
+function spread(png: PNG): number {
+  const v: number[] = [];
+  for (let i = 0; i < png.data.length; i += 4) v.push(png.data[i], png.data[i + 1], png.data[i + 2]);
+  const m = v.reduce((a, b) => a + b, 0) / v.length;
+  return Math.sqrt(v.reduce((a, b) => a + (b - m) ** 2, 0) / v.length);
+}
+
+describe('EngineClient with a real engine process', function () {
+  let dir: string;
+  let modelPath: string;
+  let client: EngineClient;
+  const logs: string[] = [];
+  const exits: { code: number | null; signal: string | null; expected: boolean }[] = [];
+
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nl-engine-'));
+    modelPath = await writeTinyModel(path.join(dir, 'tiny'));
+    client = new EngineClient({
+      modulePath: path.join(__dirname, 'main.ts'),
+      execArgv: ['--require', require.resolve('tsx/cjs')],
+      backend: 'wasm',
+      onLog: (_l, m) => logs.push(m),
+      onExit: (e) => exits.push(e),
+    });
+  });
+  after(() => {
+    client.dispose();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('starts lazily and reports the backend it chose', async () => {
+    assert.strictEqual(client.running, false);
+    const b = await client.start();
+    assert.strictEqual(b.name, 'wasm');
+    assert.match(b.reason, /wasm/);
+    assert.ok(b.threads! >= 1);
+    assert.strictEqual(client.starts, 1);
+  });
+
+  it('loads a model and describes it exactly as the core does in this process', async () => {
+    const r = await client.loadModel({ path: modelPath });
+    const local = await loadModel(modelPath);
+    assert.deepStrictEqual(r.description, JSON.parse(JSON.stringify(describeModel(local))));
+    local.dispose();
+    assert.match(r.hash, /^[0-9a-f]{64}$/);
+    assert.strictEqual(r.classNames?.[7], 'sneaker');
+    // The hash follows the weights: change one byte of weights.bin and it changes.
+    const w = path.join(path.dirname(modelPath), 'weights.bin');
+    const bytes = fs.readFileSync(w);
+    const copy = path.join(dir, 'tiny2');
+    fs.cpSync(path.dirname(modelPath), copy, { recursive: true });
+    bytes[10] ^= 1;
+    fs.writeFileSync(path.join(copy, 'weights.bin'), bytes);
+    const r2 = await client.loadModel({ path: path.join(copy, 'model.json') });
+    assert.notStrictEqual(r2.hash, r.hash);
+  });
+
+  it('runs a visualization job with progress and preview PNGs', async () => {
+    const progress: Progress[] = [];
+    const job = client.visualize({ model: { path: modelPath }, units: ['channel:conv_b:0-1', 'logit:sneaker'], settings, previewEvery: 2 }, (p) => progress.push(p));
+    const r = await job.result;
+    assert.strictEqual(r.cancelled, false);
+    assert.deepStrictEqual(r.units.map((u) => u.spec), ['channel:conv_b:0', 'channel:conv_b:1', 'logit:7']);
+    assert.deepStrictEqual(progress.map((p) => p.step), [1, 2, 3, 4, 5, 6]);
+    assert.ok(progress.every((p) => p.id === job.id && p.steps === 6 && p.chunks === 1));
+    const withPreview = progress.filter((p) => p.previews);
+    assert.deepStrictEqual(withPreview.map((p) => p.step), [2, 4, 6]);
+    for (const p of withPreview) {
+      assert.strictEqual(p.previews!.length, 3);
+      const img = decode(p.previews![0]);
+      assert.deepStrictEqual([img.width, img.height], [32, 32]);
+    }
+    for (const u of r.units) {
+      const img = decode(u.png);
+      assert.deepStrictEqual([img.width, img.height], [32, 32]);
+      assert.ok(spread(img) > 5, `${u.spec} image is blank`);
+      assert.ok(Number.isFinite(u.activation));
+      assert.strictEqual(u.steps, 6);
+    }
+    // The last preview is the final image (same parameters, same render).
+    assert.strictEqual(withPreview[2].previews![0], r.units[0].png);
+  });
+
+  it('cancels a running job: it ends early with what exists', async () => {
+    let cancelSent: Promise<boolean> | null = null;
+    const job = client.visualize({ model: { path: modelPath }, units: ['channel:conv_a:0'], settings: { ...settings, steps: 100000 }, previewEvery: 0 }, (p) => {
+      if (p.step === 2 && !cancelSent) cancelSent = client.cancel(job.id);
+    });
+    const r = await job.result;
+    assert.strictEqual(await cancelSent, true);
+    assert.strictEqual(r.cancelled, true);
+    assert.strictEqual(r.units.length, 1);
+    assert.ok(r.units[0].steps >= 2 && r.units[0].steps < 100000);
+    assert.strictEqual(await client.cancel(job.id), false, 'a finished job is no longer cancellable');
+  });
+
+  it('runs a targeted attack on an image file', async () => {
+    const img = createImage(40, 40, 3);
+    for (let i = 0; i < img.data.length; i++) img.data[i] = ((i * 7919) % 255) / 255;
+    const file = path.join(dir, 'photo.png');
+    fs.writeFileSync(file, encodePng(img));
+    const progress: Progress[] = [];
+    const r = await client.request('attack', { model: { path: modelPath }, images: [file], targets: ['sneaker'], settings: { method: 'pgd', epsilon: 8 / 255, steps: 3, earlyStop: false } }, (p) => progress.push(p)).result;
+    assert.strictEqual(r.pairs.length, 1);
+    const pair = r.pairs[0];
+    assert.strictEqual(pair.target, 7);
+    assert.strictEqual(pair.targetName, 'sneaker');
+    assert.strictEqual(pair.image, file);
+    assert.ok(pair.linf <= 8 / 255 + 1e-6, `linf ${pair.linf}`);
+    assert.deepStrictEqual(progress.map((p) => p.step), [1, 2, 3]);
+    for (const k of ['original', 'adversarial', 'perturbation'] as const) {
+      const png = decode(pair[k]);
+      assert.deepStrictEqual([png.width, png.height], [32, 32], k);
+    }
+    await assert.rejects(client.request('attack', { model: { path: modelPath }, images: [file], targets: ['unicorn'], settings: { method: 'am', epsilon: 0.01, steps: 1 } }).result, /unicorn/);
+  });
+
+  it('answers malformed requests with an error naming the field and keeps running', async () => {
+    const bad = client.visualize({ model: { path: modelPath }, units: ['channel:conv_b:0'], settings: { ...settings, steps: 'many' as unknown as number }, previewEvery: 0 });
+    await assert.rejects(bad.result, /invalid params for visualize: settings\.steps: Expected number, received string/);
+    const unknownLayer = client.visualize({ model: { path: modelPath }, units: ['channel:conv_z:0'], settings, previewEvery: 0 });
+    await assert.rejects(unknownLayer.result, /conv_z/);
+    await assert.rejects(client.loadModel({ path: path.join(dir, 'missing', 'model.json') }), /model not found/);
+    assert.strictEqual((await client.loadModel({ path: modelPath })).description.name, 'tiny');
+    assert.strictEqual(client.starts, 1);
+  });
+
+  it('fails the running job when the engine is killed, and restarts on the next request', async () => {
+    const pid = client.pid!;
+    const job = client.visualize({ model: { path: modelPath }, units: ['channel:conv_a:0'], settings: { ...settings, steps: 100000 }, previewEvery: 0 }, (p) => {
+      if (p.step === 1) process.kill(pid, 'SIGKILL');
+    });
+    await assert.rejects(job.result, /The Neuron Lens engine was killed \(SIGKILL\) while running visualize; it will be restarted on the next request/);
+    assert.strictEqual(client.running, false);
+    assert.deepStrictEqual(exits.at(-1), { code: null, signal: 'SIGKILL', expected: false });
+    const r = await client.visualize({ model: { path: modelPath }, units: ['logit:0'], settings: { ...settings, steps: 2 }, previewEvery: 0 }).result;
+    assert.strictEqual(r.units.length, 1);
+    assert.strictEqual(client.starts, 2);
+    assert.notStrictEqual(client.pid, pid);
+  });
+
+  it('fails pending requests when the engine exits by itself', async () => {
+    await assert.rejects(client.request('crash', { code: 3 }).result, /exited with code 3 while running crash/);
+    assert.strictEqual((await client.loadModel({ path: modelPath })).description.layers.length, 6);
+    assert.strictEqual(client.starts, 3);
+  });
+});

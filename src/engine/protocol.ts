@@ -1,0 +1,212 @@
+// The engine protocol: JSON messages over the Node IPC channel between the extension host (EngineClient)
+// and the engine child process (engine/main.ts). One file for both sides; every message is validated
+// with these schemas on arrival, so a malformed message becomes a clear error instead of a crash.
+//
+//   client -> engine   {kind:'request', id, method, params}
+//   engine -> client   {kind:'response', id, ok:true, result} | {kind:'response', id, ok:false, error}
+//                      {kind:'progress', id, ...}   (id = the request id of the running job)
+//                      {kind:'log', level, message}
+import { z } from 'zod';
+
+export const BACKENDS = ['auto', 'wasm', 'webgpu', 'tensorflow', 'cpu'] as const;
+export type BackendSetting = (typeof BACKENDS)[number];
+
+const ModelRef = z.object({
+  /** Absolute path of a model file (model.json). */
+  path: z.string().min(1),
+  inputRange: z.tuple([z.number(), z.number()]).optional(),
+});
+export type ModelRef = z.infer<typeof ModelRef>;
+
+export const VisualizeSettings = z.object({
+  param: z.enum(['pixel', 'fourier']),
+  steps: z.number().int().min(1).max(100000),
+  size: z.number().int().min(8).max(2048).optional(),
+  lr: z.number().positive(),
+  seed: z.number().int().min(0),
+  transforms: z.string(),
+  decay: z.number().min(0).optional(),
+  batch: z.number().int().min(1).max(256),
+});
+export type VisualizeSettings = z.infer<typeof VisualizeSettings>;
+
+const LayerDesc = z.object({
+  name: z.string(),
+  kind: z.string(),
+  outputShape: z.array(z.number().nullable()),
+  channels: z.number(),
+  isLogits: z.boolean().optional(),
+});
+
+export const ModelDescription = z.object({
+  name: z.string(),
+  source: z.string(),
+  format: z.string(),
+  inputShape: z.array(z.number().nullable()),
+  preprocess: z.string(),
+  logitsLayer: z.string().nullable(),
+  classes: z.number(),
+  layers: z.array(LayerDesc),
+});
+export type ModelDescription = z.infer<typeof ModelDescription>;
+
+const BackendInfo = z.object({ name: z.string(), reason: z.string(), threads: z.number().optional(), device: z.string().optional() });
+export type EngineBackendInfo = z.infer<typeof BackendInfo>;
+
+const LoadedModel = z.object({
+  description: ModelDescription,
+  /** sha256 of the model file, its weight files and its neuron-lens.json: the result cache key. */
+  hash: z.string(),
+  classNames: z.array(z.string()).optional(),
+});
+export type LoadedModel = z.infer<typeof LoadedModel>;
+
+const UnitImage = z.object({
+  spec: z.string(),
+  label: z.string(),
+  /** PNG, base64. */
+  png: z.string(),
+  activation: z.number(),
+  steps: z.number(),
+});
+export type UnitImage = z.infer<typeof UnitImage>;
+
+const VisualizeResult = z.object({ units: z.array(UnitImage), msPerStep: z.number(), cancelled: z.boolean(), backend: z.string() });
+export type VisualizeResult = z.infer<typeof VisualizeResult>;
+
+export const AttackSettings = z.object({
+  method: z.enum(['am', 'fgsm', 'pgd']),
+  /** L-infinity radius on the [0,1] pixel scale. */
+  epsilon: z.number().positive().max(1),
+  steps: z.number().int().min(1).max(100000),
+  step: z.number().positive().optional(),
+  tv: z.number().min(0).optional(),
+  update: z.enum(['sign', 'gradient']).optional(),
+  earlyStop: z.boolean().optional(),
+  randomStart: z.boolean().optional(),
+  seed: z.number().int().min(0).optional(),
+});
+export type AttackSettings = z.infer<typeof AttackSettings>;
+
+const ClassProb = z.object({ index: z.number(), name: z.string().optional(), prob: z.number() });
+
+const AttackPair = z.object({
+  pair: z.number(),
+  /** The image file of this pair. */
+  image: z.string(),
+  target: z.number(),
+  targetName: z.string().optional(),
+  success: z.boolean(),
+  successAfterQuantization: z.boolean(),
+  stepsToSuccess: z.number().nullable(),
+  stepsRun: z.number(),
+  originalClass: z.number(),
+  originalName: z.string().optional(),
+  originalProb: z.number(),
+  finalClass: z.number(),
+  finalName: z.string().optional(),
+  finalProb: z.number(),
+  targetProb: z.number(),
+  linf: z.number(),
+  l2: z.number(),
+  tv: z.number(),
+  psnr: z.number(),
+  ssim: z.number(),
+  top5Before: z.array(ClassProb),
+  top5After: z.array(ClassProb),
+  /** PNGs, base64: the 8-bit original, the adversarial, and 0.5 + 10 x the perturbation. */
+  original: z.string(),
+  adversarial: z.string(),
+  perturbation: z.string(),
+});
+export type AttackPair = z.infer<typeof AttackPair>;
+
+/** Every method: its params and its result. */
+export const METHODS = {
+  /** Start the backend (`auto` picks like the CLI). Must be the first request; later calls return the same info. */
+  init: { params: z.object({ backend: z.enum(BACKENDS) }), result: BackendInfo },
+  loadModel: { params: ModelRef, result: LoadedModel },
+  describe: { params: ModelRef, result: ModelDescription },
+  visualize: {
+    params: z.object({
+      model: ModelRef,
+      /** Unit specs as the CLI takes them: `channel:conv_pw_6:0-7`, `logit:3`, `vit:block_2:5:nocls`. */
+      units: z.array(z.string().min(1)).min(1),
+      settings: VisualizeSettings,
+      /** Send preview PNGs every this many steps (0: never). */
+      previewEvery: z.number().int().min(0),
+    }),
+    result: VisualizeResult,
+  },
+  /**
+   * Targeted adversarial examples: every image x every target (zipped when the counts match). Progress
+   * notifications carry step, steps, msPerStep and etaMs (chunk 0 of 1, no previews).
+   */
+  attack: {
+    params: z.object({
+      model: ModelRef,
+      /** Image files (PNG or JPEG), fitted to the model's input. */
+      images: z.array(z.string().min(1)).min(1),
+      /** Class indexes or class names. */
+      targets: z.array(z.string().min(1)).min(1),
+      settings: AttackSettings,
+    }),
+    result: z.object({ pairs: z.array(AttackPair), msPerStep: z.number(), stepsRun: z.number(), cancelled: z.boolean() }),
+  },
+  /** Cancel a running or queued job by the id of its request. */
+  cancel: { params: z.object({ jobId: z.number().int() }), result: z.object({ found: z.boolean() }) },
+  /** Test hook: the engine exits at once with this code (to check that the client survives a crash). */
+  crash: { params: z.object({ code: z.number().int() }), result: z.object({}) },
+} as const;
+
+export type Method = keyof typeof METHODS;
+export type Params<M extends Method> = z.infer<(typeof METHODS)[M]['params']>;
+export type Result<M extends Method> = z.infer<(typeof METHODS)[M]['result']>;
+
+export const Request = z.object({
+  kind: z.literal('request'),
+  id: z.number().int(),
+  method: z.enum(Object.keys(METHODS) as [Method, ...Method[]]),
+  params: z.unknown(),
+});
+export type Request = z.infer<typeof Request>;
+
+export const Progress = z.object({
+  kind: z.literal('progress'),
+  id: z.number().int(),
+  step: z.number(),
+  steps: z.number(),
+  chunk: z.number(),
+  chunks: z.number(),
+  unitIndexes: z.array(z.number()),
+  msPerStep: z.number(),
+  etaMs: z.number(),
+  /** Current images of the units in this chunk (PNG, base64), on preview steps. */
+  previews: z.array(z.string()).optional(),
+});
+export type Progress = z.infer<typeof Progress>;
+
+export const EngineMessage = z.union([
+  z.object({ kind: z.literal('response'), id: z.number().int(), ok: z.literal(true), result: z.unknown() }),
+  z.object({ kind: z.literal('response'), id: z.number().int(), ok: z.literal(false), error: z.object({ message: z.string() }) }),
+  Progress,
+  z.object({ kind: z.literal('log'), level: z.enum(['info', 'warn', 'error']), message: z.string() }),
+]);
+export type EngineMessage = z.infer<typeof EngineMessage>;
+
+/** One line naming what is wrong with a message, e.g. `params.settings.steps: Expected number, received string`. */
+export function describeIssues(e: z.ZodError): string {
+  return e.issues.slice(0, 3).map((i) => `${i.path.length ? i.path.join('.') : '(message)'}: ${i.message}`).join('; ');
+}
+
+export function parseParams<M extends Method>(method: M, params: unknown): Params<M> {
+  const r = METHODS[method].params.safeParse(params);
+  if (!r.success) throw new Error(`invalid params for ${method}: ${describeIssues(r.error)}`);
+  return r.data as Params<M>;
+}
+
+export function parseResult<M extends Method>(method: M, result: unknown): Result<M> {
+  const r = METHODS[method].result.safeParse(result);
+  if (!r.success) throw new Error(`invalid result from the engine for ${method}: ${describeIssues(r.error)}`);
+  return r.data as Result<M>;
+}

@@ -1,0 +1,140 @@
+// The "Models" tree: model -> layers -> channels (or classes, or ViT hidden dims), loaded lazily and
+// paged for wide layers.
+import * as path from 'path';
+import * as vscode from 'vscode';
+import type { LoadedModel, ModelDescription } from '../engine/protocol';
+import type { ModelStore } from './models';
+
+export const PAGE = 64;
+
+type Layer = ModelDescription['layers'][number];
+
+export type Node =
+  | { type: 'model'; path: string; origin: string }
+  | { type: 'layer'; path: string; layer: Layer; model: LoadedModel }
+  | { type: 'page'; path: string; layer: Layer; model: LoadedModel; start: number; end: number }
+  | { type: 'unit'; path: string; layer: Layer; model: LoadedModel; index: number }
+  | { type: 'error'; message: string };
+
+/** The unit spec the engine takes for one index of a layer. */
+export function unitSpec(layer: Layer, index: number): string {
+  if (layer.isLogits) return `logit:${index}`;
+  if (layer.outputShape.length === 3) return `vit:${layer.name}:${index}`;
+  return `channel:${layer.name}:${index}`;
+}
+
+/** What one index of a layer is called: channel, class, hidden dim or unit. */
+export function unitNoun(layer: Layer): string {
+  if (layer.isLogits) return 'class';
+  if (layer.outputShape.length === 3) return 'hidden dim';
+  if (layer.outputShape.length === 4) return 'channel';
+  return 'unit';
+}
+
+export function unitLabel(layer: Layer, index: number, model: LoadedModel): string {
+  const name = layer.isLogits ? model.classNames?.[index] : undefined;
+  return `${unitNoun(layer)} ${index}${name ? ` · ${name}` : ''}`;
+}
+
+const shape = (s: (number | null)[]) => `[${s.map((d) => (d === null ? '?' : d)).join('×')}]`;
+
+function layerIcon(layer: Layer): vscode.ThemeIcon {
+  if (layer.isLogits) return new vscode.ThemeIcon('target', new vscode.ThemeColor('charts.orange'));
+  const k = layer.kind.toLowerCase();
+  if (k.includes('conv')) return new vscode.ThemeIcon('symbol-array');
+  if (k.includes('dense') || k === 'matmul') return new vscode.ThemeIcon('symbol-numeric');
+  if (k.includes('pool')) return new vscode.ThemeIcon('fold-down');
+  if (k.includes('norm')) return new vscode.ThemeIcon('symbol-operator');
+  if (k.includes('attention') || k.includes('block')) return new vscode.ThemeIcon('symbol-event');
+  if (k.includes('add') || k.includes('concat') || k.includes('multiply')) return new vscode.ThemeIcon('merge');
+  if (k.includes('relu') || k.includes('activation') || k.includes('softmax')) return new vscode.ThemeIcon('pulse');
+  return new vscode.ThemeIcon('symbol-field');
+}
+
+/** Layers worth visualizing: everything but the input. */
+export function visualLayers(m: LoadedModel): Layer[] {
+  return m.description.layers.filter((l) => l.kind !== 'InputLayer' && l.channels > 0);
+}
+
+export class ModelTree implements vscode.TreeDataProvider<Node> {
+  private readonly changed = new vscode.EventEmitter<Node | undefined>();
+  readonly onDidChangeTreeData = this.changed.event;
+
+  constructor(private readonly store: ModelStore) {
+    store.onDidChange(() => this.changed.fire(undefined));
+  }
+
+  getTreeItem(n: Node): vscode.TreeItem {
+    const C = vscode.TreeItemCollapsibleState;
+    switch (n.type) {
+      case 'model': {
+        const t = new vscode.TreeItem(path.basename(path.dirname(n.path)), C.Collapsed);
+        t.id = `model:${n.path}`;
+        t.description = n.origin === 'example' ? 'example' : vscode.workspace.asRelativePath(n.path);
+        t.tooltip = n.path;
+        t.iconPath = new vscode.ThemeIcon('type-hierarchy');
+        t.contextValue = 'nl.model';
+        t.resourceUri = vscode.Uri.file(n.path);
+        return t;
+      }
+      case 'layer': {
+        const t = new vscode.TreeItem(n.layer.name, C.Collapsed);
+        t.id = `layer:${n.path}:${n.layer.name}`;
+        t.description = `${n.layer.kind} ${shape(n.layer.outputShape)}${n.layer.isLogits ? ' · logits' : ''}`;
+        t.tooltip = new vscode.MarkdownString(`**${n.layer.name}** — ${n.layer.kind}\n\noutput ${shape(n.layer.outputShape)}, ${n.layer.channels} ${unitNoun(n.layer)}${n.layer.channels === 1 ? '' : 's'}${n.layer.isLogits ? '\n\npre-softmax logits' : ''}`);
+        t.iconPath = layerIcon(n.layer);
+        t.contextValue = n.layer.isLogits ? 'nl.layer.logits' : 'nl.layer';
+        return t;
+      }
+      case 'page': {
+        const t = new vscode.TreeItem(`${unitNoun(n.layer)}s ${n.start}–${n.end - 1}`, C.Collapsed);
+        t.id = `page:${n.path}:${n.layer.name}:${n.start}`;
+        t.iconPath = new vscode.ThemeIcon('list-unordered');
+        t.contextValue = 'nl.page';
+        return t;
+      }
+      case 'unit': {
+        const t = new vscode.TreeItem(unitLabel(n.layer, n.index, n.model), C.None);
+        t.id = `unit:${n.path}:${n.layer.name}:${n.index}`;
+        t.iconPath = new vscode.ThemeIcon(n.layer.isLogits ? 'tag' : 'circle-small-filled');
+        t.contextValue = 'nl.unit';
+        t.tooltip = `${unitSpec(n.layer, n.index)} — click to visualize`;
+        t.command = { command: 'neuronLens.visualizeUnit', title: 'Visualize', arguments: [n] };
+        return t;
+      }
+      case 'error': {
+        const t = new vscode.TreeItem(n.message, C.None);
+        t.iconPath = new vscode.ThemeIcon('error', new vscode.ThemeColor('errorForeground'));
+        t.tooltip = n.message;
+        return t;
+      }
+    }
+  }
+
+  async getChildren(n?: Node): Promise<Node[]> {
+    if (!n) return this.store.list().map((e) => ({ type: 'model', path: e.path, origin: e.origin }));
+    if (n.type === 'model') {
+      try {
+        const m = await this.store.load(n.path);
+        return visualLayers(m).map((layer) => ({ type: 'layer', path: n.path, layer, model: m }));
+      } catch (e) {
+        return [{ type: 'error', message: (e as Error).message }];
+      }
+    }
+    if (n.type === 'layer') {
+      const count = n.layer.channels;
+      if (count <= PAGE) return range(0, count).map((index) => ({ ...n, type: 'unit', index }));
+      return range(0, Math.ceil(count / PAGE)).map((p) => ({ ...n, type: 'page', start: p * PAGE, end: Math.min(count, (p + 1) * PAGE) }));
+    }
+    if (n.type === 'page') return range(n.start, n.end).map((index) => ({ type: 'unit', path: n.path, layer: n.layer, model: n.model, index }));
+    return [];
+  }
+
+  refresh(): void {
+    this.changed.fire(undefined);
+  }
+}
+
+function range(a: number, b: number): number[] {
+  return Array.from({ length: b - a }, (_, i) => a + i);
+}

@@ -1,0 +1,198 @@
+#!/usr/bin/env node
+// End-to-end test in a real VS Code, offline: code-server (VS Code 1.100.3 from npm, installed in
+// test/e2e/vscode) + Debian Chromium driven by playwright-core. See ../../../shared/e2e-vscode.md.
+//   1. package the .vsix and install it into fresh code-server dirs
+//   2. UI: open the Models view, expand a fixture model, right-click a layer, Visualize, wait for the
+//      webview grid and check the images are not blank; enlarge one; cancel a second, long run;
+//      switch to the light theme and compare parameterizations
+//   3. run the extension's own integration tests (test/e2e/suite) inside the extension host
+// Screenshots go to .test-artifacts/. Exit code 0 only if everything passed.
+'use strict';
+const { spawn, spawnSync, execFileSync } = require('child_process');
+const fs = require('fs');
+const http = require('http');
+const net = require('net');
+const os = require('os');
+const path = require('path');
+
+const root = path.resolve(__dirname, '..', '..');
+const vscodeDir = path.join(__dirname, 'vscode');
+const artifacts = path.join(root, '.test-artifacts');
+const t0 = Date.now();
+const elapsed = () => `${((Date.now() - t0) / 1000).toFixed(1)} s`;
+const say = (m) => console.log(`[e2e ${elapsed()}] ${m}`);
+
+function fixturesDir() {
+  if (process.env.NEURON_LENS_FIXTURES) return process.env.NEURON_LENS_FIXTURES;
+  const sibling = path.resolve(root, '..', 'shared', 'fixtures');
+  return fs.existsSync(sibling) ? sibling : '/work/shared/fixtures';
+}
+
+function run(cmd, args, opts = {}) {
+  const r = spawnSync(cmd, args, { stdio: 'inherit', ...opts });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed with ${r.status ?? r.signal}`);
+}
+
+/** code-server's install runs node-gyp and fetches ripgrep from GitHub unless its cache has the tarball. */
+function ensureCodeServer() {
+  const bin = path.join(vscodeDir, 'node_modules', '.bin', 'code-server');
+  if (fs.existsSync(bin)) return bin;
+  say('installing code-server 4.100.3 into test/e2e/vscode (about 2 minutes, once)');
+  const tmp = process.env.TMPDIR || os.tmpdir();
+  const cache = path.join(tmp, 'vscode-ripgrep-cache-1.15.11');
+  const tarball = path.join(cache, 'ripgrep-v13.0.0-10-x86_64-unknown-linux-musl.tar.gz');
+  if (!fs.existsSync(tarball)) {
+    const rg = ['/usr/bin/rg', '/usr/local/bin/rg'].find((p) => fs.existsSync(p));
+    if (!rg) throw new Error('ripgrep (rg) is not installed: apt-get install -y ripgrep');
+    const d = fs.mkdtempSync(path.join(tmp, 'rg-'));
+    fs.copyFileSync(rg, path.join(d, 'rg'));
+    fs.mkdirSync(cache, { recursive: true });
+    execFileSync('tar', ['-czf', tarball, '-C', d, 'rg']);
+  }
+  run('npm', ['ci', '--no-audit', '--no-fund'], { cwd: vscodeDir });
+  return bin;
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
+    s.on('error', reject);
+  });
+}
+
+function waitHttp(url, ms) {
+  const end = Date.now() + ms;
+  return new Promise((resolve, reject) => {
+    const tryOnce = () => {
+      http.get(url, (res) => { res.resume(); resolve(); }).on('error', () => {
+        if (Date.now() > end) reject(new Error(`code-server did not answer at ${url} within ${ms / 1000} s`));
+        else setTimeout(tryOnce, 250);
+      });
+    };
+    tryOnce();
+  });
+}
+
+function writeJson(file, obj) {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, JSON.stringify(obj, null, 2));
+}
+
+/** The workspace the editor opens: a real ImageNet model, a tiny model, and a training script. */
+function makeWorkspace(ws) {
+  const mobilenet = path.join(fixturesDir(), 'models', 'mobilenet_v1_0.25_224');
+  if (!fs.existsSync(path.join(mobilenet, 'model.json'))) throw new Error(`fixture model missing: ${mobilenet}`);
+  fs.cpSync(mobilenet, path.join(ws, 'models', 'mobilenet_v1_0.25_224'), { recursive: true });
+  // The fixture's images are RGB / 127.5 - 1.
+  writeJson(path.join(ws, 'models', 'mobilenet_v1_0.25_224', 'neuron-lens.json'), { inputRange: [-1, 1] });
+  run(process.execPath, ['--require', require.resolve('tsx/cjs'), '-e', `require(${JSON.stringify(path.join(root, 'src', 'engine', 'testing.ts'))}).writeTinyModel(${JSON.stringify(path.join(ws, 'models', 'tiny'))})`], { cwd: root });
+  fs.writeFileSync(path.join(ws, 'train.py'), [
+    'import tensorflow as tf',
+    '',
+    'model = tf.keras.Sequential([',
+    "    tf.keras.layers.Conv2D(8, 3, padding='same', activation='relu', name='conv_a'),",
+    "    tf.keras.layers.Conv2D(16, 3, strides=2, padding='same', activation='relu', name='conv_b'),",
+    '    tf.keras.layers.GlobalAveragePooling2D(),',
+    "    tf.keras.layers.Dense(10, name='logits'),",
+    '])',
+    "# exported with tensorflowjs_converter to 'models/tiny/model.json'",
+    '',
+  ].join('\n'));
+}
+
+function userSettings(theme) {
+  return {
+    'workbench.colorTheme': theme,
+    'workbench.startupEditor': 'none',
+    'workbench.tips.enabled': false,
+    'security.workspace.trust.enabled': false,
+    'telemetry.telemetryLevel': 'off',
+    'update.mode': 'none',
+    'extensions.autoCheckUpdates': false,
+    'extensions.autoUpdate': false,
+    'editor.codeLens': true,
+    'window.commandCenter': false,
+    'neuronLens.steps': 16,
+    'neuronLens.layerChannels': 4,
+    'neuronLens.previewEvery': 4,
+    'neuronLens.backend': 'wasm',
+  };
+}
+
+async function main() {
+  fs.mkdirSync(artifacts, { recursive: true });
+  for (const f of fs.readdirSync(artifacts)) if (f.startsWith('e2e-')) fs.rmSync(path.join(artifacts, f), { force: true });
+  const codeServer = ensureCodeServer();
+  say('packaging the extension');
+  run('npm', ['run', '--silent', 'package'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+  const vsix = path.join(root, 'neuron-lens.vsix');
+  say('building the extension-host test suite');
+  require('esbuild').buildSync({
+    entryPoints: [path.join(__dirname, 'suite', 'index.ts')], bundle: true, platform: 'node', target: 'node20', format: 'cjs',
+    outfile: path.join(__dirname, 'out', 'suite.js'), external: ['vscode'], logLevel: 'warning',
+  });
+
+  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'nl-e2e-'));
+  const dirs = Object.fromEntries(['user', 'ext', 'home', 'tmp', 'ws'].map((k) => [k, path.join(base, k)]));
+  for (const d of Object.values(dirs)) fs.mkdirSync(d, { recursive: true });
+  makeWorkspace(dirs.ws);
+  const settingsFile = path.join(dirs.user, 'User', 'settings.json');
+  writeJson(settingsFile, userSettings('Default Dark Modern'));
+  const env = { ...process.env, HOME: dirs.home, TMPDIR: dirs.tmp, XDG_CONFIG_HOME: path.join(dirs.home, '.config'), XDG_DATA_HOME: path.join(dirs.home, '.local', 'share') };
+  const csArgs = ['--user-data-dir', dirs.user, '--extensions-dir', dirs.ext];
+  say('installing the .vsix into code-server');
+  run(codeServer, [...csArgs, '--install-extension', vsix], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+
+  const port = await freePort();
+  const server = spawn(codeServer, [...csArgs, '--auth', 'none', '--bind-addr', `127.0.0.1:${port}`, '--disable-telemetry', '--disable-update-check', '--disable-workspace-trust', '--disable-getting-started-override', '--ignore-last-opened', dirs.ws], { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const serverLog = fs.createWriteStream(path.join(artifacts, 'e2e-code-server.log'));
+  server.stdout.pipe(serverLog);
+  server.stderr.pipe(serverLog);
+  const killGroup = (sig) => { try { process.kill(-server.pid, sig); } catch { /* already gone */ } };
+  const serverExited = new Promise((r) => server.on('exit', r));
+  /** Stops code-server and everything it started (its own process group): TERM, then KILL after 5 s. */
+  const stopServer = async () => {
+    killGroup('SIGTERM');
+    await Promise.race([serverExited, new Promise((r) => setTimeout(r, 5000))]);
+    killGroup('SIGKILL');
+    server.stdout.destroy();
+    server.stderr.destroy();
+  };
+  process.on('exit', () => killGroup('SIGKILL'));
+  let browser;
+  const failures = [];
+  try {
+    await waitHttp(`http://127.0.0.1:${port}/healthz`, 60000);
+    say(`code-server is up on 127.0.0.1:${port}`);
+    const { chromium } = require('playwright-core');
+    browser = await chromium.launch({
+      executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    const ui = require('./ui');
+    const ctx = { browser, port, ws: dirs.ws, artifacts, say, settingsFile, userSettings };
+    try {
+      await ui.runUiTest(ctx);
+      say('UI test passed');
+    } catch (e) {
+      failures.push(`UI test: ${e.stack || e.message}`);
+    }
+    try {
+      const code = await ui.runExtensionHostTests({ ...ctx, extensionPath: root, suite: path.join(__dirname, 'out', 'suite.js') });
+      if (code !== 0) failures.push(`extension-host tests exited with code ${code}`);
+      else say('extension-host tests passed');
+    } catch (e) {
+      failures.push(`extension-host tests: ${e.stack || e.message}`);
+    }
+  } finally {
+    if (browser) await browser.close().catch(() => undefined);
+    await stopServer();
+    fs.rmSync(base, { recursive: true, force: true, maxRetries: 3 });
+  }
+  say(`finished; screenshots in ${path.relative(root, artifacts)}/`);
+  for (const f of failures) console.error(`FAILED ${f}`);
+  process.exit(failures.length ? 1 : 0);
+}
+
+main().catch((e) => { console.error(e.stack || e.message); process.exit(1); });

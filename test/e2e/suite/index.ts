@@ -1,0 +1,146 @@
+// Integration tests that run inside the real extension host (VS Code's extension test API), with the
+// real vscode module and the real engine process. Bundled by test/e2e/run.js; `run` is the entry.
+import * as assert from 'assert';
+import * as fs from 'fs';
+import * as path from 'path';
+import * as vscode from 'vscode';
+import type { NeuronLensApi } from '../../../src/extension';
+import type { Node } from '../../../src/ui/tree';
+import type { RunOutcome } from '../../../src/ui/panel';
+
+const tests: { name: string; fn: () => Promise<void> }[] = [];
+const test = (name: string, fn: () => Promise<void>) => tests.push({ name, fn });
+
+let api: NeuronLensApi;
+const ws = () => vscode.workspace.workspaceFolders![0].uri.fsPath;
+const tiny = () => path.join(ws(), 'models', 'tiny', 'model.json');
+
+async function children(n?: Node): Promise<Node[]> {
+  return (await api.tree.getChildren(n)) ?? [];
+}
+
+async function layerNode(modelPath: string, name: string): Promise<Extract<Node, { type: 'layer' }>> {
+  const model = (await children()).find((n) => n.type === 'model' && n.path === modelPath);
+  assert.ok(model, `model ${modelPath} is not in the tree`);
+  const layer = (await children(model)).find((n) => n.type === 'layer' && n.layer.name === name);
+  assert.ok(layer && layer.type === 'layer', `layer ${name} is not in the tree`);
+  return layer;
+}
+
+test('activates and registers every contributed command', async () => {
+  const ext = vscode.extensions.getExtension('neuron-lens.neuron-lens');
+  assert.ok(ext, 'extension not found');
+  api = (await ext.activate()) as NeuronLensApi;
+  const all = await vscode.commands.getCommands(true);
+  const contributed = (ext.packageJSON.contributes.commands as { command: string }[]).map((c) => c.command);
+  for (const c of contributed) assert.ok(all.includes(c), `command ${c} is not registered`);
+  await vscode.workspace.getConfiguration('neuronLens').update('steps', 4, vscode.ConfigurationTarget.Global);
+  await vscode.workspace.getConfiguration('neuronLens').update('previewEvery', 2, vscode.ConfigurationTarget.Global);
+});
+
+test('discovers the workspace models and describes layers in the tree', async () => {
+  await api.store.discover();
+  const models = (await children()).filter((n) => n.type === 'model').map((n) => (n as { path: string }).path);
+  assert.ok(models.includes(tiny()), `tiny model not discovered: ${models.join(', ')}`);
+  const model = (await children()).find((n) => n.type === 'model' && n.path === tiny())!;
+  const layers = (await children(model)).map((n) => n.type === 'layer' ? n.layer.name : n.type);
+  assert.deepStrictEqual(layers, ['conv_a', 'conv_b', 'pool', 'logits', 'probs']);
+  const logits = await layerNode(tiny(), 'logits');
+  const item = api.tree.getTreeItem(logits);
+  assert.strictEqual(item.contextValue, 'nl.layer.logits');
+  assert.match(String(item.description), /Dense \[\?×10\] · logits/);
+  const units = await children(logits);
+  assert.strictEqual(units.length, 10);
+  assert.strictEqual(api.tree.getTreeItem(units[7]).label, 'class 7 · sneaker');
+  const conv = api.tree.getTreeItem((await children(await layerNode(tiny(), 'conv_b')))[3]);
+  assert.strictEqual(conv.label, 'channel 3');
+  assert.strictEqual(conv.contextValue, 'nl.unit');
+});
+
+test('pages wide layers (256 channels in pages of 64)', async () => {
+  const mobilenet = path.join(ws(), 'models', 'mobilenet_v1_0.25_224', 'model.json');
+  const layer = await layerNode(mobilenet, 'conv_pw_13');
+  assert.strictEqual(layer.layer.channels, 256);
+  const pages = await children(layer);
+  assert.deepStrictEqual(pages.map((p) => String(api.tree.getTreeItem(p).label)), ['channels 0–63', 'channels 64–127', 'channels 128–191', 'channels 192–255']);
+  const last = await children(pages[3]);
+  assert.strictEqual(last.length, 64);
+  assert.strictEqual(api.tree.getTreeItem(last[63]).label, 'channel 255');
+});
+
+test('visualizes a channel in the panel, then serves it from the cache', async () => {
+  const unit = (await children(await layerNode(tiny(), 'conv_b')))[2];
+  const first = (await vscode.commands.executeCommand('neuronLens.visualizeUnit', unit)) as RunOutcome;
+  assert.ok(first, 'the visualization failed');
+  assert.strictEqual(first.state.status, 'done');
+  assert.strictEqual(first.state.cells.length, 1);
+  assert.strictEqual(first.state.cells[0].spec, 'channel:conv_b:2');
+  assert.ok(first.state.cells[0].png.length > 100);
+  assert.strictEqual(first.state.cells[0].steps, 4);
+  assert.strictEqual(first.fromCache, 0);
+  const again = (await vscode.commands.executeCommand('neuronLens.visualizeUnit', unit)) as RunOutcome;
+  assert.strictEqual(again.fromCache, 1);
+  assert.strictEqual(again.state.cells[0].png, first.state.cells[0].png);
+  assert.match(again.state.message ?? '', /1 from cache/);
+});
+
+test('visualizes a range of channels and compares parameterizations', async () => {
+  const layer = await layerNode(tiny(), 'conv_a');
+  const r = (await vscode.commands.executeCommand('neuronLens.visualizeChannels', layer, '0-1,5')) as RunOutcome;
+  assert.deepStrictEqual(r.state.cells.map((c) => c.spec), ['channel:conv_a:0', 'channel:conv_a:1', 'channel:conv_a:5']);
+  assert.ok(r.state.cells.every((c) => c.png && c.activation !== null));
+  const unit = (await children(layer))[1];
+  const cmp = (await vscode.commands.executeCommand('neuronLens.compareParameterizations', unit)) as RunOutcome;
+  assert.deepStrictEqual(cmp.state.cells.map((c) => c.tag), ['pixel', 'fourier']);
+  assert.notStrictEqual(cmp.state.cells[0].png, cmp.state.cells[1].png);
+});
+
+test('CodeLens: "Open in Neuron Lens" on a model path and "Visualize <layer>" on a layer name', async () => {
+  const doc = await vscode.workspace.openTextDocument(path.join(ws(), 'train.py'));
+  await vscode.window.showTextDocument(doc);
+  await api.codeLens.refreshLayers();
+  const lenses = (await vscode.commands.executeCommand('vscode.executeCodeLensProvider', doc.uri)) as vscode.CodeLens[];
+  const titles = lenses.map((l) => l.command?.title);
+  assert.ok(titles.includes('Visualize conv_a'), titles.join(', '));
+  assert.ok(titles.includes('Visualize conv_b'), titles.join(', '));
+  const open = lenses.find((l) => l.command?.title === 'Open in Neuron Lens');
+  assert.ok(open, titles.join(', '));
+  assert.strictEqual((open.command!.arguments![0] as vscode.Uri).fsPath, tiny());
+});
+
+test('a killed engine fails the running job with a clear message, and the next run restarts it', async () => {
+  await vscode.workspace.getConfiguration('neuronLens').update('steps', 100000, vscode.ConfigurationTarget.Global);
+  const unit = (await children(await layerNode(tiny(), 'conv_a')))[6];
+  const pending = vscode.commands.executeCommand('neuronLens.visualizeUnit', unit) as Thenable<RunOutcome | undefined>;
+  // Wait until the job runs (a preview arrives), then kill the engine process.
+  const panelOf = () => api.panels().find((p) => p.current.units[0] === 'channel:conv_a:6' && p.current.status === 'running');
+  for (let i = 0; i < 600 && !panelOf()?.current.cells[0]?.png; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.ok(panelOf(), 'the long job did not start');
+  const starts = api.engine.starts;
+  process.kill(api.engine.pid!, 'SIGKILL');
+  assert.strictEqual(await pending, undefined);
+  const panel = api.panels().find((p) => p.current.units[0] === 'channel:conv_a:6')!;
+  assert.strictEqual(panel.current.status, 'error');
+  assert.match(panel.current.message ?? '', /engine was killed \(SIGKILL\) while running visualize/);
+  await vscode.workspace.getConfiguration('neuronLens').update('steps', 3, vscode.ConfigurationTarget.Global);
+  const r = (await vscode.commands.executeCommand('neuronLens.visualizeUnit', unit)) as RunOutcome;
+  assert.strictEqual(r.state.status, 'done');
+  assert.strictEqual(api.engine.starts, starts + 1);
+});
+
+export async function run(): Promise<void> {
+  const failed: string[] = [];
+  for (const t of tests) {
+    const t0 = Date.now();
+    try {
+      await t.fn();
+      console.log(`[suite] ✔ ${t.name} (${Date.now() - t0} ms)`);
+    } catch (e) {
+      failed.push(t.name);
+      console.log(`[suite] ✘ ${t.name}: ${(e as Error).stack ?? e}`);
+    }
+  }
+  console.log(`[suite] ${tests.length - failed.length} passing, ${failed.length} failing`);
+  for (const k of ['steps', 'previewEvery']) await vscode.workspace.getConfiguration('neuronLens').update(k, undefined, vscode.ConfigurationTarget.Global);
+  if (fs.existsSync(ws()) && failed.length) throw new Error(`${failed.length} extension-host test(s) failed: ${failed.join('; ')}`);
+}
