@@ -101,19 +101,21 @@ describe('attack (mobilenet_v1_0.75_224, wasm, 10 fixed photo/target pairs)', ()
     assert.ok(hits >= 9, `only ${hits}/10 pairs reached the target`);
   });
 
-  it('lambda > 0 gives a smaller TV of delta than lambda = 0 on the pairs both make succeed', async () => {
-    // No early stop (TV acts from the second step on); three pairs, ten steps.
-    const opts = { method: 'am' as const, epsilon: 0.01, step: 0.01, steps: 10, earlyStop: false };
-    const three = [0, 1, 2];
-    const r0 = await attack(model, three.map((i) => images[i]), three.map((i) => targets[i]), { ...opts, tv: 0 });
-    const r1 = await attack(model, three.map((i) => images[i]), three.map((i) => targets[i]), { ...opts, tv: 1e-3 });
+  it('lambda > 0 gives a smaller TV of delta than lambda = 0 at equal success', async () => {
+    // With epsilon 0.01 the 8-bit ball is only 2 levels wide and delta sits on its corners whatever lambda is;
+    // at 0.03 (7 levels) the TV term has room to act. Early stop as by default: each pair stops at success.
+    const opts = { method: 'am' as const, epsilon: 0.03, step: 0.01, steps: 30 };
+    const r0 = await attack(model, images, targets, { ...opts, tv: 0 });
+    const r1 = await attack(model, images, targets, { ...opts, tv: 1e-3 });
     const ok = (r: AttackResult) => r.successAfterQuantization;
-    assert.ok(r1.results.filter(ok).length >= r0.results.filter(ok).length);
-    const both = three.filter((_, k) => ok(r0.results[k]) && ok(r1.results[k]));
-    assert.ok(both.length >= 2, `only ${both.length} pairs succeed in both runs`);
-    for (const k of both.map((i) => three.indexOf(i))) {
-      assert.ok(r1.results[k].tv < r0.results[k].tv, `pair ${three[k]}: TV ${r1.results[k].tv} (lambda 1e-3) >= ${r0.results[k].tv} (lambda 0)`);
-    }
+    const both = r0.results.flatMap((r, k) => (ok(r) && ok(r1.results[k]) ? [k] : []));
+    assert.ok(both.length >= 9, `only ${both.length} pairs succeed in both runs`);
+    const tv0 = both.reduce((s, k) => s + r0.results[k].tv, 0);
+    const tv1 = both.reduce((s, k) => s + r1.results[k].tv, 0);
+    console.log(`      mean TV of delta over ${both.length} pairs: lambda 0 ${(tv0 / both.length).toFixed(0)}, lambda 1e-3 ${(tv1 / both.length).toFixed(0)}`);
+    const lower = both.filter((k) => r1.results[k].tv < r0.results[k].tv);
+    assert.ok(lower.length >= both.length - 1, `TV lower for only ${lower.length} of ${both.length} pairs`);
+    assert.ok(tv1 < tv0, `total TV ${tv1} (lambda 1e-3) vs ${tv0} (lambda 0)`);
   });
 
   it('FGSM and PGD run through the same loop, report the same metrics, and PGD succeeds at least as often as FGSM', async () => {

@@ -188,14 +188,23 @@ async function tryWasm(): Promise<Attempt> {
       setWasmPaths(wasmFilesDir() + path.sep);
       wasmPathsSet = true;
     }
-    // Threads must be prepared before the wasm backend first initializes (see ./wasmThreads.ts).
-    const fresh = !wasmStarted;
-    if (fresh) prepareWasmThreads(wasmThreadCount());
+    // Threads must be prepared before the wasm backend first initializes (see ./wasmThreads.ts); without
+    // them (e.g. the threads glue is missing beside a bundle) wasm still runs, on one thread.
+    const threads = wasmThreadCount();
+    let prepared = false;
+    if (!wasmStarted) {
+      try {
+        prepareWasmThreads(threads);
+        prepared = true;
+      } catch (e) {
+        threadsNote = `threads off (${errMsg(e)})`;
+      }
+    }
     let ok: boolean;
     try {
       ok = await activate('wasm');
     } finally {
-      if (fresh) threadsNote = completeWasmThreads().reason;
+      if (prepared) threadsNote = completeWasmThreads().reason;
       wasmStarted = true;
     }
     if (!ok) return { ok: false, why: 'wasm: backend failed to initialise' };
