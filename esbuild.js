@@ -28,7 +28,7 @@ const builds = [
   ...(fs.existsSync('src/engine/main.ts') ? [{ ...node, entryPoints: { engine: 'src/engine/main.ts' }, outdir: dist }] : []),
   { ...node, entryPoints: { extension: 'src/extension.ts' }, outdir: dist },
   ...(fs.existsSync('src/webview/main.ts')
-    ? [{ bundle: true, platform: 'browser', target: 'es2022', format: 'iife', sourcemap: true, logLevel: 'warning', entryPoints: { webview: 'src/webview/main.ts' }, outdir: dist }]
+    ? [{ bundle: true, platform: 'browser', target: 'es2022', format: 'iife', sourcemap: true, logLevel: 'warning', entryPoints: { webview: 'src/webview/main.ts', attack: 'src/webview/attack.ts' }, outdir: dist }]
     : []),
 ];
 

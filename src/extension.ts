@@ -4,6 +4,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
 import { EngineClient } from './engine/client';
+import { ATTACK_VIEW_TYPE, AttackPanel } from './ui/attackPanel';
+import type { AttackControls, AttackPanelState } from './ui/attackProtocol';
 import { ResultCache } from './ui/cache';
 import { ModelCodeLens } from './ui/codelens';
 import { ModelStore } from './ui/models';
@@ -18,7 +20,24 @@ export interface NeuronLensApi {
   tree: ModelTree;
   codeLens: ModelCodeLens;
   panels: () => VisualizationPanel[];
+  attackPanel: () => AttackPanel | undefined;
 }
+
+/** Optional arguments of neuronLens.attackImage (each one given skips its prompt). */
+export interface AttackImageArgs {
+  model?: string;
+  image?: string;
+  /** A class index or name. */
+  target?: string | number;
+  epsilon?: number;
+  method?: AttackControls['method'];
+  /** Lambda, the TV weight (AM). */
+  tv?: number;
+  steps?: number;
+}
+
+const IMAGE_EXTENSIONS = ['png', 'jpg', 'jpeg'];
+const DEFAULT_ATTACK_CONTROLS: AttackControls = { method: 'am', epsilon: 0.01, tv: 1e-4, steps: 30 };
 
 type LayerNode = Extract<Node, { type: 'layer' }>;
 type UnitNode = Extract<Node, { type: 'unit' }>;
@@ -162,6 +181,63 @@ export function activate(context: vscode.ExtensionContext): NeuronLensApi {
     const count = Math.min(layerChannels(), layer.channels);
     return runLayer(modelPath, model, layer, Array.from({ length: count }, (_, i) => i));
   });
+  async function pickModel(): Promise<string | undefined> {
+    const dir = context.asAbsolutePath('models');
+    const examples = fs.existsSync(dir) ? fs.readdirSync(dir).map((n) => path.join(dir, n, 'model.json')).filter((p) => fs.existsSync(p)) : [];
+    const paths = [...new Set([...store.list().map((e) => e.path), ...examples])];
+    if (!paths.length) {
+      void vscode.window.showErrorMessage('Neuron Lens: no models to attack; open a model.json first (Neuron Lens: Open Model…)');
+      return undefined;
+    }
+    if (paths.length === 1) return paths[0];
+    const picked = await vscode.window.showQuickPick(paths.map((p) => ({ label: modelName(p), description: vscode.workspace.asRelativePath(p), path: p })), { title: 'Attack: model', placeHolder: 'The model to fool' });
+    return picked?.path;
+  }
+
+  async function pickTarget(model: LoadedModel): Promise<string | undefined> {
+    const n = model.description.classes;
+    if (!n) throw new Error(`${model.description.name} has no class output (no logits layer found): it cannot be attacked`);
+    const items = Array.from({ length: n }, (_, i) => ({ label: model.classNames?.[i] ?? `class ${i}`, description: `class ${i}`, index: i }));
+    const picked = await vscode.window.showQuickPick(items, { title: `Attack: target class of ${model.description.name}`, placeHolder: model.classNames ? 'Type a class name or "class N"' : 'No labels file next to the model: classes by index', matchOnDescription: true });
+    return picked ? String(picked.index) : undefined;
+  }
+
+  /** Resolves a target (index or name) to the label the panel shows. */
+  function targetLabel(model: LoadedModel, target: string): string {
+    const i = /^\d+$/.test(target) ? Number(target) : model.classNames?.indexOf(target) ?? -1;
+    return i >= 0 && model.classNames?.[i] ? model.classNames[i] : /^\d+$/.test(target) ? `class ${target}` : target;
+  }
+
+  cmd('neuronLens.attackImage', async (arg?: vscode.Uri | AttackImageArgs): Promise<AttackPanelState | undefined> => {
+    const args: AttackImageArgs = arg instanceof vscode.Uri ? { image: arg.fsPath } : arg ?? {};
+    try {
+      const modelPath = args.model ?? await pickModel();
+      if (!modelPath) return undefined;
+      let image = args.image;
+      if (!image) {
+        const picked = await vscode.window.showOpenDialog({ canSelectMany: false, filters: { Images: IMAGE_EXTENSIONS }, openLabel: 'Attack this image', title: 'Attack: image' });
+        image = picked?.[0]?.fsPath;
+      }
+      if (!image) return undefined;
+      if (!IMAGE_EXTENSIONS.includes(path.extname(image).slice(1).toLowerCase())) throw new Error(`${path.basename(image)} is not a PNG or JPEG image`);
+      const model = await store.load(modelPath);
+      const target = args.target !== undefined ? String(args.target) : await pickTarget(model);
+      if (target === undefined) return undefined;
+      const controls: AttackControls = {
+        method: args.method ?? DEFAULT_ATTACK_CONTROLS.method,
+        epsilon: args.epsilon ?? DEFAULT_ATTACK_CONTROLS.epsilon,
+        tv: args.tv ?? DEFAULT_ATTACK_CONTROLS.tv,
+        steps: args.steps ?? DEFAULT_ATTACK_CONTROLS.steps,
+      };
+      return await AttackPanel.show({ extensionUri: context.extensionUri, engine, log }, { modelPath, modelName: modelName(modelPath), image, target, targetLabel: targetLabel(model, target) }, controls);
+    } catch (e) {
+      const message = (e as Error).message;
+      log.appendLine(`attack failed: ${message}`);
+      if (!AttackPanel.current()?.panel.visible) void vscode.window.showErrorMessage(/Neuron Lens/.test(message) ? message : `Neuron Lens: ${message}`);
+      return undefined;
+    }
+  });
+  cmd('neuronLens.attackWithNeuronLens', (uri?: vscode.Uri) => (uri ? vscode.commands.executeCommand('neuronLens.attackImage', uri) : undefined));
   cmd('neuronLens.showEngineLog', () => log.show());
   cmd('neuronLens.restartEngine', () => engine.restart('restarted by the user'));
 
@@ -169,10 +245,11 @@ export function activate(context: vscode.ExtensionContext): NeuronLensApi {
     log, status, treeView, store, engine,
     vscode.languages.registerCodeLensProvider([{ scheme: 'file', language: 'python' }, { scheme: 'file', language: 'javascript' }, { scheme: 'file', language: 'typescript' }], codeLens),
     vscode.window.registerWebviewPanelSerializer(VIEW_TYPE, { deserializeWebviewPanel: async (panel, state) => VisualizationPanel.revive(deps, panel, state) }),
+    vscode.window.registerWebviewPanelSerializer(ATTACK_VIEW_TYPE, { deserializeWebviewPanel: async (panel, state) => AttackPanel.revive({ extensionUri: context.extensionUri, engine, log }, panel, state) }),
     vscode.workspace.onDidChangeConfiguration((e) => { if (e.affectsConfiguration('neuronLens.backend')) engine.setBackend(backendSetting()); }),
   );
   void store.discover();
-  return { engine, store, tree, codeLens, panels: () => VisualizationPanel.all() };
+  return { engine, store, tree, codeLens, panels: () => VisualizationPanel.all(), attackPanel: () => AttackPanel.current() };
 }
 
 export function deactivate(): void {}

@@ -149,6 +149,36 @@ async function uiSteps(page, ctx) {
   await quickPick(page, 'train.py', 'train.py');
   await page.locator('.codelens-decoration a', { hasText: 'Visualize conv_a' }).first().waitFor({ timeout: 60000 });
   await shot(page, ctx, '6-light-codelens');
+
+  // Explorer context menu of a photo: "Attack with Neuron Lens", then the model and the target class.
+  await page.keyboard.press('Control+Shift+E');
+  const explorer = page.locator('.explorer-folders-view [role="tree"]').first();
+  await explorer.waitFor();
+  await explorer.getByRole('treeitem', { name: /^images$/ }).first().click();
+  const photo = explorer.getByRole('treeitem', { name: /^coral_bird\.png$/ }).first();
+  await photo.waitFor();
+  await photo.click({ button: 'right' });
+  const attackItem = page.locator('.monaco-menu .action-label', { hasText: 'Attack with Neuron Lens' }).first();
+  await attackItem.waitFor();
+  await attackItem.hover();
+  await attackItem.click();
+  await page.waitForTimeout(500);
+  if (await page.locator('.monaco-menu').isVisible()) await page.keyboard.press('Enter');
+  const pickInput = page.locator('.quick-input-widget .quick-input-box input');
+  await pickInput.waitFor();
+  await pickInput.fill('mobilenet');
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: 'mobilenet_v1_0.25_224' }).first().click();
+  await page.locator('.quick-input-widget .quick-input-title', { hasText: 'target class' }).waitFor();
+  await pickInput.fill('class 309');
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: 'class 309' }).first().waitFor();
+  await pickInput.press('Enter');
+  const attack = webview(page);
+  await attack.locator('#attack[data-status="done"]').waitFor({ timeout: 300000 });
+  const sizes = await attack.locator('#attack img').evaluateAll((imgs) => imgs.map((i) => `${i.naturalWidth}x${i.naturalHeight}`));
+  assert.deepStrictEqual(sizes, ['224x224', '224x224', '224x224']);
+  assert.strictEqual(await attack.locator('#top5-after li').count(), 5);
+  say(`attack: ${(await attack.locator('#status').textContent()).trim()}`);
+  await shot(page, ctx, 'attack');
 }
 
 /** Runs test/e2e/suite inside the extension host, through VS Code's own extension test API. */

@@ -7,6 +7,7 @@ import * as vscode from 'vscode';
 import type { NeuronLensApi } from '../../../src/extension';
 import type { Node } from '../../../src/ui/tree';
 import type { RunOutcome } from '../../../src/ui/panel';
+import type { AttackPanelState } from '../../../src/ui/attackProtocol';
 
 const tests: { name: string; fn: () => Promise<void> }[] = [];
 const test = (name: string, fn: () => Promise<void>) => tests.push({ name, fn });
@@ -106,6 +107,33 @@ test('CodeLens: "Open in Neuron Lens" on a model path and "Visualize <layer>" on
   const open = lenses.find((l) => l.command?.title === 'Open in Neuron Lens');
   assert.ok(open, titles.join(', '));
   assert.strictEqual((open.command!.arguments![0] as vscode.Uri).fsPath, tiny());
+});
+
+test('attacks a fixture photo toward a target class and shows the result in the attack panel', async () => {
+  const model = path.join(ws(), 'models', 'mobilenet_v1_0.25_224', 'model.json');
+  const image = path.join(ws(), 'images', 'coral_bird.png');
+  const epsilon = 0.03;
+  const s = (await vscode.commands.executeCommand('neuronLens.attackImage', { model, image, target: 309, epsilon, steps: 30 })) as AttackPanelState | undefined;
+  assert.ok(s, 'the attack command returned nothing (see the Neuron Lens log)');
+  assert.strictEqual(s.status, 'done', s.message);
+  const r = s.result;
+  assert.ok(r, 'no result in the panel state');
+  assert.strictEqual(r.target, 309);
+  assert.strictEqual(r.image, image);
+  assert.ok(r.linf <= epsilon + 1e-6, `L-inf ${r.linf} exceeds epsilon ${epsilon}`);
+  assert.ok(r.l2 > 0, 'the perturbation is empty');
+  assert.strictEqual(r.top5Before.length, 5);
+  assert.strictEqual(r.top5After.length, 5);
+  assert.notStrictEqual(r.top5Before[0].index, 309, 'the photo already shows the target class');
+  assert.ok(r.success, `the attack did not reach class 309 in 30 steps at epsilon ${epsilon}: ${s.message}`);
+  assert.strictEqual(r.top5After[0].index, 309);
+  for (const png of [r.original, r.adversarial, r.perturbation]) assert.ok(png.length > 1000, 'an attack image is missing');
+  const panel = api.attackPanel();
+  assert.ok(panel, 'no attack panel');
+  assert.strictEqual(panel.current.result?.adversarial, r.adversarial);
+  // A bad image file gives no result (and an error message), not a crash.
+  const bad = await vscode.commands.executeCommand('neuronLens.attackImage', { model, image: path.join(ws(), 'train.py'), target: 1 });
+  assert.strictEqual(bad, undefined);
 });
 
 test('a killed engine fails the running job with a clear message, and the next run restarts it', async () => {
