@@ -168,7 +168,7 @@ export class AttackPanel {
         status: r.cancelled ? 'cancelled' : 'done',
         result: pair,
         msPerStep: r.msPerStep,
-        message: `${r.cancelled ? 'Cancelled: ' : ''}${pair.success ? 'Success' : 'No success'}: ${verdict} ${steps} · ${r.msPerStep.toFixed(0)} ms/step`,
+        message: `${r.cancelled ? 'Cancelled: ' : ''}${controls.method.toUpperCase()} ε ${controls.epsilon}: ${pair.success ? 'success' : 'no success'}, ${verdict} ${steps} · ${r.msPerStep.toFixed(0)} ms/step`,
       });
       return this.state;
     } catch (e) {

@@ -179,6 +179,16 @@ async function uiSteps(page, ctx) {
   assert.strictEqual(await attack.locator('#top5-after li').count(), 5);
   say(`attack: ${(await attack.locator('#status').textContent()).trim()}`);
   await shot(page, ctx, 'attack');
+  // Re-run from the panel with FGSM at a larger epsilon.
+  await attack.locator('#epsilon').fill('0.02');
+  await attack.locator('#method').evaluate((el) => { el.value = 'fgsm'; });
+  await attack.locator('#rerun').click();
+  await attack.locator('#status', { hasText: /^FGSM ε 0\.02: / }).waitFor({ timeout: 300000 });
+  await attack.locator('#attack[data-status="done"]').waitFor({ timeout: 300000 });
+  const linf = Number(await attack.locator('#metrics dd').nth(2).textContent());
+  assert.ok(linf > 0 && linf <= 0.02 + 1e-6, `L-inf after the FGSM re-run: ${linf}`);
+  say(`attack re-run: ${(await attack.locator('#status').textContent()).trim()}`);
+  await shot(page, ctx, 'attack-rerun');
 }
 
 /** Runs test/e2e/suite inside the extension host, through VS Code's own extension test API. */

@@ -131,6 +131,7 @@ test('attacks a fixture photo toward a target class and shows the result in the 
   const panel = api.attackPanel();
   assert.ok(panel, 'no attack panel');
   assert.strictEqual(panel.current.result?.adversarial, r.adversarial);
+  assert.match(panel.current.message ?? '', /^AM ε 0\.03: success/);
   // A bad image file gives no result (and an error message), not a crash.
   const bad = await vscode.commands.executeCommand('neuronLens.attackImage', { model, image: path.join(ws(), 'train.py'), target: 1 });
   assert.strictEqual(bad, undefined);
