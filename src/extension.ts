@@ -6,7 +6,7 @@ import * as vscode from 'vscode';
 import { EngineClient } from './engine/client';
 import { ResultCache } from './ui/cache';
 import { ModelCodeLens } from './ui/codelens';
-import { ModelStore } from './ui/models';
+import { ModelStore, modelDisplayName } from './ui/models';
 import { VIEW_TYPE, VisualizationPanel, type PanelDeps, type RunOutcome } from './ui/panel';
 import { backendSetting, defaultSettings, layerChannels } from './ui/settings';
 import { ModelTree, unitLabel, unitNoun, unitSpec, visualLayers, type Node } from './ui/tree';
@@ -75,11 +75,10 @@ export function activate(context: vscode.ExtensionContext): NeuronLensApi {
   const codeLens = new ModelCodeLens(store);
   const deps: PanelDeps = { extensionUri: context.extensionUri, engine, store, cache, log };
 
-  const modelName = (p: string) => path.basename(path.dirname(p));
 
   async function run(modelPath: string, units: string[], labels: string[], compare = false): Promise<RunOutcome | undefined> {
     try {
-      return await VisualizationPanel.show(deps, { modelPath, modelName: modelName(modelPath), units, labels, compare }, defaultSettings());
+      return await VisualizationPanel.show(deps, { modelPath, modelName: modelDisplayName(modelPath), units, labels, compare }, defaultSettings());
     } catch (e) {
       log.appendLine(`visualization failed: ${(e as Error).message}`);
       return undefined;
@@ -100,7 +99,7 @@ export function activate(context: vscode.ExtensionContext): NeuronLensApi {
   const cmd = (id: string, fn: (...args: any[]) => unknown) => context.subscriptions.push(vscode.commands.registerCommand(id, fn));
 
   cmd('neuronLens.openModel', async () => {
-    const picked = await vscode.window.showOpenDialog({ canSelectMany: false, filters: { 'TF.js model': ['json'] }, openLabel: 'Open in Neuron Lens' });
+    const picked = await vscode.window.showOpenDialog({ canSelectMany: false, filters: { 'Model (TF.js model.json, Keras, ONNX)': ['json', 'keras', 'h5', 'onnx'] }, openLabel: 'Open in Neuron Lens' });
     return picked?.[0] ? openModel(picked[0].fsPath, 'opened') : undefined;
   });
   cmd('neuronLens.openInNeuronLens', (uri?: vscode.Uri) => {
@@ -156,7 +155,7 @@ export function activate(context: vscode.ExtensionContext): NeuronLensApi {
     const model = await store.load(modelPath);
     const layer = visualLayers(model).find((l) => l.name === layerName);
     if (!layer) {
-      void vscode.window.showErrorMessage(`Neuron Lens: ${modelName(modelPath)} has no layer "${layerName}"`);
+      void vscode.window.showErrorMessage(`Neuron Lens: ${modelDisplayName(modelPath)} has no layer "${layerName}"`);
       return undefined;
     }
     const count = Math.min(layerChannels(), layer.channels);
