@@ -1,6 +1,5 @@
 // The "Models" tree: model -> layers -> channels (or classes, or ViT hidden dims), loaded lazily and
 // paged for wide layers.
-import * as path from 'path';
 import * as vscode from 'vscode';
 import type { LoadedModel, ModelDescription } from '../engine/protocol';
 import { modelDisplayName, type ModelStore } from './models';
