@@ -8,7 +8,7 @@ import { ATTACK_VIEW_TYPE, AttackPanel } from './ui/attackPanel';
 import type { AttackControls, AttackPanelState } from './ui/attackProtocol';
 import { ResultCache } from './ui/cache';
 import { ModelCodeLens } from './ui/codelens';
-import { ModelStore } from './ui/models';
+import { ModelStore, modelDisplayName } from './ui/models';
 import { VIEW_TYPE, VisualizationPanel, type PanelDeps, type RunOutcome } from './ui/panel';
 import { backendSetting, defaultSettings, layerChannels } from './ui/settings';
 import { ModelTree, unitLabel, unitNoun, unitSpec, visualLayers, type Node } from './ui/tree';
@@ -94,11 +94,10 @@ export function activate(context: vscode.ExtensionContext): NeuronLensApi {
   const codeLens = new ModelCodeLens(store);
   const deps: PanelDeps = { extensionUri: context.extensionUri, engine, store, cache, log };
 
-  const modelName = (p: string) => path.basename(path.dirname(p));
 
   async function run(modelPath: string, units: string[], labels: string[], compare = false): Promise<RunOutcome | undefined> {
     try {
-      return await VisualizationPanel.show(deps, { modelPath, modelName: modelName(modelPath), units, labels, compare }, defaultSettings());
+      return await VisualizationPanel.show(deps, { modelPath, modelName: modelDisplayName(modelPath), units, labels, compare }, defaultSettings());
     } catch (e) {
       log.appendLine(`visualization failed: ${(e as Error).message}`);
       return undefined;
@@ -119,7 +118,7 @@ export function activate(context: vscode.ExtensionContext): NeuronLensApi {
   const cmd = (id: string, fn: (...args: any[]) => unknown) => context.subscriptions.push(vscode.commands.registerCommand(id, fn));
 
   cmd('neuronLens.openModel', async () => {
-    const picked = await vscode.window.showOpenDialog({ canSelectMany: false, filters: { 'TF.js model': ['json'] }, openLabel: 'Open in Neuron Lens' });
+    const picked = await vscode.window.showOpenDialog({ canSelectMany: false, filters: { 'Model (TF.js model.json, Keras, ONNX)': ['json', 'keras', 'h5', 'onnx'] }, openLabel: 'Open in Neuron Lens' });
     return picked?.[0] ? openModel(picked[0].fsPath, 'opened') : undefined;
   });
   cmd('neuronLens.openInNeuronLens', (uri?: vscode.Uri) => {
@@ -175,7 +174,7 @@ export function activate(context: vscode.ExtensionContext): NeuronLensApi {
     const model = await store.load(modelPath);
     const layer = visualLayers(model).find((l) => l.name === layerName);
     if (!layer) {
-      void vscode.window.showErrorMessage(`Neuron Lens: ${modelName(modelPath)} has no layer "${layerName}"`);
+      void vscode.window.showErrorMessage(`Neuron Lens: ${modelDisplayName(modelPath)} has no layer "${layerName}"`);
       return undefined;
     }
     const count = Math.min(layerChannels(), layer.channels);
@@ -190,7 +189,7 @@ export function activate(context: vscode.ExtensionContext): NeuronLensApi {
       return undefined;
     }
     if (paths.length === 1) return paths[0];
-    const picked = await vscode.window.showQuickPick(paths.map((p) => ({ label: modelName(p), description: vscode.workspace.asRelativePath(p), path: p })), { title: 'Attack: model', placeHolder: 'The model to fool' });
+    const picked = await vscode.window.showQuickPick(paths.map((p) => ({ label: modelDisplayName(p), description: vscode.workspace.asRelativePath(p), path: p })), { title: 'Attack: model', placeHolder: 'The model to fool' });
     return picked?.path;
   }
 
@@ -229,7 +228,7 @@ export function activate(context: vscode.ExtensionContext): NeuronLensApi {
         tv: args.tv ?? DEFAULT_ATTACK_CONTROLS.tv,
         steps: args.steps ?? DEFAULT_ATTACK_CONTROLS.steps,
       };
-      return await AttackPanel.show({ extensionUri: context.extensionUri, engine, log }, { modelPath, modelName: modelName(modelPath), image, target, targetLabel: targetLabel(model, target) }, controls);
+      return await AttackPanel.show({ extensionUri: context.extensionUri, engine, log }, { modelPath, modelName: modelDisplayName(modelPath), image, target, targetLabel: targetLabel(model, target) }, controls);
     } catch (e) {
       const message = (e as Error).message;
       log.appendLine(`attack failed: ${message}`);

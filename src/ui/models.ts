@@ -1,4 +1,4 @@
-// The models the user works with: discovered model.json files in the workspace, models opened by command,
+// The models the user works with: model files discovered in the workspace (TF.js model.json, Keras .keras/.h5, ONNX), models opened by command,
 // and the embedded examples. Descriptions come from the engine (loaded lazily, when first needed).
 import * as fs from 'fs';
 import * as path from 'path';
@@ -14,14 +14,31 @@ export interface ModelEntry {
 
 const OPENED_KEY = 'neuronLens.openedModels';
 
-/** A TF.js model.json (layers or graph model), judged by a quick look at its first bytes. */
-export function looksLikeTfjsModel(file: string): boolean {
+/** Every model file format the engine loads. */
+export const MODEL_GLOB = '**/{model.json,*.keras,*.h5,*.onnx}';
+
+/** The name a model is shown by: the folder of a model.json, else the file name. */
+export function modelDisplayName(file: string): string {
+  return path.basename(file) === 'model.json' ? path.basename(path.dirname(file)) : path.basename(file);
+}
+
+/**
+ * A model file, judged by a quick look at its first bytes: a TF.js model.json (layers or graph model) has a
+ * "modelTopology", a .keras file is a zip, a .h5 file is HDF5; an .onnx file has no magic bytes to check.
+ */
+export function looksLikeModel(file: string): boolean {
   try {
     const fd = fs.openSync(file, 'r');
     try {
       const buf = Buffer.alloc(64 * 1024);
-      const n = fs.readSync(fd, buf, 0, buf.length, 0);
-      return buf.subarray(0, n).toString('utf8').includes('"modelTopology"');
+      const head = buf.subarray(0, fs.readSync(fd, buf, 0, buf.length, 0));
+      switch (path.extname(file).toLowerCase()) {
+        case '.json': return head.toString('utf8').includes('"modelTopology"');
+        case '.keras': return head.subarray(0, 2).toString('latin1') === 'PK';
+        case '.h5': return head.subarray(0, 8).equals(Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]));
+        case '.onnx': return head.length > 0;
+        default: return false;
+      }
     } finally {
       fs.closeSync(fd);
     }
@@ -39,7 +56,7 @@ export class ModelStore implements vscode.Disposable {
 
   constructor(private readonly state: vscode.Memento, private readonly engine: EngineClient) {
     for (const p of state.get<string[]>(OPENED_KEY, [])) if (fs.existsSync(p)) this.entries.set(p, { path: p, origin: 'opened' });
-    const watcher = vscode.workspace.createFileSystemWatcher('**/model.json');
+    const watcher = vscode.workspace.createFileSystemWatcher(MODEL_GLOB);
     watcher.onDidCreate(() => void this.discover());
     watcher.onDidDelete((u) => { const e = this.entries.get(u.fsPath); if (e?.origin === 'workspace') this.remove(u.fsPath); });
     watcher.onDidChange((u) => { this.loaded.delete(u.fsPath); this.changed.fire(); });
@@ -47,19 +64,19 @@ export class ModelStore implements vscode.Disposable {
   }
 
   list(): ModelEntry[] {
-    return [...this.entries.values()].sort((a, b) => path.basename(path.dirname(a.path)).localeCompare(path.basename(path.dirname(b.path))));
+    return [...this.entries.values()].sort((a, b) => modelDisplayName(a.path).localeCompare(modelDisplayName(b.path)));
   }
 
   has(p: string): boolean {
     return this.entries.has(p);
   }
 
-  /** Finds TF.js model.json files in the workspace folders. */
+  /** Finds model files in the workspace folders. */
   async discover(): Promise<void> {
-    const files = await vscode.workspace.findFiles('**/model.json', '**/node_modules/**', 200);
+    const files = await vscode.workspace.findFiles(MODEL_GLOB, '**/node_modules/**', 200);
     let added = false;
     for (const f of files) {
-      if (!this.entries.has(f.fsPath) && looksLikeTfjsModel(f.fsPath)) {
+      if (!this.entries.has(f.fsPath) && looksLikeModel(f.fsPath)) {
         this.entries.set(f.fsPath, { path: f.fsPath, origin: 'workspace' });
         added = true;
       }

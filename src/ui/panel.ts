@@ -43,12 +43,12 @@ function nonce(): string {
   return crypto.randomBytes(18).toString('base64').replace(/[^A-Za-z0-9]/g, '');
 }
 
-/** The editor column of an open editor showing the model's source (its model.json, or code naming it). */
+/** The editor column of an open editor showing the model's source (its model file, or code naming it). */
 function sourceColumn(modelPath: string): vscode.TextEditor | undefined {
-  const name = path.basename(path.dirname(modelPath));
+  const named = path.basename(modelPath) === 'model.json' ? `${path.basename(path.dirname(modelPath))}/model.json` : path.basename(modelPath);
   const editors = vscode.window.visibleTextEditors;
   return editors.find((e) => e.document.uri.fsPath === modelPath)
-    ?? editors.find((e) => e.document.uri.scheme === 'file' && e.document.getText().includes(`${name}/model.json`));
+    ?? editors.find((e) => e.document.uri.scheme === 'file' && e.document.getText().includes(named));
 }
 
 /** 42 s, 3 min 5 s, 2 h 10 min. */

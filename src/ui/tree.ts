@@ -1,9 +1,8 @@
 // The "Models" tree: model -> layers -> channels (or classes, or ViT hidden dims), loaded lazily and
 // paged for wide layers.
-import * as path from 'path';
 import * as vscode from 'vscode';
 import type { LoadedModel, ModelDescription } from '../engine/protocol';
-import type { ModelStore } from './models';
+import { modelDisplayName, type ModelStore } from './models';
 
 export const PAGE = 64;
 
@@ -68,7 +67,7 @@ export class ModelTree implements vscode.TreeDataProvider<Node> {
     const C = vscode.TreeItemCollapsibleState;
     switch (n.type) {
       case 'model': {
-        const t = new vscode.TreeItem(path.basename(path.dirname(n.path)), C.Collapsed);
+        const t = new vscode.TreeItem(modelDisplayName(n.path), C.Collapsed);
         t.id = `model:${n.path}`;
         t.description = n.origin === 'example' ? 'example' : vscode.workspace.asRelativePath(n.path);
         t.tooltip = n.path;
