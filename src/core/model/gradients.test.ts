@@ -33,37 +33,17 @@ function relL2(a: Float32Array, ref: Float32Array): number {
   return Math.sqrt(num / den);
 }
 
-function cosine(a: Float32Array, b: Float32Array): number {
-  let ab = 0;
-  let aa = 0;
-  let bb = 0;
-  for (let i = 0; i < a.length; i++) { ab += a[i] * b[i]; aa += a[i] * a[i]; bb += b[i] * b[i]; }
-  return ab / Math.sqrt(aa * bb);
-}
-
-// Float32 rounding differs between backends by ~1e-6 relative. Where a ReLU6 input lies that close to 0 or 6
-// (thousands of units saturate at 6 on random inputs), the two backends take different sides of the kink, and
-// the gradient of a deep unit changes in the few pixels behind it (measured: conv_pw_5 differs in 821 of
-// 150,528 pixels). A unit shallow enough that no kink is that close compares exactly; a logit, which sees the
-// whole network, is compared by cosine similarity, as the ONNX fixtures' README prescribes for CNN logits.
 describe('wasm input gradients equal cpu ones on mobilenet_v1_0.25_224', () => {
   const rng = new Rng(11);
   const input = Float32Array.from({ length: 224 * 224 * 3 }, () => rng.next() * 2 - 1);
-
-  it('a channel (conv_pw_3 ch 7): relative L2 error < 1e-4', async () => {
-    const cpu = await inputGradient('cpu', 'channel:conv_pw_3:7', input);
-    const wasm = await inputGradient('wasm', 'channel:conv_pw_3:7', input);
-    const err = relL2(wasm, cpu);
-    console.log(`      relative L2 error wasm vs cpu ${err.toExponential(2)}`);
-    assert.ok(cpu.some((v) => v !== 0), 'the gradient is not all zero');
-    assert.ok(err < 1e-4, `relative error ${err}`);
-  });
-
-  it('a logit (309 bee): cosine similarity >= 0.999', async () => {
-    const cpu = await inputGradient('cpu', 'logit:309', input);
-    const wasm = await inputGradient('wasm', 'logit:309', input);
-    const cos = cosine(wasm, cpu);
-    console.log(`      cosine ${cos.toFixed(6)}, relative L2 error ${relL2(wasm, cpu).toExponential(2)}`);
-    assert.ok(cos >= 0.999, `cosine ${cos}`);
-  });
+  for (const spec of ['channel:conv_pw_5:3', 'logit:309']) {
+    it(`${spec}: relative L2 error < 1e-4`, async () => {
+      const cpu = await inputGradient('cpu', spec, input);
+      const wasm = await inputGradient('wasm', spec, input);
+      const err = relL2(wasm, cpu);
+      console.log(`      relative L2 error wasm vs cpu ${err.toExponential(2)}`);
+      assert.ok(cpu.some((v) => v !== 0), 'the gradient is not all zero');
+      assert.ok(err < 1e-4, `relative error ${err}`);
+    });
+  }
 });
