@@ -1,9 +1,9 @@
 // The attack panel: one webview that shows a targeted adversarial example of one image — original |
 // perturbation x10 | adversarial, the top-5 before and after, the metrics — with epsilon, lambda and
 // method controls to re-run. The attack runs in the engine process with a cancellable progress notification.
-import * as crypto from 'crypto';
 import * as path from 'path';
 import * as vscode from 'vscode';
+import { WebviewPanelBase } from './webviewHtml';
 import type { EngineClient } from '../engine/client';
 import { AttackPanelState, FromAttackWebview, type AttackControls, type ToAttackWebview } from './attackProtocol';
 import { formatDuration } from './panel';
@@ -24,16 +24,10 @@ export interface AttackTarget {
   targetLabel: string;
 }
 
-function nonce(): string {
-  return crypto.randomBytes(18).toString('base64').replace(/[^A-Za-z0-9]/g, '');
-}
-
-export class AttackPanel {
+export class AttackPanel extends WebviewPanelBase<AttackPanelState, ToAttackWebview, FromAttackWebview> {
   private static instance: AttackPanel | undefined;
-  private state: AttackPanelState;
   private jobId: number | null = null;
   private running: Promise<AttackPanelState> | null = null;
-  private readonly disposables: vscode.Disposable[] = [];
 
   static current(): AttackPanel | undefined {
     return AttackPanel.instance;
@@ -68,36 +62,13 @@ export class AttackPanel {
     return { enableScripts: true, localResourceRoots: [vscode.Uri.joinPath(extensionUri, 'dist'), vscode.Uri.joinPath(extensionUri, 'media')] };
   }
 
-  private constructor(private readonly deps: AttackDeps, readonly panel: vscode.WebviewPanel, state: AttackPanelState) {
-    this.state = state;
+  private constructor(private readonly deps: AttackDeps, panel: vscode.WebviewPanel, state: AttackPanelState) {
+    super(panel, deps, state, { title: 'Neuron Lens Attack', script: 'attack.js', styles: ['webview.css', 'attack.css'] }, FromAttackWebview);
     AttackPanel.instance?.panel.dispose();
     AttackPanel.instance = this;
-    panel.iconPath = vscode.Uri.joinPath(deps.extensionUri, 'media', 'neuron-lens.svg');
-    panel.webview.html = this.html();
-    panel.onDidDispose(() => this.dispose(), null, this.disposables);
-    panel.webview.onDidReceiveMessage((m) => this.onMessage(m), null, this.disposables);
   }
 
-  get current(): AttackPanelState {
-    return this.state;
-  }
-
-  private post(m: ToAttackWebview): void {
-    void this.panel.webview.postMessage(m);
-  }
-
-  private setState(patch: Partial<AttackPanelState>): void {
-    this.state = { ...this.state, ...patch };
-    this.post({ type: 'state', state: this.state });
-  }
-
-  private onMessage(raw: unknown): void {
-    const r = FromAttackWebview.safeParse(raw);
-    if (!r.success) {
-      this.deps.log.appendLine(`ignored a malformed message from the attack webview: ${JSON.stringify(raw).slice(0, 200)}`);
-      return;
-    }
-    const m = r.data;
+  protected handle(m: FromAttackWebview): void {
     switch (m.type) {
       case 'ready': this.post({ type: 'state', state: this.state }); break;
       case 'cancel': void this.cancel(); break;
@@ -181,41 +152,9 @@ export class AttackPanel {
     }
   }
 
-  private html(): string {
-    const w = this.panel.webview;
-    const n = nonce();
-    const script = w.asWebviewUri(vscode.Uri.joinPath(this.deps.extensionUri, 'dist', 'attack.js'));
-    const css = w.asWebviewUri(vscode.Uri.joinPath(this.deps.extensionUri, 'media', 'webview.css'));
-    const attackCss = w.asWebviewUri(vscode.Uri.joinPath(this.deps.extensionUri, 'media', 'attack.css'));
-    const csp = [
-      "default-src 'none'",
-      `img-src ${w.cspSource} data:`,
-      `style-src ${w.cspSource} 'nonce-${n}'`,
-      `font-src ${w.cspSource}`,
-      `script-src 'nonce-${n}'`,
-    ].join('; ');
-    const initial = JSON.stringify(this.state).replace(/</g, '\\u003c');
-    return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="UTF-8">
-<meta http-equiv="Content-Security-Policy" content="${csp}">
-<meta name="viewport" content="width=device-width, initial-scale=1.0">
-<link rel="stylesheet" href="${css}" nonce="${n}">
-<link rel="stylesheet" href="${attackCss}" nonce="${n}">
-<title>Neuron Lens Attack</title>
-</head>
-<body>
-<div id="app"></div>
-<script nonce="${n}" id="initial-state" type="application/json">${initial}</script>
-<script nonce="${n}" src="${script}"></script>
-</body>
-</html>`;
-  }
-
-  private dispose(): void {
+  protected override dispose(): void {
     void this.cancel();
     if (AttackPanel.instance === this) AttackPanel.instance = undefined;
-    for (const d of this.disposables) d.dispose();
+    super.dispose();
   }
 }

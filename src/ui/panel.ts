@@ -1,9 +1,9 @@
 // The visualization panel: a webview beside the model's source that shows live previews while the
 // engine optimizes, then the grid of units with their final activations. One panel per model.
-import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
+import { WebviewPanelBase } from './webviewHtml';
 import type { EngineClient } from '../engine/client';
 import type { UnitImage, VisualizeSettings } from '../engine/protocol';
 import { decodeImage, encodePng } from '../core/image/codec';
@@ -39,10 +39,6 @@ export interface RunOutcome {
   fromCache: number;
 }
 
-function nonce(): string {
-  return crypto.randomBytes(18).toString('base64').replace(/[^A-Za-z0-9]/g, '');
-}
-
 /** The editor column of an open editor showing the model's source (its model file, or code naming it). */
 function sourceColumn(modelPath: string): vscode.TextEditor | undefined {
   const named = path.basename(modelPath) === 'model.json' ? `${path.basename(path.dirname(modelPath))}/model.json` : path.basename(modelPath);
@@ -59,13 +55,11 @@ export function formatDuration(ms: number): string {
   return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
 }
 
-export class VisualizationPanel {
+export class VisualizationPanel extends WebviewPanelBase<PanelState, ToWebview, FromWebview> {
   private static readonly panels = new Map<string, VisualizationPanel>();
-  private state: PanelState;
   private jobIds: number[] = [];
   private cancelRequested = false;
   private running: Promise<RunOutcome> | null = null;
-  private readonly disposables: vscode.Disposable[] = [];
 
   static get(modelPath: string): VisualizationPanel | undefined {
     return VisualizationPanel.panels.get(modelPath);
@@ -109,35 +103,12 @@ export class VisualizationPanel {
     return { modelPath: t.modelPath, modelName: t.modelName, units: t.units, settings, compare: t.compare, cells: [], status: 'idle' };
   }
 
-  private constructor(private readonly deps: PanelDeps, readonly panel: vscode.WebviewPanel, state: PanelState) {
-    this.state = state;
+  private constructor(private readonly deps: PanelDeps, panel: vscode.WebviewPanel, state: PanelState) {
+    super(panel, deps, state, { title: 'Neuron Lens', script: 'webview.js', styles: ['webview.css'] }, FromWebview);
     VisualizationPanel.panels.set(state.modelPath, this);
-    panel.iconPath = vscode.Uri.joinPath(deps.extensionUri, 'media', 'neuron-lens.svg');
-    panel.webview.html = this.html();
-    panel.onDidDispose(() => this.dispose(), null, this.disposables);
-    panel.webview.onDidReceiveMessage((m) => this.onMessage(m), null, this.disposables);
   }
 
-  get current(): PanelState {
-    return this.state;
-  }
-
-  private post(m: ToWebview): void {
-    void this.panel.webview.postMessage(m);
-  }
-
-  private setState(patch: Partial<PanelState>): void {
-    this.state = { ...this.state, ...patch };
-    this.post({ type: 'state', state: this.state });
-  }
-
-  private onMessage(raw: unknown): void {
-    const r = FromWebview.safeParse(raw);
-    if (!r.success) {
-      this.deps.log.appendLine(`ignored a malformed message from the webview: ${JSON.stringify(raw).slice(0, 200)}`);
-      return;
-    }
-    const m = r.data;
+  protected handle(m: FromWebview): void {
     switch (m.type) {
       case 'ready': this.post({ type: 'state', state: this.state }); break;
       case 'cancel': void this.cancel(); break;
@@ -295,39 +266,9 @@ export class VisualizationPanel {
     void vscode.window.showInformationMessage(`Neuron Lens: saved ${cells.length} PNG${cells.length === 1 ? '' : 's'} to ${dirs[0].fsPath}`);
   }
 
-  private html(): string {
-    const w = this.panel.webview;
-    const n = nonce();
-    const script = w.asWebviewUri(vscode.Uri.joinPath(this.deps.extensionUri, 'dist', 'webview.js'));
-    const css = w.asWebviewUri(vscode.Uri.joinPath(this.deps.extensionUri, 'media', 'webview.css'));
-    const csp = [
-      "default-src 'none'",
-      `img-src ${w.cspSource} data:`,
-      `style-src ${w.cspSource} 'nonce-${n}'`,
-      `font-src ${w.cspSource}`,
-      `script-src 'nonce-${n}'`,
-    ].join('; ');
-    const initial = JSON.stringify(this.state).replace(/</g, '\\u003c');
-    return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="UTF-8">
-<meta http-equiv="Content-Security-Policy" content="${csp}">
-<meta name="viewport" content="width=device-width, initial-scale=1.0">
-<link rel="stylesheet" href="${css}" nonce="${n}">
-<title>Neuron Lens</title>
-</head>
-<body>
-<div id="app"></div>
-<script nonce="${n}" id="initial-state" type="application/json">${initial}</script>
-<script nonce="${n}" src="${script}"></script>
-</body>
-</html>`;
-  }
-
-  private dispose(): void {
+  protected override dispose(): void {
     void this.cancel();
     if (VisualizationPanel.panels.get(this.state.modelPath) === this) VisualizationPanel.panels.delete(this.state.modelPath);
-    for (const d of this.disposables) d.dispose();
+    super.dispose();
   }
 }
