@@ -7,42 +7,15 @@ import '@vscode-elements/elements/dist/vscode-progress-ring/index.js';
 import '@vscode-elements/elements/dist/vscode-label/index.js';
 import '@vscode-elements/elements/dist/vscode-textfield/index.js';
 import { AttackControls, AttackPanelState, ToAttackWebview, type FromAttackWebview } from '../ui/attackProtocol';
+import { h, initialState, vscodeApi } from './common';
 
-interface VsCodeApi {
-  postMessage(m: FromAttackWebview): void;
-  getState(): unknown;
-  setState(s: unknown): void;
-}
-declare function acquireVsCodeApi(): VsCodeApi;
-
-const vscode = acquireVsCodeApi();
+const vscode = vscodeApi<FromAttackWebview>();
 const app = document.getElementById('app')!;
 
-function initialState(): AttackPanelState | null {
-  const saved = AttackPanelState.safeParse(vscode.getState());
-  if (saved.success) return saved.data;
-  try {
-    const r = AttackPanelState.safeParse(JSON.parse(document.getElementById('initial-state')?.textContent ?? 'null'));
-    return r.success ? r.data : null;
-  } catch {
-    return null;
-  }
-}
-
-let state = initialState();
+let state = initialState(vscode, AttackPanelState);
 let progress = { fraction: 0, text: '' };
 
 type ClassProb = { index: number; name?: string; prob: number };
-
-function h(tag: string, attrs: Record<string, string | boolean | undefined> = {}, ...children: (Node | string | null)[]): HTMLElement {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === undefined || v === false) continue;
-    el.setAttribute(k, v === true ? '' : v);
-  }
-  for (const c of children) if (c !== null) el.append(c);
-  return el;
-}
 
 const fmt = (x: number, digits = 4) => (Math.abs(x) >= 1000 || (Math.abs(x) < 1e-3 && x !== 0) ? x.toExponential(2) : x.toFixed(digits));
 

@@ -9,41 +9,13 @@ import '@vscode-elements/elements/dist/vscode-label/index.js';
 import '@vscode-elements/elements/dist/vscode-badge/index.js';
 import { VisualizeSettings } from '../engine/protocol';
 import { PanelState, ToWebview, type Cell, type FromWebview } from '../ui/webviewProtocol';
+import { h, initialState, vscodeApi } from './common';
 
-interface VsCodeApi {
-  postMessage(m: FromWebview): void;
-  getState(): unknown;
-  setState(s: unknown): void;
-}
-declare function acquireVsCodeApi(): VsCodeApi;
-
-const vscode = acquireVsCodeApi();
+const vscode = vscodeApi<FromWebview>();
 const app = document.getElementById('app')!;
 
-function initialState(): PanelState | null {
-  const saved = PanelState.safeParse(vscode.getState());
-  if (saved.success) return saved.data;
-  const el = document.getElementById('initial-state');
-  try {
-    const r = PanelState.safeParse(JSON.parse(el?.textContent ?? 'null'));
-    return r.success ? r.data : null;
-  } catch {
-    return null;
-  }
-}
-
-let state = initialState();
+let state = initialState(vscode, PanelState);
 let progress = { fraction: 0, text: '' };
-
-function h(tag: string, attrs: Record<string, string | boolean | undefined> = {}, ...children: (Node | string | null)[]): HTMLElement {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === undefined || v === false) continue;
-    el.setAttribute(k, v === true ? '' : v);
-  }
-  for (const c of children) if (c !== null) el.append(c);
-  return el;
-}
 
 function field(id: string, label: string, value: string, width = 'narrow'): HTMLElement {
   return h('div', { class: `field ${width}` }, h('vscode-label', { for: id }, label), h('vscode-textfield', { id, value }));
