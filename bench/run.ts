@@ -59,7 +59,17 @@ interface Options {
   json: boolean;
 }
 
+const VALUE_FLAGS = ['models', 'batches', 'steps', 'backends', 'repeats', 'fold', 'baseline'];
+const SWITCHES = ['no-torch', 'json'];
+
 function parseArgs(argv: string[]): Options {
+  for (let i = 0; i < argv.length; i++) {
+    const name = argv[i].replace(/^--/, '');
+    if (!argv[i].startsWith('--') || ![...VALUE_FLAGS, ...SWITCHES].includes(name)) {
+      throw new Error(`unknown argument "${argv[i]}" (usage: npm run bench -- [--models m,...] [--batches 1,8] [--steps N] [--backends b,...] [--repeats R] [--fold on|off|both] [--no-torch] [--json] [--baseline DIR])`);
+    }
+    if (VALUE_FLAGS.includes(name)) i++;
+  }
   const get = (name: string, def: string): string => {
     const i = argv.indexOf(`--${name}`);
     if (i < 0) return def;
