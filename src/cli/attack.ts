@@ -1,7 +1,7 @@
 // `neuron-lens attack`: targeted adversarial examples (AM, FGSM, PGD) on photos, a thin shell over core/attack.
 import * as fs from 'fs';
 import * as path from 'path';
-import { openModel, startBackend, withStopOnSigint } from './common';
+import { numberOption, openModel, startBackend, withStopOnSigint } from './common';
 import { resolveClass } from '../core/render/objectives';
 import { encodePng, fitToInput, readImage, writeFileAtomic, type RGBImage } from '../core/image';
 import { attack, attackPairs, resolveAttackOptions, type AttackMethod, type AttackOptions, type AttackProgress, type AttackUpdate } from '../core/attack';
@@ -48,13 +48,7 @@ export interface AttackValues {
 }
 
 function parseNum(values: AttackValues, key: keyof AttackValues, integer = false): number | undefined {
-  const raw = values[key];
-  if (raw === undefined) return undefined;
-  const v = Number(raw);
-  if (typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(v) || (integer && !Number.isInteger(v))) {
-    throw new Error(`--${key} expects ${integer ? 'an integer' : 'a number'}, got "${String(raw)}"`);
-  }
-  return v;
+  return numberOption(key, values[key], integer);
 }
 
 const safe = (s: string) => s.replace(/[^A-Za-z0-9_.-]+/g, '_').replace(/^_+|_+$/g, '');

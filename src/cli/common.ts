@@ -6,6 +6,16 @@ export class UsageError extends Error {}
 
 export const BACKENDS = ['auto', 'wasm', 'cpu', 'webgpu', 'tensorflow'];
 
+/** A numeric option's value (undefined when not given); anything that is not a finite number is a usage error. */
+export function numberOption(key: string, raw: unknown, integer = false): number | undefined {
+  if (raw === undefined) return undefined;
+  const v = Number(raw);
+  if (typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(v) || (integer && !Number.isInteger(v))) {
+    throw new UsageError(`--${key} expects ${integer ? 'an integer' : 'a number'}, got "${String(raw)}"`);
+  }
+  return v;
+}
+
 /** Starts the backend named by `--backend` (default auto) and says on stderr which one runs and why. */
 export async function startBackend(requested: string | undefined): Promise<BackendInfo> {
   const b = requested ?? 'auto';

@@ -12,7 +12,7 @@ import { GRID_BACKGROUND } from '../core/image/grid';
 import { writeFileAtomic } from '../core/util/fs';
 import type { ParamKind } from '../core/render/param';
 import { ATTACK_HELP, ATTACK_USAGE, cmdAttack } from './attack';
-import { openModel, startBackend, UsageError, withStopOnSigint } from './common';
+import { numberOption, openModel, startBackend, UsageError, withStopOnSigint } from './common';
 
 const VERSION: string = require('../../package.json').version;
 
@@ -84,13 +84,7 @@ const OPTIONS = {
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
 
 function num(values: Values, key: keyof Values, fallback: number, integer = false): number {
-  const raw = values[key];
-  if (raw === undefined) return fallback;
-  const v = Number(raw);
-  if (typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(v) || (integer && !Number.isInteger(v))) {
-    throw new UsageError(`--${key} expects ${integer ? 'an integer' : 'a number'}, got "${raw}"`);
-  }
-  return v;
+  return numberOption(key, values[key], integer) ?? fallback;
 }
 
 async function cmdDescribe(values: Values, positionals: string[]): Promise<void> {
