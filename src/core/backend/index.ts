@@ -12,6 +12,7 @@ import '@tensorflow/tfjs-backend-cpu';
 // tfjs-core's package entry registers no gradients; the engine needs them all.
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { getThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { oneDnnInfo, oneDnnNote, setOneDnnKernels } from './onednn';
 import { registerWasmGradientKernels } from './wasm_kernels';
 import { completeWasmThreads, MAX_WASM_THREADS, prepareWasmThreads } from './wasmThreads';
 
@@ -27,6 +28,8 @@ export interface BackendInfo {
   threads?: number;
   simd?: boolean;
   device?: string;
+  /** The native kernel library the wasm backend runs convolutions and matmuls on, when there is one (./onednn.ts). */
+  native?: string;
 }
 
 const BACKEND_NAMES: readonly BackendName[] = ['tensorflow', 'webgpu', 'wasm', 'cpu'];
@@ -212,10 +215,12 @@ async function tryWasm(): Promise<Attempt> {
     return { ok: false, why: `wasm: ${errMsg(e)}` };
   }
   registerWasmGradientKernels();
+  const native = setOneDnnKernels(true);
   const simd = (await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) as boolean;
   const threads = getThreadsCount();
   const desc = `${simd ? 'SIMD' : 'no SIMD'}, ${threads} thread${threads === 1 ? '' : 's'}${threads === 1 && threadsNote ? `: ${threadsNote}` : ''}`;
-  return { ok: true, info: { name: 'wasm', reason: `wasm: CPU via WebAssembly (${desc})`, threads, simd, device: 'CPU' } };
+  const nativeDesc = native ? `; convolutions and matmuls on ${oneDnnInfo()!.version} (native)` : `; ${oneDnnNote()}`;
+  return { ok: true, info: { name: 'wasm', reason: `wasm: CPU via WebAssembly (${desc})${nativeDesc}`, threads, simd, device: 'CPU', native: native ? oneDnnInfo()!.version : undefined } };
 }
 
 async function tryCpu(): Promise<Attempt> {

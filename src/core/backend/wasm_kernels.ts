@@ -14,6 +14,7 @@ import {
   DepthwiseConv2dNativeBackpropFilter,
   DepthwiseConv2dNativeBackpropInput,
   getKernel,
+  Identity,
   KernelConfig,
   KernelFunc,
   MaxPoolGrad,
@@ -371,6 +372,20 @@ const depthwiseBackpropFilter: KernelFunc = ({ inputs, backend, attrs }) => {
   return out;
 };
 
+// ---- Identity ---------------------------------------------------------------------------------
+
+/**
+ * A new reference to the same data (what the cpu backend does), not a copy: TF.js clones every tensor it saves
+ * for a gradient, so the stock wasm Identity copied each saved input and output once per step. TF.js tensors
+ * are immutable, so sharing is safe.
+ */
+const identity: KernelFunc = ({ inputs, backend }) => {
+  const { x } = inputs as { x: TensorInfo };
+  if (x.dtype === 'string') throw new Error('Identity of string tensors is not supported on wasm');
+  (backend as BackendWasm).incRef(x.dataId);
+  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+};
+
 let registered = false;
 
 function replace(config: KernelConfig): void {
@@ -390,6 +405,7 @@ export function registerWasmGradientKernels(): void {
     { kernelName: UnsortedSegmentSum, backendName: 'wasm', kernelFunc: unsortedSegmentSum },
     { kernelName: Conv2DBackpropFilter, backendName: 'wasm', kernelFunc: conv2DBackpropFilter },
     { kernelName: DepthwiseConv2dNativeBackpropFilter, backendName: 'wasm', kernelFunc: depthwiseBackpropFilter },
+    { kernelName: Identity, backendName: 'wasm', kernelFunc: identity },
   ];
   for (const c of configs) replace(c);
   registered = true;

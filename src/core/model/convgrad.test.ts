@@ -1,69 +1,100 @@
 import { strict as assert } from 'assert';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../backend';
-import { conv2dWithStoredGrad, depthwiseWithStoredGrad } from './convgrad';
+import { onBackend, relErr } from '../backend/testing_utils';
+import { type ConvActivation, convolution, type ConvSpec, type FlippedFilters } from './convgrad';
 
-// Reference: TF.js autodiff of the plain conv ops on the cpu backend (its own Conv2DBackpropInput /
-// DepthwiseConv2dNativeBackpropInput kernels).
-async function compare(ours: (x: tf.Tensor4D) => tf.Tensor4D, ref: (x: tf.Tensor4D) => tf.Tensor4D, xShape: number[], what: string): Promise<void> {
-  const x = tf.randomUniform(xShape as [number, number, number, number], -1, 1, 'float32', 3) as tf.Tensor4D;
-  const yShape = tf.tidy(() => ref(x).shape);
-  const w = tf.randomUniform(yShape, -1, 1, 'float32', 4);
-  const loss = (f: (x: tf.Tensor4D) => tf.Tensor4D) => (v: tf.Tensor) => tf.sum(tf.mul(f(v as tf.Tensor4D), w));
-  const before = tf.memory().numTensors;
-  const [ya, yb, ga, gb] = [ours(x), ref(x), tf.grad(loss(ours))(x), tf.grad(loss(ref))(x)];
-  const [a, b, c, d] = await Promise.all([ya.data(), yb.data(), ga.data(), gb.data()]);
-  const rel = (p: ArrayLike<number>, q: ArrayLike<number>) => {
-    let m = 0; let s = 0;
-    for (let i = 0; i < q.length; i++) { m = Math.max(m, Math.abs(p[i] - q[i])); s = Math.max(s, Math.abs(q[i])); }
-    return m / s;
-  };
-  assert.ok(rel(a, b) < 1e-5, `${what}: output rel err ${rel(a, b)}`);
-  assert.ok(rel(c, d) < 1e-5, `${what}: input gradient rel err ${rel(c, d)}`);
-  tf.dispose([ya, yb, ga, gb]);
-  assert.equal(tf.memory().numTensors, before, `${what}: tensors leaked`);
-  tf.dispose([x, w]);
+type Shape4 = [number, number, number, number];
+
+/** The plain ops the fused convolution replaces; their TF.js autodiff is the reference. */
+function plainConv(s: ConvSpec, x: tf.Tensor4D): tf.Tensor4D {
+  let y = s.depthwise ? tf.depthwiseConv2d(x, s.kernel, s.strides, s.pad) : tf.conv2d(x, s.kernel, s.strides, s.pad);
+  if (s.bias) y = tf.add(y, s.bias);
+  if (s.activation === 'relu') y = tf.relu(y);
+  if (s.activation === 'relu6') y = tf.relu6(y);
+  return y;
 }
 
-describe('convolutions with a stored flipped filter for the input gradient (convgrad.ts)', () => {
+interface Case { x: Shape4; k: Shape4; strides: [number, number]; pad: 'same' | 'valid'; depthwise: boolean; bias: boolean; act: ConvActivation }
+
+const CASES: Case[] = [
+  { x: [2, 9, 7, 3], k: [3, 3, 3, 5], strides: [1, 1], pad: 'same', depthwise: false, bias: true, act: 'relu6' },
+  { x: [2, 9, 7, 3], k: [3, 3, 3, 5], strides: [1, 1], pad: 'valid', depthwise: false, bias: false, act: 'relu' },
+  { x: [1, 6, 6, 8], k: [1, 1, 8, 4], strides: [1, 1], pad: 'same', depthwise: false, bias: true, act: 'linear' },
+  { x: [1, 10, 8, 2], k: [5, 4, 2, 3], strides: [1, 1], pad: 'valid', depthwise: false, bias: true, act: 'relu' },
+  { x: [1, 8, 9, 4], k: [2, 2, 4, 6], strides: [1, 1], pad: 'same', depthwise: false, bias: true, act: 'relu6' }, // even, 'same'
+  { x: [2, 9, 9, 3], k: [3, 3, 3, 4], strides: [2, 2], pad: 'same', depthwise: false, bias: true, act: 'relu6' },
+  { x: [1, 11, 10, 3], k: [3, 3, 3, 4], strides: [2, 1], pad: 'valid', depthwise: false, bias: false, act: 'relu' },
+  { x: [2, 9, 7, 6], k: [3, 3, 6, 1], strides: [1, 1], pad: 'same', depthwise: true, bias: true, act: 'relu6' },
+  { x: [1, 8, 8, 4], k: [3, 5, 4, 1], strides: [1, 1], pad: 'valid', depthwise: true, bias: false, act: 'linear' },
+  { x: [2, 9, 9, 4], k: [3, 3, 4, 1], strides: [2, 2], pad: 'same', depthwise: true, bias: true, act: 'relu' },
+  { x: [1, 7, 7, 3], k: [3, 3, 3, 2], strides: [1, 1], pad: 'same', depthwise: true, bias: true, act: 'relu6' }, // multiplier 2
+];
+
+/** Output and input gradient (of sum(y * w)) of `f`, on the active backend. */
+function outAndGrad(f: (x: tf.Tensor4D) => tf.Tensor4D, x: tf.Tensor4D, w: tf.Tensor): tf.Tensor[] {
+  const { value, grad } = tf.valueAndGrad((v: tf.Tensor) => tf.sum(tf.mul(f(v as tf.Tensor4D), w)))(x);
+  value.dispose();
+  return [f(x), grad];
+}
+
+describe('fused convolutions with an input-only gradient (convgrad.ts)', () => {
   for (const backend of ['cpu', 'wasm'] as const) {
-    it(`${backend}: conv2d and depthwise equal plain autodiff (same/valid, odd and non-square kernels)`, async () => {
+    it(`${backend}: output and input gradient equal the plain ops' autodiff on cpu`, async () => {
       await initBackend(backend);
-      const keep: tf.Tensor[] = [];
-      const convCases: [number[], number[], 'same' | 'valid'][] = [
-        [[2, 9, 7, 3], [3, 3, 3, 5], 'same'],
-        [[2, 9, 7, 3], [3, 3, 3, 5], 'valid'],
-        [[1, 6, 6, 8], [1, 1, 8, 4], 'same'],
-        [[1, 8, 9, 4], [1, 3, 4, 6], 'same'],
-        [[1, 10, 8, 2], [5, 4, 2, 3], 'valid'],
-      ];
-      for (const [xs, ks, pad] of convCases) {
-        const k = tf.randomUniform(ks as [number, number, number, number], -1, 1, 'float32', 5) as tf.Tensor4D;
-        const f = conv2dWithStoredGrad(k, [1, 1], pad, [1, 1], keep);
-        assert.ok(f, `conv ${ks} ${pad} should use the stored gradient`);
-        await compare(f, (x) => tf.conv2d(x, k, 1, pad), xs, `conv2d ${ks} ${pad}`);
-        k.dispose();
+      for (const [i, c] of CASES.entries()) {
+        const what = `${c.depthwise ? 'depthwise' : 'conv2d'} x ${c.x} k ${c.k} s ${c.strides} ${c.pad} bias ${c.bias} ${c.act}`;
+        const kernel = tf.randomUniform(c.k, -1, 1, 'float32', 10 + i) as tf.Tensor4D;
+        const outC = c.depthwise ? c.k[2] * c.k[3] : c.k[3];
+        const bias = c.bias ? tf.randomUniform([outC], -0.5, 0.5, 'float32', 20 + i) : undefined;
+        const spec: ConvSpec = { kernel, bias, strides: c.strides, pad: c.pad, dilations: [1, 1], depthwise: c.depthwise, activation: c.act };
+        // Values around 0 and 6 so that relu6 clips on both sides.
+        const x = tf.randomUniform(c.x, -2, 4, 'float32', 30 + i) as tf.Tensor4D;
+        const yShape = tf.tidy(() => plainConv(spec, x).shape);
+        const w = tf.randomUniform(yShape, -1, 1, 'float32', 40 + i);
+        const keep: tf.Tensor[] = [];
+        const f = convolution(spec, keep, new Map());
+        const before = tf.memory().numTensors;
+        const got = await onBackend(backend, () => outAndGrad(f, x, w));
+        assert.equal(tf.memory().numTensors, before, `${what}: tensors leaked`);
+        const ref = await onBackend('cpu', () => outAndGrad((v) => plainConv(spec, v), x, w));
+        assert.ok(relErr(got[0], ref[0]) < 1e-5, `${what}: output rel err ${relErr(got[0], ref[0])}`);
+        assert.ok(relErr(got[1], ref[1]) < 1e-5, `${what}: input gradient rel err ${relErr(got[1], ref[1])}`);
+        tf.dispose([kernel, x, w, ...keep, ...(bias ? [bias] : [])]);
       }
-      for (const [xs, ks, pad] of [[[2, 9, 7, 6], [3, 3, 6, 1], 'same'], [[1, 8, 8, 4], [3, 5, 4, 1], 'valid']] as [number[], number[], 'same' | 'valid'][]) {
-        const k = tf.randomUniform(ks as [number, number, number, number], -1, 1, 'float32', 6) as tf.Tensor4D;
-        const f = depthwiseWithStoredGrad(k, [1, 1], pad, keep);
-        assert.ok(f);
-        await compare(f, (x) => tf.depthwiseConv2d(x, k, 1, pad), xs, `depthwise ${ks} ${pad}`);
-        k.dispose();
-      }
-      tf.dispose(keep);
     });
   }
 
-  it('declines strided, dilated, even-kernel same and channel-multiplier convolutions', () => {
+  it('computes no filter or bias gradient', async () => {
+    await initBackend('wasm');
+    const kernel = tf.randomUniform([3, 3, 4, 8], -1, 1, 'float32', 1) as tf.Tensor4D;
+    const bias = tf.zeros([8]);
     const keep: tf.Tensor[] = [];
-    const k3 = tf.zeros([3, 3, 2, 2]) as tf.Tensor4D;
-    const k2 = tf.zeros([2, 2, 2, 2]) as tf.Tensor4D;
-    assert.equal(conv2dWithStoredGrad(k3, [2, 2], 'same', [1, 1], keep), null);
-    assert.equal(conv2dWithStoredGrad(k3, [1, 1], 'same', [2, 2], keep), null);
-    assert.equal(conv2dWithStoredGrad(k2, [1, 1], 'same', [1, 1], keep), null);
-    assert.ok(conv2dWithStoredGrad(k2, [1, 1], 'valid', [1, 1], keep));
-    assert.equal(depthwiseWithStoredGrad(k3, [1, 1], 'same', keep), null); // multiplier 2
-    tf.dispose([k3, k2, ...keep]);
+    const f = convolution({ kernel, bias, strides: [2, 2], pad: 'same', dilations: [1, 1], depthwise: false, activation: 'relu' }, keep, new Map());
+    const x = tf.randomUniform([1, 8, 8, 4]);
+    const prof = await tf.profile(() => tf.grad((v: tf.Tensor) => tf.sum(f(v as tf.Tensor4D)))(x));
+    const names = prof.kernels.map((k) => k.name);
+    assert.ok(names.includes('Conv2DBackpropInput'), `kernels: ${names.join(', ')}`);
+    assert.ok(!names.some((n) => /BackpropFilter|BiasAddGrad/.test(n)), `kernels: ${names.join(', ')}`);
+    tf.dispose([kernel, bias, x, ...keep, prof.result as tf.Tensor]);
+  });
+
+  it('keeps one flipped filter per kernel (shared between layers) and none for strided convolutions', () => {
+    const keep: tf.Tensor[] = [];
+    const flipped: FlippedFilters = new Map();
+    const k = tf.zeros([3, 3, 2, 2]) as tf.Tensor4D;
+    const even = tf.zeros([2, 2, 2, 2]) as tf.Tensor4D;
+    const base: ConvSpec = { kernel: k, strides: [1, 1], pad: 'same', dilations: [1, 1], depthwise: false, activation: 'linear' };
+    convolution(base, keep, flipped);
+    convolution({ ...base, activation: 'relu6' }, keep, flipped);
+    assert.equal(keep.length, 1);
+    convolution({ ...base, strides: [2, 2] }, keep, flipped);
+    convolution({ ...base, dilations: [2, 2] }, keep, flipped);
+    convolution({ ...base, kernel: even }, keep, flipped); // even kernel, 'same'
+    convolution({ ...base, depthwise: true }, keep, flipped); // depthwise multiplier 2 (k is [3, 3, 2, 2])
+    assert.equal(keep.length, 1);
+    convolution({ ...base, kernel: tf.reshape(k, [3, 3, 4, 1]) as tf.Tensor4D, depthwise: true }, keep, flipped);
+    assert.equal(keep.length, 2);
+    tf.dispose([k, even, ...keep]);
   });
 });

@@ -1,56 +1,130 @@
-// Stride-1 convolutions with a constant filter whose input gradient is a forward convolution against a flipped
-// (and, for conv2d, in/out-transposed) copy of the filter made once, when the layer is built (eagerly, so the
-// model's tensor count does not change at its first gradient; the cost is one more copy of those filters).
+// Convolution layers as one fused kernel (convolution + bias + relu/relu6) with a gradient to the input only.
 //
-// Why: the input gradient of a convolution is the convolution of the (padded) output gradient with the flipped,
-// transposed filter. The wasm gradient kernels (src/core/backend/wasm_kernels.ts) build that filter afresh at every
-// call, and TF.js wasm caches its XNNPACK convolution operators by filter tensor, so every step re-created the
-// operator and re-packed the weights (MobileNet v1: the conv input gradients were a third of a step, 3-6x the
-// forward convolution of the same shape). With the filter kept, the operator is made once. Strided and dilated
-// convolutions, depthwise with a channel multiplier > 1, and even kernels with 'same' padding (asymmetric) keep the
-// ordinary gradient. No gradient flows to the filter (the engine needs input gradients only).
+// Forward: the backend's FusedConv2D / FusedDepthwiseConv2D kernel, run directly (tf.fused.* falls back to unfused
+// ops whenever a gradient is recorded). On wasm with the oneDNN addon the bias and activation run inside the
+// convolution (src/core/backend/onednn.ts). TF.js registers no gradient for these kernels (tf.fused.* wraps them in
+// customGrad, which copies what it saves); this module registers one: the activation's mask (one op,
+// src/core/backend/actgrad.ts) then the convolution's input gradient. Filter and bias get none: the engine needs
+// input gradients only, and asking for theirs is TF.js's "Cannot backprop through input" error.
+//
+// The input gradient of a stride-1 convolution is the convolution of the (padded) output gradient with the
+// flipped (and, for conv2d, in/out-transposed) filter. For those convolutions the flipped filter is made once,
+// when the layer is built (eagerly, so the model's tensor count does not change at its first gradient; one more
+// copy of those filters, shared by every layer built from the same kernel tensor), and the gradient is that
+// forward convolution: TF.js wasm caches its XNNPACK operators by filter tensor, and the stock gradient kernels
+// re-created the flipped filter, and so the operator, at every step. Strided convolutions, depthwise with a
+// channel multiplier > 1, and even kernels with 'same' padding (asymmetric) use the backend's input-gradient
+// kernel. Dilated convolutions keep TF.js's unfused ops (and its gradients).
 import * as tf from '@tensorflow/tfjs-core';
+import { Conv2DBackpropInput, DepthwiseConv2dNativeBackpropInput, FusedConv2D, FusedDepthwiseConv2D, GradConfig, registerGradient } from '@tensorflow/tfjs-core';
+import { actGrad } from '../backend/actgrad';
 
 type Pad = 'same' | 'valid';
+/** Activations a convolution runs fused. */
+export type ConvActivation = 'linear' | 'relu' | 'relu6';
+export const FUSABLE_ACTIVATIONS: ReadonlySet<string> = new Set(['linear', 'relu', 'relu6']);
 
-/** Whether the stored-filter gradient applies: stride 1, no dilation, and 'valid' or odd kernel sizes. */
-function applies(kernel: tf.Tensor4D, strides: [number, number], dil: [number, number], pad: Pad): boolean {
-  const [kh, kw] = kernel.shape;
-  return strides[0] === 1 && strides[1] === 1 && dil[0] === 1 && dil[1] === 1 && (pad === 'valid' || (kh % 2 === 1 && kw % 2 === 1));
-}
-
-/** dy -> the input for a forward conv giving dx: 'same' (odd kernels) keeps dy; 'valid' pads it by k-1. */
-function gradInput(dy: tf.Tensor4D, kernel: tf.Tensor4D, pad: Pad): tf.Tensor4D {
-  if (pad === 'same') return dy;
-  const [kh, kw] = kernel.shape;
-  return tf.pad(dy, [[0, 0], [kh - 1, kh - 1], [kw - 1, kw - 1], [0, 0]]);
+export interface ConvSpec {
+  kernel: tf.Tensor4D;
+  bias?: tf.Tensor;
+  strides: [number, number];
+  pad: Pad;
+  dilations: [number, number];
+  depthwise: boolean;
+  activation: ConvActivation;
 }
 
 /**
- * conv2d(x, kernel) (NHWC) as a function of x, or null when the stored-filter gradient does not apply.
- * The flipped filter is pushed on `keep` (freed by the owner).
+ * Flipped filters already made, by kernel tensor id and kind, so that layers built from one kernel share one
+ * copy. The owner of `keep` frees them with the model.
  */
-export function conv2dWithStoredGrad(kernel: tf.Tensor4D, strides: [number, number], pad: Pad, dil: [number, number], keep: tf.Tensor[]):
-  ((x: tf.Tensor4D) => tf.Tensor4D) | null {
-  if (!applies(kernel, strides, dil, pad)) return null;
-  const flipped = tf.keep(tf.tidy(() => tf.transpose(tf.reverse(kernel, [0, 1]), [0, 1, 3, 2])));
-  keep.push(flipped);
-  const f = tf.customGrad((x: tf.Tensor | tf.GradSaveFunc) => ({
-    value: tf.conv2d(x as tf.Tensor4D, kernel, 1, pad),
-    gradFunc: (dy: tf.Tensor) => tf.conv2d(gradInput(dy as tf.Tensor4D, kernel, pad), flipped, 1, pad === 'same' ? 'same' : 'valid'),
-  }));
-  return (x) => f(x) as tf.Tensor4D;
+export type FlippedFilters = Map<string, tf.Tensor4D>;
+
+/** The flipped filter of a kernel, by the kernel's data id, for the gradient below to find. */
+const flippedOf = new WeakMap<object, tf.Tensor4D>();
+
+/** Whether the flipped-filter gradient applies: stride 1, no dilation, 'valid' or odd kernel sizes, multiplier 1. */
+function storedApplies(kernelShape: number[], depthwise: boolean, strides: [number, number], pad: unknown): boolean {
+  const [kh, kw, , mult] = kernelShape;
+  if (depthwise && mult !== 1) return false;
+  return strides[0] === 1 && strides[1] === 1 && (pad === 'valid' || (pad === 'same' && kh % 2 === 1 && kw % 2 === 1));
 }
 
-/** depthwiseConv2d(x, kernel) with channel multiplier 1, as {@link conv2dWithStoredGrad}; null when it does not apply. */
-export function depthwiseWithStoredGrad(kernel: tf.Tensor4D, strides: [number, number], pad: Pad, keep: tf.Tensor[]):
-  ((x: tf.Tensor4D) => tf.Tensor4D) | null {
-  if (kernel.shape[3] !== 1 || !applies(kernel, strides, [1, 1], pad)) return null;
-  const flipped = tf.keep(tf.tidy(() => tf.reverse(kernel, [0, 1])));
-  keep.push(flipped);
-  const f = tf.customGrad((x: tf.Tensor | tf.GradSaveFunc) => ({
-    value: tf.depthwiseConv2d(x as tf.Tensor4D, kernel, 1, pad),
-    gradFunc: (dy: tf.Tensor) => tf.depthwiseConv2d(gradInput(dy as tf.Tensor4D, kernel, pad), flipped, 1, pad === 'same' ? 'same' : 'valid'),
-  }));
-  return (x) => f(x) as tf.Tensor4D;
+function flippedFilter(s: ConvSpec, keep: tf.Tensor[], flipped: FlippedFilters): void {
+  const key = `${s.kernel.id}:${s.depthwise ? 'depthwise' : 'conv2d'}`;
+  if (flipped.has(key)) return;
+  const f = tf.keep(tf.tidy(() => {
+    const r = tf.reverse(s.kernel, [0, 1]);
+    return s.depthwise ? r : tf.transpose(r, [0, 1, 3, 2]);
+  })) as tf.Tensor4D;
+  keep.push(f);
+  flipped.set(key, f);
+  flippedOf.set(s.kernel.dataId, f);
 }
+
+function plain(s: ConvSpec): (x: tf.Tensor4D) => tf.Tensor4D {
+  return (x) => {
+    let y: tf.Tensor4D = s.depthwise
+      ? tf.depthwiseConv2d(x, s.kernel, s.strides, s.pad, 'NHWC', s.dilations)
+      : tf.conv2d(x, s.kernel, s.strides, s.pad, 'NHWC', s.dilations);
+    if (s.bias) y = tf.add(y, s.bias);
+    if (s.activation === 'relu') y = tf.relu(y);
+    if (s.activation === 'relu6') y = tf.relu6(y);
+    return y;
+  };
+}
+
+/** The layer's function of x (NHWC). New tensors (flipped filters) are pushed on `keep`. */
+export function convolution(s: ConvSpec, keep: tf.Tensor[], flipped: FlippedFilters): (x: tf.Tensor4D) => tf.Tensor4D {
+  if (s.dilations[0] !== 1 || s.dilations[1] !== 1) return plain(s);
+  if (storedApplies(s.kernel.shape, s.depthwise, s.strides, s.pad)) flippedFilter(s, keep, flipped);
+  const attrs = { strides: s.strides, pad: s.pad, dataFormat: 'NHWC', dilations: [1, 1], activation: s.activation } as unknown as tf.NamedAttrMap;
+  const name = s.depthwise ? FusedDepthwiseConv2D : FusedConv2D;
+  return (x) => {
+    const inputs: tf.NamedTensorMap = s.bias ? { x, filter: s.kernel, bias: s.bias } : { x, filter: s.kernel };
+    return tf.engine().runKernel(name, inputs, attrs) as tf.Tensor4D;
+  };
+}
+
+interface FusedAttrs { strides: [number, number] | number; pad: Pad | number | tf.backend_util.ExplicitPadding; dilations?: [number, number] | number; activation?: string }
+
+function pairOf(v: [number, number] | number | undefined): [number, number] {
+  return v === undefined ? [1, 1] : typeof v === 'number' ? [v, v] : v;
+}
+
+/** The input gradient of FusedConv2D / FusedDepthwiseConv2D with a linear, relu or relu6 activation. */
+function fusedGrad(depthwise: boolean): GradConfig {
+  const kernelName = depthwise ? FusedDepthwiseConv2D : FusedConv2D;
+  return {
+    kernelName,
+    inputsToSave: ['x', 'filter'],
+    outputsToSave: [true],
+    gradFunc: (dy, saved, attrs) => {
+      const [x, filter, y] = saved as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
+      const a = attrs as unknown as FusedAttrs;
+      const act = a.activation ?? 'linear';
+      if (!FUSABLE_ACTIVATIONS.has(act)) throw new Error(`${kernelName}: no gradient for activation "${act}" (linear, relu and relu6 have one)`);
+      const dil = pairOf(a.dilations);
+      if (dil[0] !== 1 || dil[1] !== 1) throw new Error(`${kernelName}: no gradient for dilated convolutions`);
+      const strides = pairOf(a.strides);
+      return {
+        x: () => {
+          const g = (act === 'linear' ? dy : actGrad(dy as tf.Tensor, y, act as 'relu' | 'relu6')) as tf.Tensor4D;
+          const stored = storedApplies(filter.shape, depthwise, strides, a.pad) ? flippedOf.get(filter.dataId) : undefined;
+          if (stored) {
+            const [kh, kw] = filter.shape;
+            const padded = a.pad === 'same' ? g : tf.pad(g, [[0, 0], [kh - 1, kh - 1], [kw - 1, kw - 1], [0, 0]]);
+            const mode: Pad = a.pad === 'same' ? 'same' : 'valid';
+            return depthwise ? tf.depthwiseConv2d(padded, stored, 1, mode) : tf.conv2d(padded, stored, 1, mode);
+          }
+          const gradAttrs = { strides, pad: a.pad, dataFormat: 'NHWC', dilations: [1, 1], inputShape: x.shape };
+          return tf.engine().runKernel(depthwise ? DepthwiseConv2dNativeBackpropInput : Conv2DBackpropInput, { dy: g, filter },
+            gradAttrs as unknown as tf.NamedAttrMap) as tf.Tensor4D;
+        },
+      };
+    },
+  };
+}
+
+registerGradient(fusedGrad(false));
+registerGradient(fusedGrad(true));

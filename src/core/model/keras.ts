@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayerInfo } from './types';
 import { findFoldablePairs, foldedConv } from './fold';
-import { conv2dWithStoredGrad, depthwiseWithStoredGrad } from './convgrad';
+import { type ConvActivation, convolution, type FlippedFilters, FUSABLE_ACTIVATIONS } from './convgrad';
 
 /** Weights of one layer, by Keras weight name (`kernel`, `bias`, `gamma`, `moving_mean`, ...). */
 export type LayerWeights = Map<string, tf.Tensor>;
@@ -147,7 +147,7 @@ function checkChannelsLast(cfg: Record<string, any>, where: string): void {
 }
 
 /** Builds the op function of one layer. Weights are taken (owned) by the returned closure's graph. */
-function buildLayer(className: string, name: string, cfg: Record<string, any>, w: LayerWeights, keep: tf.Tensor[]):
+function buildLayer(className: string, name: string, cfg: Record<string, any>, w: LayerWeights, keep: tf.Tensor[], flipped: FlippedFilters = new Map()):
   { apply: (xs: tf.Tensor[]) => tf.Tensor; preApply?: (xs: tf.Tensor[]) => tf.Tensor } {
   const where = `layer "${name}" (${className})`;
   const need = (key: string): tf.Tensor => {
@@ -174,33 +174,26 @@ function buildLayer(className: string, name: string, cfg: Record<string, any>, w
   switch (className) {
     case 'InputLayer':
       return { apply: one };
-    case 'Conv2D': {
-      checkChannelsLast(cfg, where);
-      if ((cfg.groups ?? 1) !== 1) throw new Error(`${where}: grouped convolution (groups=${cfg.groups}) is not supported`);
-      const kernel = need('kernel') as tf.Tensor4D;
-      const bias = cfg.use_bias === false ? undefined : need('bias');
-      const strides = pair(cfg.strides ?? 1, `${where} strides`);
-      const dil = pair(cfg.dilation_rate ?? 1, `${where} dilation_rate`);
-      const pad = paddingMode(cfg, where);
-      const stored = conv2dWithStoredGrad(kernel, strides, pad, dil, keep);
-      return withActivation((x) => {
-        const y = stored ? stored(x as tf.Tensor4D) : tf.conv2d(x as tf.Tensor4D, kernel, strides, pad, 'NHWC', dil);
-        return bias ? tf.add(y, bias) : y;
-      });
-    }
+    case 'Conv2D':
     case 'DepthwiseConv2D': {
       checkChannelsLast(cfg, where);
-      const kernel = need('depthwise_kernel') as tf.Tensor4D;
-      const bias = cfg.use_bias === false ? undefined : need('bias');
-      const strides = pair(cfg.strides ?? 1, `${where} strides`);
+      const depthwise = className === 'DepthwiseConv2D';
+      if (!depthwise && (cfg.groups ?? 1) !== 1) throw new Error(`${where}: grouped convolution (groups=${cfg.groups}) is not supported`);
       const dil = pair(cfg.dilation_rate ?? 1, `${where} dilation_rate`);
-      if (dil[0] !== 1 || dil[1] !== 1) throw new Error(`${where}: dilated depthwise convolution has no gradient in TF.js and is not supported`);
-      const pad = paddingMode(cfg, where);
-      const stored = depthwiseWithStoredGrad(kernel, strides, pad, keep);
-      return withActivation((x) => {
-        const y = stored ? stored(x as tf.Tensor4D) : tf.depthwiseConv2d(x as tf.Tensor4D, kernel, strides, pad, 'NHWC');
-        return bias ? tf.add(y, bias) : y;
-      });
+      if (depthwise && (dil[0] !== 1 || dil[1] !== 1)) throw new Error(`${where}: dilated depthwise convolution has no gradient in TF.js and is not supported`);
+      const actName = activationName(cfg) ?? 'linear';
+      const fused = FUSABLE_ACTIVATIONS.has(actName);
+      const conv = convolution({
+        kernel: need(depthwise ? 'depthwise_kernel' : 'kernel') as tf.Tensor4D,
+        bias: cfg.use_bias === false ? undefined : need('bias'),
+        strides: pair(cfg.strides ?? 1, `${where} strides`),
+        pad: paddingMode(cfg, where),
+        dilations: dil,
+        depthwise,
+        activation: fused ? (actName as ConvActivation) : 'linear',
+      }, keep, flipped);
+      if (fused) return { apply: (xs) => conv(one(xs) as tf.Tensor4D) };
+      return withActivation((x) => conv(x as tf.Tensor4D));
     }
     case 'SeparableConv2D': {
       checkChannelsLast(cfg, where);
@@ -262,8 +255,8 @@ function buildLayer(className: string, name: string, cfg: Record<string, any>, w
       if (threshold !== 0) throw new Error(`${where}: ReLU threshold ${threshold} is not supported`);
       return { apply: (xs) => {
         const x = one(xs);
-        let y = slope ? tf.leakyRelu(x, slope) : tf.relu(x);
         if (maxValue === 6 && !slope) return tf.relu6(x);
+        let y = slope ? tf.leakyRelu(x, slope) : tf.relu(x);
         if (maxValue !== null) y = tf.minimum(y, maxValue);
         return y;
       } };
@@ -571,6 +564,22 @@ export interface KerasTopology {
   config: any;
 }
 
+/** A convolution as built for a fused chain: its class, config and (possibly folded) weights. */
+interface FusedConv { className: string; config: Record<string, any>; weights: LayerWeights }
+
+/** 'relu' / 'relu6' when the layer is exactly that activation (a fused convolution can run it), else null. */
+function fusableActivation(n: { className: string; config: Record<string, any> }): 'relu' | 'relu6' | null {
+  if (n.className === 'Activation') {
+    const a = activationName(n.config);
+    return a === 'relu' || a === 'relu6' ? a : null;
+  }
+  if (n.className !== 'ReLU') return null;
+  const c = n.config;
+  if ((c.negative_slope ?? 0) !== 0 || (c.threshold ?? 0) !== 0) return null;
+  const max = c.max_value ?? null;
+  return max === null ? 'relu' : max === 6 ? 'relu6' : null;
+}
+
 /** A runnable, differentiable Keras graph. */
 export class KerasGraph {
   readonly nodes: GraphNode[] = [];
@@ -580,8 +589,15 @@ export class KerasGraph {
   private readonly byName = new Map<string, GraphNode>();
   private readonly owned: tf.Tensor[] = [];
   private readonly planCache = new Map<string, GraphNode[]>();
-  /** Folded batch norms: BN name -> the conv it absorbed and a node computing the BN output from the conv's input. */
-  private readonly folded = new Map<string, { conv: string; node: GraphNode }>();
+  /**
+   * Fused chains, by the name of their last layer: a convolution with the batch norm folded into it (./fold.ts)
+   * and/or the relu/relu6 after it run as one fused convolution (./convgrad.ts). `absorbed`: the layers before
+   * the last whose outputs the chain does not compute; `conv`: the convolution as built for the chain;
+   * `node`: computes the last layer's output from the first one's inputs.
+   */
+  private readonly fused = new Map<string, { absorbed: string[]; conv: FusedConv; node: GraphNode }>();
+  /** Flipped filters shared by the convolutions built from one kernel (see ./convgrad.ts). */
+  private readonly flipped: FlippedFilters = new Map();
 
   constructor(topology: KerasTopology, weights: Map<string, LayerWeights>, options: KerasGraphOptions = {}) {
     const cls = topology.class_name;
@@ -608,7 +624,7 @@ export class KerasGraph {
           throw new Error(`${where}: nested models are not supported; save the model with its layers flattened`);
         }
         const cfg = l.config ?? {};
-        const built = buildLayer(className, name, cfg, weights.get(name) ?? new Map(), this.owned);
+        const built = buildLayer(className, name, cfg, weights.get(name) ?? new Map(), this.owned, this.flipped);
         let inputs = parseInbound(l.inbound_nodes, where);
         if (className === 'MultiHeadAttention') inputs = selfAttentionInput(inputs, inboundKwargTensors(l.inbound_nodes), where);
         const node: GraphNode = { name, className, config: cfg, inputs, apply: built.apply };
@@ -625,10 +641,14 @@ export class KerasGraph {
           const conv = this.byName.get(convName)!;
           const bn = this.byName.get(bnName)!;
           const f = foldedConv(conv, weights.get(convName) ?? new Map(), bn, weights.get(bnName) ?? new Map(), this.owned);
-          const built = buildLayer(conv.className, conv.name, f.config, f.weights, this.owned);
-          this.folded.set(bnName, { conv: convName, node: { name: bnName, className: bn.className, config: bn.config, inputs: conv.inputs, apply: built.apply } });
+          const built = buildLayer(conv.className, conv.name, f.config, f.weights, this.owned, this.flipped);
+          this.fused.set(bnName, {
+            absorbed: [convName], conv: { className: conv.className, config: f.config, weights: f.weights },
+            node: { name: bnName, className: bn.className, config: bn.config, inputs: conv.inputs, apply: built.apply },
+          });
         }
       }
+      this.fuseActivations(weights);
     } catch (e) {
       this.dispose();
       throw e;
@@ -666,7 +686,42 @@ export class KerasGraph {
 
   /** BN name -> conv name of every folded pair (empty when folding is off). */
   foldedPairs(): Map<string, string> {
-    return new Map([...this.folded].map(([bn, f]) => [bn, f.conv]));
+    return new Map([...this.fused].filter(([, f]) => f.node.className === 'BatchNormalization').map(([bn, f]) => [bn, f.absorbed[0]]));
+  }
+
+  /** Activation name -> the layers fused into it (convolution, and the folded batch norm if any). */
+  fusedActivations(): Map<string, string[]> {
+    return new Map([...this.fused].filter(([, f]) => f.node.className !== 'BatchNormalization').map(([a, f]) => [a, [...f.absorbed]]));
+  }
+
+  /**
+   * A relu/relu6 layer that is the only consumer of a linear Conv2D/DepthwiseConv2D, or of a folded batch norm,
+   * becomes one fused convolution computing the activation's output.
+   */
+  private fuseActivations(weights: Map<string, LayerWeights>): void {
+    const consumers = this.consumers();
+    for (const act of this.nodes) {
+      const a = fusableActivation(act);
+      if (!a || act.inputs.length !== 1) continue;
+      const src = act.inputs[0].layer;
+      if ((consumers.get(src) ?? []).length !== 1) continue;
+      const folded = this.fused.get(src);
+      const srcNode = this.byName.get(src)!;
+      let chain: { absorbed: string[]; conv: FusedConv; inputs: GraphNode['inputs'] };
+      if (folded) {
+        chain = { absorbed: [...folded.absorbed, src], conv: folded.conv, inputs: folded.node.inputs };
+      } else if ((srcNode.className === 'Conv2D' || srcNode.className === 'DepthwiseConv2D') && (activationName(srcNode.config) ?? 'linear') === 'linear') {
+        chain = { absorbed: [src], conv: { className: srcNode.className, config: srcNode.config, weights: weights.get(src) ?? new Map() }, inputs: srcNode.inputs };
+      } else {
+        continue;
+      }
+      const config = { ...chain.conv.config, activation: a };
+      const built = buildLayer(chain.conv.className, chain.absorbed[0], config, chain.conv.weights, this.owned, this.flipped);
+      this.fused.set(act.name, {
+        absorbed: chain.absorbed, conv: { ...chain.conv, config },
+        node: { name: act.name, className: act.className, config: act.config, inputs: chain.inputs, apply: built.apply },
+      });
+    }
   }
 
   /**
@@ -680,7 +735,7 @@ export class KerasGraph {
     const bases = wanted.map((w) => this.baseName(w));
     const wantedSet = new Set(bases);
     const substitute = new Map<string, GraphNode>();
-    for (const [bn, f] of this.folded) if (!wantedSet.has(f.conv)) substitute.set(bn, f.node);
+    for (const [last, f] of this.fused) if (!f.absorbed.some((a) => wantedSet.has(a))) substitute.set(last, f.node);
     const needed = new Set<string>();
     const stack = [...bases];
     while (stack.length) {

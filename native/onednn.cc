@@ -1,0 +1,355 @@
+// Neuron Lens optional native CPU kernels: convolutions (forward and input gradient, regular and depthwise)
+// and batched matmuls on oneDNN (Debian's libdnnl), called by src/core/backend/onednn.ts with Float32Array
+// views of the wasm backend's heap. Every call is synchronous and writes into an output the caller allocated.
+//
+// Plain NHWC / row-major tensors in and out; oneDNN picks its own weight layout ("any") and the reordered
+// weights are kept per caller-given weight id (a constant filter is reordered once, not every step) until
+// release(id). Primitives are kept per shape.
+#include <node_api.h>
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <cstring>
+#include <list>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+using namespace dnnl;
+using tag = memory::format_tag;
+using dt = memory::data_type;
+
+namespace {
+
+engine& eng() {
+  static engine e(engine::kind::cpu, 0);
+  return e;
+}
+stream& strm() {
+  static stream s(eng());
+  return s;
+}
+
+enum Act { kNone = 0, kRelu = 1, kRelu6 = 2 };
+
+primitive_attr actAttr(int act) {
+  primitive_attr attr;
+  if (act != kNone) {
+    post_ops po;
+    if (act == kRelu) po.append_eltwise(1.f, algorithm::eltwise_relu, 0.f, 0.f);
+    else po.append_eltwise(1.f, algorithm::eltwise_clip, 0.f, 6.f);
+    attr.set_post_ops(po);
+  }
+  return attr;
+}
+
+// ---- convolution ---------------------------------------------------------------------------------
+
+// params: mode (0 forward, 1 input gradient), n, ih, iw, ic, oh, ow, oc, kh, kw, groups, sh, sw, dh, dw,
+//         pt, pl, pb, pr, act (forward only), weight id (0: not kept)
+constexpr int kConvParams = 21;
+
+struct ConvPrim {
+  primitive prim;
+  memory::desc src, wei, dst, userWei;  // src/dst in the call's direction: x->y forward, dy->dx backward
+  bool hasBias = false;
+};
+
+std::unordered_map<std::string, std::unique_ptr<ConvPrim>> convPrims;
+// weight id -> (primitive key -> reordered weights)
+std::unordered_map<int, std::unordered_map<std::string, memory>> keptWeights;
+
+std::string keyOf(const int* p, int n) {
+  std::string k(reinterpret_cast<const char*>(p), sizeof(int) * n);
+  return k;
+}
+
+ConvPrim& convPrim(const int* p, bool hasBias) {
+  // The key leaves out the weight id (last param) and adds the bias flag.
+  std::string key = keyOf(p, kConvParams - 1) + (hasBias ? "b" : "-");
+  auto it = convPrims.find(key);
+  if (it != convPrims.end()) return *it->second;
+  const int mode = p[0], n = p[1], ih = p[2], iw = p[3], ic = p[4], oh = p[5], ow = p[6], oc = p[7], kh = p[8], kw = p[9],
+            g = p[10], sh = p[11], sw = p[12], dh = p[13], dw = p[14], pt = p[15], pl = p[16], pb = p[17], pr = p[18], act = p[19];
+  memory::desc xmd({n, ic, ih, iw}, dt::f32, tag::nhwc);
+  memory::desc ymd({n, oc, oh, ow}, dt::f32, tag::nhwc);
+  memory::desc wany, wuser;
+  if (g == 1) {
+    wany = memory::desc({oc, ic, kh, kw}, dt::f32, tag::any);
+    wuser = memory::desc({oc, ic, kh, kw}, dt::f32, tag::hwio);
+  } else {
+    wany = memory::desc({g, oc / g, ic / g, kh, kw}, dt::f32, tag::any);
+    wuser = memory::desc({g, oc / g, ic / g, kh, kw}, dt::f32, tag::hwigo);
+  }
+  memory::desc bmd({oc}, dt::f32, tag::a);
+  memory::dims strides{sh, sw}, dil{dh - 1, dw - 1}, padL{pt, pl}, padR{pb, pr};
+  auto c = std::make_unique<ConvPrim>();
+  c->userWei = wuser;
+  auto fwdDesc = hasBias && mode == 0
+                     ? convolution_forward::desc(prop_kind::forward_inference, algorithm::convolution_direct, xmd, wany, bmd, ymd, strides, dil, padL, padR)
+                     : convolution_forward::desc(mode == 0 ? prop_kind::forward_inference : prop_kind::forward_training,
+                                                 algorithm::convolution_direct, xmd, wany, ymd, strides, dil, padL, padR);
+  if (mode == 0) {
+    convolution_forward::primitive_desc pd(fwdDesc, actAttr(act), eng());
+    c->prim = convolution_forward(pd);
+    c->src = pd.src_desc();
+    c->wei = pd.weights_desc();
+    c->dst = pd.dst_desc();
+    c->hasBias = hasBias;
+  } else {
+    convolution_forward::primitive_desc hint(fwdDesc, eng());
+    convolution_backward_data::desc bd(algorithm::convolution_direct, xmd, wany, ymd, strides, dil, padL, padR);
+    convolution_backward_data::primitive_desc pd(bd, eng(), hint);
+    c->prim = convolution_backward_data(pd);
+    c->src = pd.diff_dst_desc();
+    c->wei = pd.weights_desc();
+    c->dst = pd.diff_src_desc();
+  }
+  auto& ref = *c;
+  convPrims.emplace(key, std::move(c));
+  return ref;
+}
+
+memory weightsFor(ConvPrim& c, const std::string& primKey, int wid, float* data) {
+  memory user(c.userWei, eng(), data);
+  if (c.wei == c.userWei) return user;
+  if (wid != 0) {
+    auto& perPrim = keptWeights[wid];
+    auto it = perPrim.find(primKey);
+    if (it != perPrim.end()) return it->second;
+  }
+  memory re(c.wei, eng());
+  reorder(user, re).execute(strm(), user, re);
+  if (wid != 0) keptWeights[wid].emplace(primKey, re);
+  return re;
+}
+
+// ---- N-API plumbing ------------------------------------------------------------------------------
+
+struct View {
+  void* data = nullptr;
+  size_t bytes = 0;
+};
+
+bool typed(napi_env env, napi_value v, napi_typedarray_type want, View* out, const char* what) {
+  bool isTyped = false;
+  napi_is_typedarray(env, v, &isTyped);
+  if (!isTyped) {
+    napi_throw_type_error(env, nullptr, (std::string(what) + " must be a typed array").c_str());
+    return false;
+  }
+  napi_typedarray_type t;
+  size_t len;
+  napi_value ab;
+  size_t off;
+  napi_get_typedarray_info(env, v, &t, &len, &out->data, &ab, &off);
+  if (t != want) {
+    napi_throw_type_error(env, nullptr, (std::string(what) + " has the wrong element type").c_str());
+    return false;
+  }
+  out->bytes = len * (t == napi_int32_array || t == napi_float32_array ? 4 : 1);
+  if (out->data == nullptr && len > 0) {
+    napi_throw_error(env, nullptr, (std::string(what) + ": no data pointer (detached buffer?)").c_str());
+    return false;
+  }
+  return true;
+}
+
+bool isNull(napi_env env, napi_value v) {
+  napi_valuetype t;
+  napi_typeof(env, v, &t);
+  return t == napi_null || t == napi_undefined;
+}
+
+bool need(napi_env env, const View& v, size_t floats, const char* what) {
+  if (v.bytes < floats * 4) {
+    napi_throw_range_error(env, nullptr, (std::string(what) + " is smaller than its shape").c_str());
+    return false;
+  }
+  return true;
+}
+
+// conv(x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array, params: Int32Array)
+napi_value Conv(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value args[5];
+  napi_get_cb_info(env, info, &argc, args, nullptr, nullptr);
+  if (argc != 5) {
+    napi_throw_error(env, nullptr, "conv expects 5 arguments");
+    return nullptr;
+  }
+  View x, w, b, y, pv;
+  if (!typed(env, args[0], napi_float32_array, &x, "x") || !typed(env, args[1], napi_float32_array, &w, "filter") ||
+      !typed(env, args[3], napi_float32_array, &y, "y") || !typed(env, args[4], napi_int32_array, &pv, "params"))
+    return nullptr;
+  const bool hasBias = !isNull(env, args[2]);
+  if (hasBias && !typed(env, args[2], napi_float32_array, &b, "bias")) return nullptr;
+  if (pv.bytes != kConvParams * 4) {
+    napi_throw_range_error(env, nullptr, "conv params must have 21 entries");
+    return nullptr;
+  }
+  const int* p = static_cast<const int*>(pv.data);
+  const int mode = p[0], n = p[1], ih = p[2], iw = p[3], ic = p[4], oh = p[5], ow = p[6], oc = p[7], kh = p[8], kw = p[9], g = p[10];
+  if (g < 1 || ic % g != 0 || oc % g != 0) {
+    napi_throw_range_error(env, nullptr, "conv: channels are not divisible by groups");
+    return nullptr;
+  }
+  const size_t inFloats = size_t(n) * ih * iw * ic, outFloats = size_t(n) * oh * ow * oc, wFloats = size_t(kh) * kw * (ic / g) * oc;
+  const size_t srcFloats = mode == 0 ? inFloats : outFloats, dstFloats = mode == 0 ? outFloats : inFloats;
+  if (!need(env, x, srcFloats, "x") || !need(env, y, dstFloats, "y") || !need(env, w, wFloats, "filter") ||
+      (hasBias && !need(env, b, oc, "bias")))
+    return nullptr;
+  try {
+    ConvPrim& c = convPrim(p, hasBias);
+    std::string primKey = keyOf(p, kConvParams - 1) + (hasBias ? "b" : "-");
+    memory src(c.src, eng(), x.data), dst(c.dst, eng(), y.data);
+    memory wei = weightsFor(c, primKey, p[20], static_cast<float*>(w.data));
+    if (mode == 0) {
+      std::unordered_map<int, memory> a{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DST, dst}};
+      if (hasBias) a.emplace(DNNL_ARG_BIAS, memory(memory::desc({oc}, dt::f32, tag::a), eng(), b.data));
+      c.prim.execute(strm(), a);
+    } else {
+      c.prim.execute(strm(), {{DNNL_ARG_DIFF_DST, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DIFF_SRC, dst}});
+    }
+    strm().wait();
+  } catch (const dnnl::error& e) {
+    napi_throw_error(env, nullptr, (std::string("oneDNN convolution: ") + e.what()).c_str());
+  }
+  return nullptr;
+}
+
+// ---- matmul ---------------------------------------------------------------------------------------
+
+// params: batchA, batchB, m, k, n, transposeA, transposeB, act
+constexpr int kMatParams = 8;
+std::unordered_map<std::string, std::unique_ptr<matmul>> matPrims;
+
+// matmul(a, b, bias | null, c, params): c[batch, m, n] = act(op(a) x op(b) + bias); a batch of 1 broadcasts.
+napi_value MatMul(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value args[5];
+  napi_get_cb_info(env, info, &argc, args, nullptr, nullptr);
+  if (argc != 5) {
+    napi_throw_error(env, nullptr, "matmul expects 5 arguments");
+    return nullptr;
+  }
+  View a, bm, bias, c, pv;
+  if (!typed(env, args[0], napi_float32_array, &a, "a") || !typed(env, args[1], napi_float32_array, &bm, "b") ||
+      !typed(env, args[3], napi_float32_array, &c, "c") || !typed(env, args[4], napi_int32_array, &pv, "params"))
+    return nullptr;
+  const bool hasBias = !isNull(env, args[2]);
+  if (hasBias && !typed(env, args[2], napi_float32_array, &bias, "bias")) return nullptr;
+  if (pv.bytes != kMatParams * 4) {
+    napi_throw_range_error(env, nullptr, "matmul params must have 8 entries");
+    return nullptr;
+  }
+  const int* p = static_cast<const int*>(pv.data);
+  const memory::dim ba = p[0], bb = p[1], m = p[2], k = p[3], n = p[4];
+  const bool ta = p[5] != 0, tb = p[6] != 0;
+  const int act = p[7];
+  const memory::dim batch = ba > bb ? ba : bb;
+  if ((ba != batch && ba != 1) || (bb != batch && bb != 1)) {
+    napi_throw_range_error(env, nullptr, "matmul: batch sizes do not broadcast");
+    return nullptr;
+  }
+  if (!need(env, a, size_t(ba * m * k), "a") || !need(env, bm, size_t(bb * k * n), "b") || !need(env, c, size_t(batch * m * n), "c") ||
+      (hasBias && !need(env, bias, size_t(n), "bias")))
+    return nullptr;
+  try {
+    memory::desc amd({ba, m, k}, dt::f32, ta ? memory::dims{m * k, 1, m} : memory::dims{m * k, k, 1});
+    memory::desc bmd({bb, k, n}, dt::f32, tb ? memory::dims{k * n, 1, k} : memory::dims{k * n, n, 1});
+    memory::desc cmd({batch, m, n}, dt::f32, memory::dims{m * n, n, 1});
+    memory::desc biasmd({1, 1, n}, dt::f32, memory::dims{n, n, 1});
+    std::string key = keyOf(p, kMatParams) + (hasBias ? "b" : "-");
+    auto it = matPrims.find(key);
+    if (it == matPrims.end()) {
+      auto d = hasBias ? matmul::desc(amd, bmd, biasmd, cmd) : matmul::desc(amd, bmd, cmd);
+      matmul::primitive_desc pd(d, actAttr(act), eng());
+      it = matPrims.emplace(key, std::make_unique<matmul>(pd)).first;
+    }
+    std::unordered_map<int, memory> args2{{DNNL_ARG_SRC, memory(amd, eng(), a.data)},
+                                          {DNNL_ARG_WEIGHTS, memory(bmd, eng(), bm.data)},
+                                          {DNNL_ARG_DST, memory(cmd, eng(), c.data)}};
+    if (hasBias) args2.emplace(DNNL_ARG_BIAS, memory(biasmd, eng(), bias.data));
+    it->second->execute(strm(), args2);
+    strm().wait();
+  } catch (const dnnl::error& e) {
+    napi_throw_error(env, nullptr, (std::string("oneDNN matmul: ") + e.what()).c_str());
+  }
+  return nullptr;
+}
+
+// actGrad(dy, y, out, act): out = dy where the activation's output y is on its slope (relu: y > 0;
+// relu6: 0 < y < 6), else 0. The input gradient of a fused convolution's activation.
+napi_value ActGrad(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value args[4];
+  napi_get_cb_info(env, info, &argc, args, nullptr, nullptr);
+  View dy, y, out;
+  int32_t act = 0;
+  if (argc != 4 || !typed(env, args[0], napi_float32_array, &dy, "dy") || !typed(env, args[1], napi_float32_array, &y, "y") ||
+      !typed(env, args[2], napi_float32_array, &out, "out"))
+    return nullptr;
+  if (napi_get_value_int32(env, args[3], &act) != napi_ok || (act != kRelu && act != kRelu6)) {
+    napi_throw_range_error(env, nullptr, "actGrad: act must be 1 (relu) or 2 (relu6)");
+    return nullptr;
+  }
+  const size_t n = dy.bytes / 4;
+  if (y.bytes / 4 != n || out.bytes / 4 != n) {
+    napi_throw_range_error(env, nullptr, "actGrad: dy, y and out differ in size");
+    return nullptr;
+  }
+  const float* d = static_cast<const float*>(dy.data);
+  const float* v = static_cast<const float*>(y.data);
+  float* o = static_cast<float*>(out.data);
+  const float hi = act == kRelu6 ? 6.f : __builtin_inff();
+  for (size_t i = 0; i < n; i++) {
+    const bool on = (v[i] > 0.f) & (v[i] < hi);
+    o[i] = on ? d[i] : 0.f;
+  }
+  return nullptr;
+}
+
+// release(weightId): forget the reordered copies of that filter.
+napi_value Release(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value arg;
+  napi_get_cb_info(env, info, &argc, &arg, nullptr, nullptr);
+  int32_t id = 0;
+  if (argc != 1 || napi_get_value_int32(env, arg, &id) != napi_ok) {
+    napi_throw_type_error(env, nullptr, "release expects a weight id");
+    return nullptr;
+  }
+  keptWeights.erase(id);
+  return nullptr;
+}
+
+// stats(): {primitives, keptWeights} for tests of the caches.
+napi_value Stats(napi_env env, napi_callback_info) {
+  napi_value o, v;
+  napi_create_object(env, &o);
+  napi_create_uint32(env, uint32_t(convPrims.size() + matPrims.size()), &v);
+  napi_set_named_property(env, o, "primitives", v);
+  napi_create_uint32(env, uint32_t(keptWeights.size()), &v);
+  napi_set_named_property(env, o, "keptWeights", v);
+  return o;
+}
+
+}  // namespace
+
+NAPI_MODULE_INIT() {
+  napi_property_descriptor props[] = {
+      {"conv", nullptr, Conv, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"matmul", nullptr, MatMul, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"actGrad", nullptr, ActGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"release", nullptr, Release, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"stats", nullptr, Stats, nullptr, nullptr, nullptr, napi_default, nullptr},
+  };
+  napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
+  napi_value v;
+  const dnnl_version_t* ver = dnnl_version();
+  std::string s = "oneDNN " + std::to_string(ver->major) + "." + std::to_string(ver->minor) + "." + std::to_string(ver->patch);
+  napi_create_string_utf8(env, s.c_str(), NAPI_AUTO_LENGTH, &v);
+  napi_set_named_property(env, exports, "version", v);
+  return exports;
+}

@@ -1,0 +1,156 @@
+import * as assert from 'assert';
+import * as tf from '@tensorflow/tfjs-core';
+import { ACT_GRAD } from './actgrad';
+import { initBackend } from './index';
+import { oneDnnInfo, oneDnnNote, setOneDnnKernels } from './onednn';
+import { onBackend, randn, relErr } from './testing_utils';
+
+// The oneDNN kernels against the cpu backend, kernel by kernel. Without the addon (not built here) the suite is
+// skipped, unless NEURON_LENS_REQUIRE_NATIVE=1 (CI builds it) makes that a failure.
+
+const TOL = 1e-5;
+type Shape4 = [number, number, number, number];
+type Pad = 'same' | 'valid' | [[number, number], [number, number], [number, number], [number, number]];
+
+function t(shape: number[], seed: number, shift = 0): tf.Tensor {
+  const v = randn(shape.reduce((a, b) => a * b, 1), seed);
+  if (shift) for (let i = 0; i < v.length; i++) v[i] += shift;
+  return tf.tensor(v, shape);
+}
+
+/** Runs `fn` (with the native kernels on) on wasm and on cpu; asserts agreement and no leaks. */
+async function compare(label: string, fn: () => tf.Tensor): Promise<void> {
+  const wasm = tf.findBackend('wasm')!;
+  await onBackend('wasm', fn); // first call creates the primitive; second reuses it and the kept weights
+  const buffers = wasm.numDataIds();
+  const got = await onBackend('wasm', fn);
+  assert.strictEqual(wasm.numDataIds(), buffers, `${label}: wasm buffers leaked`);
+  const ref = await onBackend('cpu', fn);
+  const err = relErr(got[0], ref[0]);
+  assert.ok(err < TOL, `${label}: relative error ${err.toExponential(2)} >= ${TOL}`);
+}
+
+function kernel(name: string, inputs: Record<string, tf.Tensor>, attrs: Record<string, unknown>): tf.Tensor {
+  return tf.engine().runKernel(name, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
+}
+
+const explicitPad: Pad = [[0, 0], [1, 2], [0, 1], [0, 0]];
+
+describe('oneDNN native kernels vs the cpu backend', function () {
+  before(async function () {
+    await initBackend('wasm');
+    if (!setOneDnnKernels(true)) {
+      if (process.env.NEURON_LENS_REQUIRE_NATIVE === '1') throw new Error(`NEURON_LENS_REQUIRE_NATIVE=1 but ${oneDnnNote()}`);
+      this.skip();
+    }
+  });
+
+  const convCases: Array<{ x: Shape4; f: Shape4; s: number | [number, number]; d?: number; pad: Pad }> = [
+    { x: [1, 7, 8, 3], f: [3, 3, 3, 5], s: 1, pad: 'same' },
+    { x: [2, 9, 9, 4], f: [3, 3, 4, 6], s: 2, pad: 'same' },
+    { x: [2, 9, 9, 4], f: [3, 3, 4, 6], s: 2, pad: 'valid' },
+    { x: [1, 8, 9, 3], f: [2, 3, 3, 2], s: [2, 1], pad: 'same' },
+    { x: [2, 7, 7, 2], f: [3, 3, 2, 3], s: 2, pad: explicitPad },
+    { x: [1, 10, 10, 3], f: [3, 3, 3, 4], s: 1, d: 2, pad: 'same' },
+    { x: [3, 5, 5, 16], f: [1, 1, 16, 8], s: 1, pad: 'valid' },
+    { x: [1, 11, 11, 3], f: [7, 7, 3, 8], s: 2, pad: 'same' },
+  ];
+
+  describe('Conv2D, FusedConv2D, Conv2DBackpropInput', () => {
+    convCases.forEach((c, i) => {
+      it(`x ${c.x} filter ${c.f} stride ${c.s} dilation ${c.d ?? 1} pad ${JSON.stringify(c.pad)}`, async () => {
+        const base = { strides: c.s, pad: c.pad, dataFormat: 'NHWC', dilations: c.d ?? 1 };
+        await compare('Conv2D', () => kernel('Conv2D', { x: t(c.x, i), filter: t(c.f, 50 + i) }, base));
+        for (const activation of ['linear', 'relu', 'relu6']) {
+          await compare(`FusedConv2D ${activation}`, () =>
+            kernel('FusedConv2D', { x: t(c.x, i, 1), filter: t(c.f, 50 + i), bias: t([c.f[3]], 70 + i) }, { ...base, activation }));
+        }
+        if ((c.d ?? 1) === 1) {
+          const info = tf.backend_util.computeConv2DInfo(c.x, c.f, c.s, 1, c.pad);
+          await compare('Conv2DBackpropInput', () =>
+            kernel('Conv2DBackpropInput', { dy: t(info.outShape, 90 + i), filter: t(c.f, 50 + i) }, { ...base, inputShape: c.x }));
+        }
+      });
+    });
+  });
+
+  describe('DepthwiseConv2dNative, FusedDepthwiseConv2D, DepthwiseConv2dNativeBackpropInput', () => {
+    const cases: Array<{ x: Shape4; f: Shape4; s: number; pad: Pad }> = [
+      { x: [1, 7, 8, 3], f: [3, 3, 3, 1], s: 1, pad: 'same' },
+      { x: [2, 9, 9, 4], f: [3, 3, 4, 1], s: 2, pad: 'same' },
+      { x: [2, 8, 8, 2], f: [3, 3, 2, 3], s: 2, pad: 'valid' },
+      { x: [1, 9, 7, 2], f: [5, 5, 2, 2], s: 1, pad: explicitPad },
+    ];
+    cases.forEach((c, i) => {
+      it(`x ${c.x} filter ${c.f} stride ${c.s} pad ${JSON.stringify(c.pad)}`, async () => {
+        const base = { strides: c.s, pad: c.pad, dataFormat: 'NHWC', dilations: 1 };
+        await compare('DepthwiseConv2dNative', () => kernel('DepthwiseConv2dNative', { x: t(c.x, i), filter: t(c.f, 20 + i) }, base));
+        await compare('FusedDepthwiseConv2D relu6', () =>
+          kernel('FusedDepthwiseConv2D', { x: t(c.x, i, 2), filter: t(c.f, 20 + i), bias: t([c.f[2] * c.f[3]], 30 + i) }, { ...base, activation: 'relu6' }));
+        const info = tf.backend_util.computeConv2DInfo(c.x, c.f, c.s, 1, c.pad, undefined, true);
+        await compare('DepthwiseConv2dNativeBackpropInput', () =>
+          kernel('DepthwiseConv2dNativeBackpropInput', { dy: t(info.outShape, 40 + i), filter: t(c.f, 20 + i) }, { ...base, inputShape: c.x }));
+      });
+    });
+  });
+
+  describe('BatchMatMul, _FusedMatMul', () => {
+    const cases: Array<{ a: number[]; b: number[]; ta: boolean; tb: boolean }> = [
+      { a: [5, 7], b: [7, 3], ta: false, tb: false },
+      { a: [7, 5], b: [7, 3], ta: true, tb: false },
+      { a: [5, 7], b: [3, 7], ta: false, tb: true },
+      { a: [7, 5], b: [3, 7], ta: true, tb: true },
+      { a: [4, 5, 7], b: [4, 7, 3], ta: false, tb: false },
+      { a: [2, 2, 5, 7], b: [7, 3], ta: false, tb: false }, // b broadcast
+      { a: [5, 7], b: [3, 7, 6], ta: false, tb: false }, // a broadcast
+    ];
+    cases.forEach((c, i) => {
+      it(`a ${c.a}${c.ta ? 'ᵀ' : ''} x b ${c.b}${c.tb ? 'ᵀ' : ''}`, async () => {
+        await compare('BatchMatMul', () => tf.matMul(t(c.a, i), t(c.b, 10 + i), c.ta, c.tb));
+        const n = c.tb ? c.b[c.b.length - 2] : c.b[c.b.length - 1];
+        await compare('_FusedMatMul relu', () => kernel('_FusedMatMul', { a: t(c.a, i), b: t(c.b, 10 + i), bias: t([n], 20 + i) },
+          { transposeA: c.ta, transposeB: c.tb, activation: 'relu' }));
+      });
+    });
+
+    it('falls back to wasm for what oneDNN is not given (prelu, mixed batch broadcast)', async () => {
+      await compare('_FusedMatMul prelu', () => kernel('_FusedMatMul', { a: t([1, 4, 6], 1), b: t([1, 6, 5], 2), preluActivationWeights: t([5], 3) },
+        { transposeA: false, transposeB: false, activation: 'prelu' }));
+      await compare('BatchMatMul [2,1] x [1,3]', () => tf.matMul(t([2, 1, 4, 5], 4), t([1, 3, 5, 2], 5)));
+    });
+  });
+
+  it(`${ACT_GRAD} (native loop) equals the cpu loop`, async () => {
+    for (const act of ['relu', 'relu6']) {
+      await compare(`${ACT_GRAD} ${act}`, () => kernel(ACT_GRAD, { dy: t([2, 5, 5, 3], 1), y: tf.mul(t([2, 5, 5, 3], 2, 3), 2) }, { act }));
+    }
+  });
+
+  it('keeps reordered weights per filter tensor: a new filter of the same shape is not served stale weights', async () => {
+    const x = t([1, 8, 8, 16], 1);
+    const f1 = t([3, 3, 16, 32], 2);
+    const f2 = t([3, 3, 16, 32], 3);
+    const run = (f: tf.Tensor) => onBackend('wasm', () => tf.conv2d(x as tf.Tensor4D, f as tf.Tensor4D, 1, 'same'));
+    await run(f1);
+    await run(f1); // second use of f1: its reordered weights are kept from here on
+    const kept = oneDnnInfo()!.keptWeights;
+    assert.ok(kept >= 1, 'a filter used twice is kept');
+    const a = await run(f2);
+    const b = await run(f2);
+    const ref = await onBackend('cpu', () => tf.conv2d(x as tf.Tensor4D, f2 as tf.Tensor4D, 1, 'same'));
+    assert.ok(relErr(a[0], ref[0]) < TOL && relErr(b[0], ref[0]) < TOL, 'f2 computed with its own weights');
+    const f1again = await run(f1);
+    const ref1 = await onBackend('cpu', () => tf.conv2d(x as tf.Tensor4D, f1 as tf.Tensor4D, 1, 'same'));
+    assert.ok(relErr(f1again[0], ref1[0]) < TOL, 'f1 still right');
+    tf.dispose([x, f1, f2]);
+  });
+
+  it('can be turned off and on again (the replaced wasm kernels come back)', async () => {
+    const fn = () => tf.conv2d(t([1, 6, 6, 3], 1) as tf.Tensor4D, t([3, 3, 3, 4], 2) as tf.Tensor4D, 1, 'same');
+    const on = await onBackend('wasm', fn);
+    assert.strictEqual(setOneDnnKernels(false), false);
+    const off = await onBackend('wasm', fn);
+    assert.strictEqual(setOneDnnKernels(true), true);
+    assert.ok(relErr(on[0], off[0]) < TOL);
+  });
+});

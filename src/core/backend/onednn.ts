@@ -1,0 +1,265 @@
+/**
+ * Optional native CPU kernels for the wasm backend: convolutions (forward, fused bias + relu/relu6, input
+ * gradients; regular and depthwise) and (batched, fused) matmuls run on oneDNN through a small Node addon
+ * (native/onednn.cc) built from Debian's libdnnl by `npm run build:native`. The addon reads and writes
+ * the wasm heap in place, so tensors never leave the wasm backend and every other op stays as it was.
+ *
+ * Without the addon (not built, or libdnnl missing) nothing changes: wasm keeps its own kernels.
+ * `NEURON_LENS_NATIVE=0` turns the addon off. Shapes or options the addon does not cover (NCHW data,
+ * non-float32 tensors, other fused activations, unusual batch broadcasts) go to the wasm kernel it replaced.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import {
+  backend_util,
+  BatchMatMul,
+  Conv2D,
+  Conv2DBackpropInput,
+  DepthwiseConv2dNative,
+  DepthwiseConv2dNativeBackpropInput,
+  FusedConv2D,
+  FusedDepthwiseConv2D,
+  _FusedMatMul,
+  getKernel,
+  KernelConfig,
+  KernelFunc,
+  registerKernel,
+  TensorInfo,
+  unregisterKernel,
+  util,
+} from '@tensorflow/tfjs-core';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+
+interface Addon {
+  version: string;
+  conv(x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array, params: Int32Array): void;
+  matmul(a: Float32Array, b: Float32Array, bias: Float32Array | null, c: Float32Array, params: Int32Array): void;
+  actGrad(dy: Float32Array, y: Float32Array, out: Float32Array, act: number): void;
+  release(weightId: number): void;
+  stats(): { primitives: number; keptWeights: number };
+}
+
+const ADDON_FILE = 'onednn.node';
+
+/** Where the built addon may be: the repository's native/build from src/core/backend or from a dist/ bundle. */
+function addonCandidates(): string[] {
+  return [path.join(__dirname, '..', '..', '..', 'native', 'build', ADDON_FILE), path.join(__dirname, '..', 'native', 'build', ADDON_FILE)];
+}
+
+let addon: Addon | null = null;
+let loadNote = '';
+
+/** Load the addon once; null with a reason (see {@link oneDnnNote}) when it is off, not built or fails to load. */
+function loadAddon(): Addon | null {
+  if (addon || loadNote) return addon;
+  const env = process.env.NEURON_LENS_NATIVE;
+  if (env === '0' || env === 'false' || env === 'off') {
+    loadNote = 'native kernels off (NEURON_LENS_NATIVE=0)';
+    return null;
+  }
+  const file = addonCandidates().find((f) => fs.existsSync(f));
+  if (!file) {
+    loadNote = 'native kernels not built (npm run build:native needs libdnnl-dev)';
+    return null;
+  }
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    addon = require(file) as Addon;
+  } catch (e) {
+    loadNote = `native kernels failed to load: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}`;
+    return null;
+  }
+  return addon;
+}
+
+/** Why the native kernels are not in use, or '' when they are. */
+export function oneDnnNote(): string {
+  return enabled ? '' : loadNote;
+}
+
+// ---- weight ids ---------------------------------------------------------------------------------
+
+// A filter seen a second time (by its data id: TF.js tensors are immutable) gets an id, and the addon keeps
+// its reordered copy until the tensor is garbage collected. A filter seen once (a transient) is not kept.
+const seen = new WeakSet<object>();
+const ids = new WeakMap<object, number>();
+let nextId = 1;
+const released = new FinalizationRegistry<number>((id) => addon?.release(id));
+
+function weightId(dataId: object): number {
+  const known = ids.get(dataId);
+  if (known !== undefined) return known;
+  if (!seen.has(dataId)) {
+    seen.add(dataId);
+    return 0;
+  }
+  const id = nextId++;
+  ids.set(dataId, id);
+  released.register(dataId, id);
+  return id;
+}
+
+// ---- kernels ------------------------------------------------------------------------------------
+
+type Inputs = Record<string, TensorInfo | undefined>;
+const ACTS: Record<string, number> = { linear: 0, relu: 1, relu6: 2 };
+
+function f32(b: BackendWasm, t: TensorInfo): Float32Array {
+  return b.typedArrayFromHeap(t) as Float32Array;
+}
+
+function allFloat(...ts: Array<TensorInfo | undefined>): boolean {
+  return ts.every((t) => !t || (t.dtype === 'float32' && util.sizeFromShape(t.shape) > 0));
+}
+
+function channelsLast(dataFormat: unknown): boolean {
+  return dataFormat === undefined || dataFormat === 'NHWC' || dataFormat === 'channelsLast';
+}
+
+interface ConvAttrs {
+  strides: [number, number] | number;
+  pad: backend_util.ExplicitPadding | 'same' | 'valid' | number;
+  dataFormat?: string;
+  dilations?: [number, number] | number;
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+  activation?: string;
+  inputShape?: [number, number, number, number];
+}
+
+/** Runs a convolution on oneDNN: forward (x -> y) or input gradient (dy -> dx). */
+function nativeConv(b: BackendWasm, mode: 0 | 1, src: TensorInfo, filter: TensorInfo, bias: TensorInfo | undefined, ci: backend_util.Conv2DInfo, depthwise: boolean, act: number): TensorInfo {
+  const groups = depthwise ? ci.inChannels : 1;
+  const p = ci.padInfo;
+  const params = new Int32Array([
+    mode, ci.batchSize, ci.inHeight, ci.inWidth, ci.inChannels, ci.outHeight, ci.outWidth, ci.outChannels, ci.filterHeight, ci.filterWidth,
+    groups, ci.strideHeight, ci.strideWidth, ci.dilationHeight, ci.dilationWidth, p.top, p.left, p.bottom, p.right, act, weightId(filter.dataId),
+  ]);
+  const shape = mode === 0 ? [ci.batchSize, ci.outHeight, ci.outWidth, ci.outChannels] : [ci.batchSize, ci.inHeight, ci.inWidth, ci.inChannels];
+  const out = b.makeOutput(shape, 'float32');
+  // Views after the allocation: growing the heap detaches older ones.
+  addon!.conv(f32(b, src), f32(b, filter), bias ? f32(b, bias) : null, f32(b, out), params);
+  return out;
+}
+
+/** Conv2D / FusedConv2D / DepthwiseConv2dNative / FusedDepthwiseConv2D forward. */
+function forwardConv(depthwise: boolean, fallback: () => KernelFunc): KernelFunc {
+  return (args) => {
+    const b = args.backend as BackendWasm;
+    const { x, filter, bias, preluActivationWeights } = args.inputs as Inputs;
+    const a = args.attrs as unknown as ConvAttrs;
+    const act = ACTS[a.activation ?? 'linear'];
+    const biasOk = !bias || util.sizeFromShape(bias.shape) === filter!.shape[depthwise ? 2 : 3] * (depthwise ? filter!.shape[3] : 1);
+    if (act === undefined || preluActivationWeights || !biasOk || !channelsLast(a.dataFormat) || !allFloat(x, filter, bias) || x!.shape.length !== 4) {
+      return fallback()(args);
+    }
+    const ci = backend_util.computeConv2DInfo(x!.shape as [number, number, number, number], filter!.shape as [number, number, number, number],
+      a.strides, a.dilations ?? 1, a.pad, a.dimRoundingMode, depthwise);
+    return nativeConv(b, 0, x!, filter!, bias, ci, depthwise, act);
+  };
+}
+
+/** Conv2DBackpropInput / DepthwiseConv2dNativeBackpropInput. */
+function inputGradConv(depthwise: boolean, fallback: () => KernelFunc): KernelFunc {
+  return (args) => {
+    const b = args.backend as BackendWasm;
+    const { dy, filter } = args.inputs as Inputs;
+    const a = args.attrs as unknown as ConvAttrs;
+    if (!channelsLast(a.dataFormat) || !allFloat(dy, filter) || !a.inputShape) return fallback()(args);
+    const ci = backend_util.computeConv2DInfo(a.inputShape, filter!.shape as [number, number, number, number], a.strides, a.dilations ?? 1,
+      a.pad, a.dimRoundingMode, depthwise);
+    return nativeConv(b, 1, dy!, filter!, undefined, ci, depthwise, 0);
+  };
+}
+
+/** BatchMatMul / _FusedMatMul: outer dims equal, or one side's all 1 (broadcast). */
+function matMul(fallback: () => KernelFunc): KernelFunc {
+  return (args) => {
+    const b = args.backend as BackendWasm;
+    const { a: A, b: B, bias, preluActivationWeights } = args.inputs as Inputs;
+    const at = args.attrs as unknown as { transposeA: boolean; transposeB: boolean; activation?: string };
+    const act = ACTS[at.activation ?? 'linear'];
+    if (act === undefined || preluActivationWeights || !allFloat(A, B, bias) || A!.shape.length < 2 || B!.shape.length < 2) return fallback()(args);
+    const ra = A!.shape.length;
+    const rb = B!.shape.length;
+    const m = at.transposeA ? A!.shape[ra - 1] : A!.shape[ra - 2];
+    const k = at.transposeA ? A!.shape[ra - 2] : A!.shape[ra - 1];
+    const kb = at.transposeB ? B!.shape[rb - 1] : B!.shape[rb - 2];
+    const n = at.transposeB ? B!.shape[rb - 2] : B!.shape[rb - 1];
+    const outerA = A!.shape.slice(0, -2);
+    const outerB = B!.shape.slice(0, -2);
+    const ba = util.sizeFromShape(outerA);
+    const bb = util.sizeFromShape(outerB);
+    const sameOuter = util.arraysEqual(outerA, outerB);
+    const biasOk = !bias || (util.sizeFromShape(bias.shape) === n && bias.shape[bias.shape.length - 1] === n);
+    if (k !== kb || !biasOk || !(sameOuter || ba === 1 || bb === 1)) return fallback()(args);
+    const outer = sameOuter ? outerA : ba === 1 && bb === 1 ? (ra >= rb ? outerA : outerB) : ba === 1 ? outerB : outerA;
+    const out = b.makeOutput([...outer, m, n], 'float32');
+    const params = new Int32Array([ba, bb, m, k, n, at.transposeA ? 1 : 0, at.transposeB ? 1 : 0, act]);
+    addon!.matmul(f32(b, A!), f32(b, B!), bias ? f32(b, bias) : null, f32(b, out), params);
+    return out;
+  };
+}
+
+// ---- registration -------------------------------------------------------------------------------
+
+const REPLACED = [Conv2D, FusedConv2D, DepthwiseConv2dNative, FusedDepthwiseConv2D, Conv2DBackpropInput, DepthwiseConv2dNativeBackpropInput, BatchMatMul, _FusedMatMul];
+const previous = new Map<string, KernelFunc>();
+let enabled = false;
+
+function prev(name: string): () => KernelFunc {
+  return () => {
+    const k = previous.get(name);
+    if (!k) throw new Error(`wasm kernel ${name} is not registered`);
+    return k;
+  };
+}
+
+const NATIVE: Record<string, KernelFunc> = {
+  [Conv2D]: forwardConv(false, prev(Conv2D)),
+  [FusedConv2D]: forwardConv(false, prev(FusedConv2D)),
+  [DepthwiseConv2dNative]: forwardConv(true, prev(DepthwiseConv2dNative)),
+  [FusedDepthwiseConv2D]: forwardConv(true, prev(FusedDepthwiseConv2D)),
+  [Conv2DBackpropInput]: inputGradConv(false, prev(Conv2DBackpropInput)),
+  [DepthwiseConv2dNativeBackpropInput]: inputGradConv(true, prev(DepthwiseConv2dNativeBackpropInput)),
+  [BatchMatMul]: matMul(prev(BatchMatMul)),
+  [_FusedMatMul]: matMul(prev(_FusedMatMul)),
+};
+
+function install(name: string, kernelFunc: KernelFunc): void {
+  const k = getKernel(name, 'wasm');
+  if (k) unregisterKernel(name, 'wasm');
+  registerKernel({ kernelName: name, backendName: 'wasm', kernelFunc } as KernelConfig);
+}
+
+/**
+ * Put the oneDNN kernels on 'wasm' (true), or give back the ones they replaced (false). Call after the wasm
+ * backend and its gradient kernels are registered. Returns whether they are on; false with a reason in
+ * {@link oneDnnNote} when the addon cannot be had.
+ */
+export function setOneDnnKernels(on: boolean): boolean {
+  if (on === enabled) return enabled;
+  if (on) {
+    if (!loadAddon()) return false;
+    for (const name of REPLACED) {
+      const k = getKernel(name, 'wasm');
+      if (!k) throw new Error(`wasm kernel ${name} is not registered: register the wasm backend first`);
+      previous.set(name, k.kernelFunc);
+      install(name, NATIVE[name]);
+    }
+  } else {
+    for (const name of REPLACED) install(name, previous.get(name)!);
+    previous.clear();
+  }
+  enabled = on;
+  return enabled;
+}
+
+/** The addon's activation-gradient loop while the native kernels are on (see ./actgrad.ts), else null. */
+export function nativeActGrad(): Addon['actGrad'] | null {
+  return enabled ? addon!.actGrad : null;
+}
+
+/** The addon's version string and cache sizes, or null when it is not loaded. */
+export function oneDnnInfo(): { version: string; primitives: number; keptWeights: number } | null {
+  return addon ? { version: addon.version, ...addon.stats() } : null;
+}
