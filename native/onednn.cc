@@ -7,7 +7,9 @@
 // release(id). Primitives are kept per shape.
 #include <node_api.h>
 #include <oneapi/dnnl/dnnl.hpp>
+#include <omp.h>
 
+#include <cmath>
 #include <cstring>
 #include <list>
 #include <memory>
@@ -303,9 +305,142 @@ napi_value ActGrad(napi_env env, napi_callback_info info) {
   const float* v = static_cast<const float*>(y.data);
   float* o = static_cast<float*>(out.data);
   const float hi = act == kRelu6 ? 6.f : __builtin_inff();
+#pragma omp parallel for schedule(static) if (n > 65536)
   for (size_t i = 0; i < n; i++) {
     const bool on = (v[i] > 0.f) & (v[i] < hi);
     o[i] = on ? d[i] : 0.f;
+  }
+  return nullptr;
+}
+
+bool rowsOf(napi_env env, napi_callback_info info, int nargs, View* views, int32_t* cols, const char* what) {
+  size_t argc = 4;
+  napi_value args[4];
+  napi_get_cb_info(env, info, &argc, args, nullptr, nullptr);
+  if (int(argc) != nargs + 1) {
+    napi_throw_error(env, nullptr, (std::string(what) + ": wrong number of arguments").c_str());
+    return false;
+  }
+  for (int i = 0; i < nargs; i++)
+    if (!typed(env, args[i], napi_float32_array, &views[i], what)) return false;
+  if (napi_get_value_int32(env, args[nargs], cols) != napi_ok || *cols < 1) {
+    napi_throw_range_error(env, nullptr, (std::string(what) + ": the row length must be a positive integer").c_str());
+    return false;
+  }
+  for (int i = 1; i < nargs; i++)
+    if (views[i].bytes != views[0].bytes || (views[0].bytes / 4) % *cols != 0) {
+      napi_throw_range_error(env, nullptr, (std::string(what) + ": arrays differ in size or are not whole rows").c_str());
+      return false;
+    }
+  return true;
+}
+
+// softmax(x, y, cols): y = softmax of each row of x.
+napi_value Softmax(napi_env env, napi_callback_info info) {
+  View v[2];
+  int32_t cols;
+  if (!rowsOf(env, info, 2, v, &cols, "softmax")) return nullptr;
+  const float* x = static_cast<const float*>(v[0].data);
+  float* y = static_cast<float*>(v[1].data);
+  const int64_t rows = int64_t(v[0].bytes / 4) / cols;
+#pragma omp parallel for schedule(static) if (rows * cols > 16384)
+  for (int64_t r = 0; r < rows; r++) {
+    const float* xr = x + r * cols;
+    float* yr = y + r * cols;
+    float m = xr[0];
+    for (int j = 1; j < cols; j++) m = xr[j] > m ? xr[j] : m;
+    float sum = 0.f;
+    for (int j = 0; j < cols; j++) {
+      yr[j] = expf(xr[j] - m);
+      sum += yr[j];
+    }
+    const float inv = 1.f / sum;
+    for (int j = 0; j < cols; j++) yr[j] *= inv;
+  }
+  return nullptr;
+}
+
+// softmaxGrad(dy, y, dx, cols): dx = y * (dy - sum(dy * y)) per row (the softmax's input gradient from its output).
+napi_value SoftmaxGrad(napi_env env, napi_callback_info info) {
+  View v[3];
+  int32_t cols;
+  if (!rowsOf(env, info, 3, v, &cols, "softmaxGrad")) return nullptr;
+  const float* dy = static_cast<const float*>(v[0].data);
+  const float* y = static_cast<const float*>(v[1].data);
+  float* dx = static_cast<float*>(v[2].data);
+  const int64_t rows = int64_t(v[0].bytes / 4) / cols;
+#pragma omp parallel for schedule(static) if (rows * cols > 16384)
+  for (int64_t r = 0; r < rows; r++) {
+    const float* g = dy + r * cols;
+    const float* p = y + r * cols;
+    float* o = dx + r * cols;
+    float dot = 0.f;
+    for (int j = 0; j < cols; j++) dot += g[j] * p[j];
+    for (int j = 0; j < cols; j++) o[j] = p[j] * (g[j] - dot);
+  }
+  return nullptr;
+}
+
+// maxPoolGrad(x, dy, dx, params): dx = the max pool's input gradient, each output's dy added at the first largest
+// input of its window (TF.js's cpu order: rows, then columns); padding never wins.
+// params: n, ih, iw, c, oh, ow, kh, kw, sh, sw, dh, dw, pt, pl
+napi_value MaxPoolGrad(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value args[4];
+  napi_get_cb_info(env, info, &argc, args, nullptr, nullptr);
+  View x, dy, dx, pv;
+  if (argc != 4 || !typed(env, args[0], napi_float32_array, &x, "x") || !typed(env, args[1], napi_float32_array, &dy, "dy") ||
+      !typed(env, args[2], napi_float32_array, &dx, "dx") || !typed(env, args[3], napi_int32_array, &pv, "params"))
+    return nullptr;
+  if (pv.bytes != 14 * 4) {
+    napi_throw_range_error(env, nullptr, "maxPoolGrad params must have 14 entries");
+    return nullptr;
+  }
+  const int* p = static_cast<const int*>(pv.data);
+  const int n = p[0], ih = p[1], iw = p[2], c = p[3], oh = p[4], ow = p[5], kh = p[6], kw = p[7], sh = p[8], sw = p[9], dh = p[10],
+            dw = p[11], pt = p[12], pl = p[13];
+  const size_t inFloats = size_t(n) * ih * iw * c, outFloats = size_t(n) * oh * ow * c;
+  if (!need(env, x, inFloats, "x") || !need(env, dx, inFloats, "dx") || !need(env, dy, outFloats, "dy")) return nullptr;
+  const float* xv = static_cast<const float*>(x.data);
+  const float* dyv = static_cast<const float*>(dy.data);
+  float* dxv = static_cast<float*>(dx.data);
+  std::memset(dxv, 0, inFloats * 4);
+  // Threads split the channels: windows overlap, channels never do.
+#pragma omp parallel if (size_t(oh) * ow * c * kh * kw > 65536)
+  {
+    const int nt = omp_get_num_threads(), t = omp_get_thread_num();
+    const int k0 = int(int64_t(c) * t / nt), k1 = int(int64_t(c) * (t + 1) / nt);
+    std::vector<float> best(k1 - k0);
+    std::vector<int64_t> at(k1 - k0);
+    for (int b = 0; b < n; b++) {
+      const float* xb = xv + size_t(b) * ih * iw * c;
+      float* dxb = dxv + size_t(b) * ih * iw * c;
+      for (int i = 0; i < oh; i++) {
+        for (int j = 0; j < ow; j++) {
+          std::fill(best.begin(), best.end(), -__builtin_inff());
+          std::fill(at.begin(), at.end(), -1);
+          for (int a = 0; a < kh; a++) {
+            const int r = i * sh - pt + a * dh;
+            if (r < 0 || r >= ih) continue;
+            for (int e = 0; e < kw; e++) {
+              const int q = j * sw - pl + e * dw;
+              if (q < 0 || q >= iw) continue;
+              const int64_t off = (int64_t(r) * iw + q) * c;
+              for (int k = k0; k < k1; k++) {
+                const float v = xb[off + k];
+                if (v > best[k - k0] || at[k - k0] < 0) {
+                  best[k - k0] = v;
+                  at[k - k0] = off + k;
+                }
+              }
+            }
+          }
+          const float* g = dyv + ((size_t(b) * oh + i) * ow + j) * c;
+          for (int k = k0; k < k1; k++)
+            if (at[k - k0] >= 0) dxb[at[k - k0]] += g[k];
+        }
+      }
+    }
   }
   return nullptr;
 }
@@ -341,6 +476,9 @@ NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
       {"conv", nullptr, Conv, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"matmul", nullptr, MatMul, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"maxPoolGrad", nullptr, MaxPoolGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"softmax", nullptr, Softmax, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"softmaxGrad", nullptr, SoftmaxGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"actGrad", nullptr, ActGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"release", nullptr, Release, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"stats", nullptr, Stats, nullptr, nullptr, nullptr, napi_default, nullptr},

@@ -7,7 +7,7 @@
 //   node scripts/build-native.js --if-possible build when the compiler and oneDNN are there, else say why and exit 0
 //                                              (npm's postinstall: installing never fails for want of them)
 //
-// Compiled with -march=native: the addon is built on the machine that runs it.
+// Compiled with -march=native (the addon is built on the machine that runs it) and OpenMP (oneDNN's own runtime here).
 const { spawnSync } = require('child_process');
 const fs = require('fs');
 const path = require('path');
@@ -43,7 +43,7 @@ try {
 
 fs.mkdirSync(outDir, { recursive: true });
 const tmp = `${out}.tmp`;
-const args = ['-O3', '-march=native', '-std=c++17', '-shared', '-fPIC', '-Wall', `-I${napiInclude}`, `-I${path.dirname(path.dirname(dnnlHeader))}`,
+const args = ['-O3', '-march=native', '-std=c++17', '-fopenmp', '-shared', '-fPIC', '-Wall', `-I${napiInclude}`, `-I${path.dirname(path.dirname(dnnlHeader))}`,
   src, '-o', tmp, '-ldnnl'];
 const t0 = Date.now();
 const r = spawnSync(cxx, args, { stdio: ['ignore', 'inherit', 'inherit'] });

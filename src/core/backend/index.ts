@@ -11,6 +11,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 // tfjs-core's package entry registers no gradients; the engine needs them all.
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
+// After TF.js's gradients: ours for Softmax replaces its own.
+import './actgrad';
 import { getThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { oneDnnInfo, oneDnnNote, setOneDnnKernels } from './onednn';
 import { registerWasmGradientKernels } from './wasm_kernels';

@@ -1,6 +1,6 @@
 import * as assert from 'assert';
 import * as tf from '@tensorflow/tfjs-core';
-import { ACT_GRAD } from './actgrad';
+import { ACT_GRAD, SOFTMAX_GRAD } from './actgrad';
 import { initBackend } from './index';
 import { oneDnnInfo, oneDnnNote, setOneDnnKernels } from './onednn';
 import { onBackend, randn, relErr } from './testing_utils';
@@ -120,10 +120,48 @@ describe('oneDNN native kernels vs the cpu backend', function () {
     });
   });
 
-  it(`${ACT_GRAD} (native loop) equals the cpu loop`, async () => {
-    for (const act of ['relu', 'relu6']) {
-      await compare(`${ACT_GRAD} ${act}`, () => kernel(ACT_GRAD, { dy: t([2, 5, 5, 3], 1), y: tf.mul(t([2, 5, 5, 3], 2, 3), 2) }, { act }));
+  describe('MaxPoolGrad', () => {
+    const cases: Array<{ x: Shape4; k: number; s: number; pad: 'same' | 'valid' }> = [
+      { x: [1, 9, 9, 3], k: 3, s: 2, pad: 'same' },
+      { x: [2, 8, 7, 4], k: 3, s: 2, pad: 'valid' },
+      { x: [1, 8, 8, 2], k: 1, s: 2, pad: 'same' },
+      { x: [1, 6, 6, 3], k: 2, s: 2, pad: 'valid' },
+      { x: [2, 7, 7, 5], k: 3, s: 1, pad: 'same' },
+    ];
+    cases.forEach((c, i) => {
+      it(`x ${c.x} window ${c.k} stride ${c.s} ${c.pad}`, async () => {
+        // Through the op's gradient, as the engine uses it (MaxPool forward, then MaxPoolGrad).
+        await compare('MaxPoolGrad', () => tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(v as tf.Tensor4D, c.k, c.s, c.pad), t(tf.backend_util.computePool2DInfo(c.x, c.k, c.s, 1, c.pad).outShape, 60 + i))))(t(c.x, i)));
+      });
+    });
+  });
+
+  /** `ours` on wasm against `ref` (plain TF.js ops) on cpu. */
+  async function against(label: string, ours: () => tf.Tensor, ref: () => tf.Tensor): Promise<void> {
+    const got = await onBackend('wasm', ours);
+    const want = await onBackend('cpu', ref);
+    const err = relErr(got[0], want[0]);
+    assert.ok(err < TOL, `${label}: relative error ${err.toExponential(2)} >= ${TOL}`);
+  }
+
+  it('Softmax and its gradient (native loops) equal plain TF.js ops', async () => {
+    for (const shape of [[3, 7], [2, 5, 197]]) {
+      await compare('Softmax', () => tf.softmax(tf.mul(t(shape, 1), 3)));
+      const dy = () => t(shape, 2);
+      const y = () => tf.softmax(t(shape, 3));
+      await against(SOFTMAX_GRAD, () => kernel(SOFTMAX_GRAD, { dy: dy(), y: y() }, {}), () => {
+        const dyTimesY = tf.mul(dy(), y());
+        return tf.sub(dyTimesY, tf.mul(tf.sum(dyTimesY, -1, true), y()));
+      });
     }
+  });
+
+  it(`${ACT_GRAD} (native loop) equals plain TF.js ops`, async () => {
+    const dy = () => t([2, 5, 5, 3], 1);
+    const y = (act: string) => (act === 'relu' ? tf.relu(tf.mul(t([2, 5, 5, 3], 2), 4)) : tf.relu6(tf.mul(t([2, 5, 5, 3], 2, 0.75), 4)));
+    await against(`${ACT_GRAD} relu`, () => kernel(ACT_GRAD, { dy: dy(), y: y('relu') }, { act: 'relu' }), () => tf.mul(dy(), tf.step(y('relu'))));
+    await against(`${ACT_GRAD} relu6`, () => kernel(ACT_GRAD, { dy: dy(), y: y('relu6') }, { act: 'relu6' }),
+      () => tf.mul(dy(), tf.mul(tf.step(y('relu6')), tf.step(tf.sub(6, y('relu6'))))));
   });
 
   it('keeps reordered weights per filter tensor: a new filter of the same shape is not served stale weights', async () => {

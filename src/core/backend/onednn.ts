@@ -1,6 +1,6 @@
 /**
  * Optional native CPU kernels for the wasm backend: convolutions (forward, fused bias + relu/relu6, input
- * gradients; regular and depthwise) and (batched, fused) matmuls run on oneDNN through a small Node addon
+ * gradients; regular and depthwise) and (batched, fused) matmuls run on oneDNN, and the max-pool gradient and softmax are loops, through a small Node addon
  * (native/onednn.cc) built from Debian's libdnnl by `npm run build:native`. The addon reads and writes
  * the wasm heap in place, so tensors never leave the wasm backend and every other op stays as it was.
  *
@@ -20,10 +20,13 @@ import {
   FusedConv2D,
   FusedDepthwiseConv2D,
   _FusedMatMul,
+  getBackend,
   getKernel,
   KernelConfig,
   KernelFunc,
+  MaxPoolGrad,
   registerKernel,
+  Softmax,
   TensorInfo,
   unregisterKernel,
   util,
@@ -35,6 +38,9 @@ interface Addon {
   conv(x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array, params: Int32Array): void;
   matmul(a: Float32Array, b: Float32Array, bias: Float32Array | null, c: Float32Array, params: Int32Array): void;
   actGrad(dy: Float32Array, y: Float32Array, out: Float32Array, act: number): void;
+  maxPoolGrad(x: Float32Array, dy: Float32Array, dx: Float32Array, params: Int32Array): void;
+  softmax(x: Float32Array, y: Float32Array, cols: number): void;
+  softmaxGrad(dy: Float32Array, y: Float32Array, dx: Float32Array, cols: number): void;
   release(weightId: number): void;
   stats(): { primitives: number; keptWeights: number };
 }
@@ -200,9 +206,40 @@ function matMul(fallback: () => KernelFunc): KernelFunc {
   };
 }
 
+/** MaxPoolGrad (a plain loop in the addon; the wasm one is slow and, stock, wrong: see ./wasm_kernels.ts). */
+function maxPoolGrad(fallback: () => KernelFunc): KernelFunc {
+  return (args) => {
+    const b = args.backend as BackendWasm;
+    const { dy, input } = args.inputs as Inputs;
+    const a = args.attrs as unknown as { filterSize: [number, number] | number; strides: [number, number] | number; pad: 'same' | 'valid' | number; dimRoundingMode?: 'floor' | 'round' | 'ceil' };
+    if (!allFloat(dy, input) || input!.shape.length !== 4) return fallback()(args);
+    const pi = backend_util.computePool2DInfo(input!.shape as [number, number, number, number], a.filterSize, a.strides, 1, a.pad, a.dimRoundingMode);
+    if (!util.arraysEqual(pi.outShape, dy!.shape)) throw new Error(`MaxPoolGrad: dy [${dy!.shape}] is not the pool's output shape [${pi.outShape}]`);
+    const out = b.makeOutput(input!.shape, 'float32');
+    const params = new Int32Array([pi.batchSize, pi.inHeight, pi.inWidth, pi.inChannels, pi.outHeight, pi.outWidth, pi.filterHeight, pi.filterWidth,
+      pi.strideHeight, pi.strideWidth, pi.dilationHeight, pi.dilationWidth, pi.padInfo.top, pi.padInfo.left]);
+    addon!.maxPoolGrad(f32(b, input!), f32(b, dy!), f32(b, out), params);
+    return out;
+  };
+}
+
+/** Softmax over the last axis (a row loop in the addon; wasm's is scalar). */
+function softmax(fallback: () => KernelFunc): KernelFunc {
+  return (args) => {
+    const b = args.backend as BackendWasm;
+    const { logits } = args.inputs as Inputs;
+    const dim = (args.attrs as unknown as { dim: number }).dim;
+    const rank = logits!.shape.length;
+    if (!allFloat(logits) || (dim !== -1 && dim !== rank - 1)) return fallback()(args);
+    const out = b.makeOutput(logits!.shape, 'float32');
+    addon!.softmax(f32(b, logits!), f32(b, out), logits!.shape[rank - 1]);
+    return out;
+  };
+}
+
 // ---- registration -------------------------------------------------------------------------------
 
-const REPLACED = [Conv2D, FusedConv2D, DepthwiseConv2dNative, FusedDepthwiseConv2D, Conv2DBackpropInput, DepthwiseConv2dNativeBackpropInput, BatchMatMul, _FusedMatMul];
+const REPLACED = [Conv2D, FusedConv2D, DepthwiseConv2dNative, FusedDepthwiseConv2D, Conv2DBackpropInput, DepthwiseConv2dNativeBackpropInput, BatchMatMul, _FusedMatMul, MaxPoolGrad, Softmax];
 const previous = new Map<string, KernelFunc>();
 let enabled = false;
 
@@ -223,6 +260,8 @@ const NATIVE: Record<string, KernelFunc> = {
   [DepthwiseConv2dNativeBackpropInput]: inputGradConv(true, prev(DepthwiseConv2dNativeBackpropInput)),
   [BatchMatMul]: matMul(prev(BatchMatMul)),
   [_FusedMatMul]: matMul(prev(_FusedMatMul)),
+  [MaxPoolGrad]: maxPoolGrad(prev(MaxPoolGrad)),
+  [Softmax]: softmax(prev(Softmax)),
 };
 
 function install(name: string, kernelFunc: KernelFunc): void {
@@ -254,9 +293,14 @@ export function setOneDnnKernels(on: boolean): boolean {
   return enabled;
 }
 
-/** The addon's activation-gradient loop while the native kernels are on (see ./actgrad.ts), else null. */
-export function nativeActGrad(): Addon['actGrad'] | null {
-  return enabled ? addon!.actGrad : null;
+/** Whether the oneDNN kernels serve the active backend (it is wasm and they are on). */
+export function oneDnnActive(): boolean {
+  return enabled && getBackend() === 'wasm';
+}
+
+/** The addon's activation-gradient loops while the native kernels are on (see ./actgrad.ts), else null. */
+export function nativeActGrads(): Pick<Addon, 'actGrad' | 'softmaxGrad'> | null {
+  return enabled ? addon : null;
 }
 
 /** The addon's version string and cache sizes, or null when it is not loaded. */

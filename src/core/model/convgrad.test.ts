@@ -79,7 +79,7 @@ describe('fused convolutions with an input-only gradient (convgrad.ts)', () => {
     tf.dispose([kernel, bias, x, ...keep, prof.result as tf.Tensor]);
   });
 
-  it('keeps one flipped filter per kernel (shared between layers) and none for strided convolutions', () => {
+  it('keeps one flipped filter per stride-1 kernel (shared between layers), none for strided, dilated or multiplier > 1', () => {
     const keep: tf.Tensor[] = [];
     const flipped: FlippedFilters = new Map();
     const k = tf.zeros([3, 3, 2, 2]) as tf.Tensor4D;
@@ -90,11 +90,14 @@ describe('fused convolutions with an input-only gradient (convgrad.ts)', () => {
     assert.equal(keep.length, 1);
     convolution({ ...base, strides: [2, 2] }, keep, flipped);
     convolution({ ...base, dilations: [2, 2] }, keep, flipped);
-    convolution({ ...base, kernel: even }, keep, flipped); // even kernel, 'same'
     convolution({ ...base, depthwise: true }, keep, flipped); // depthwise multiplier 2 (k is [3, 3, 2, 2])
     assert.equal(keep.length, 1);
-    convolution({ ...base, kernel: tf.reshape(k, [3, 3, 4, 1]) as tf.Tensor4D, depthwise: true }, keep, flipped);
+    convolution({ ...base, kernel: even }, keep, flipped); // even kernel, 'same': asymmetric padding, still flipped
     assert.equal(keep.length, 2);
+    const dw = tf.reshape(k, [3, 3, 4, 1]) as tf.Tensor4D;
+    convolution({ ...base, kernel: dw, depthwise: true }, keep, flipped);
+    assert.equal(keep.length, 3);
+    dw.dispose();
     tf.dispose([k, even, ...keep]);
   });
 });

@@ -7,14 +7,16 @@
 // src/core/backend/actgrad.ts) then the convolution's input gradient. Filter and bias get none: the engine needs
 // input gradients only, and asking for theirs is TF.js's "Cannot backprop through input" error.
 //
-// The input gradient of a stride-1 convolution is the convolution of the (padded) output gradient with the
-// flipped (and, for conv2d, in/out-transposed) filter. For those convolutions the flipped filter is made once,
-// when the layer is built (eagerly, so the model's tensor count does not change at its first gradient; one more
-// copy of those filters, shared by every layer built from the same kernel tensor), and the gradient is that
-// forward convolution: TF.js wasm caches its XNNPACK operators by filter tensor, and the stock gradient kernels
-// re-created the flipped filter, and so the operator, at every step. Strided convolutions, depthwise with a
-// channel multiplier > 1, and even kernels with 'same' padding (asymmetric) use the backend's input-gradient
-// kernel. Dilated convolutions keep TF.js's unfused ops (and its gradients).
+// The input gradient of a stride-1 convolution is the convolution of the output gradient, padded by k - 1 minus
+// the forward padding on each side, with the flipped (and, for conv2d, in/out-transposed) filter. For those
+// convolutions the flipped filter is made once, when the layer is built (eagerly, so the model's tensor count does
+// not change at its first gradient; one more copy of those filters, shared by every layer built from the same
+// kernel tensor), and the gradient is that forward convolution, with explicit padding (no pad op). Forward
+// convolutions are the fastest kernels on every CPU path: TF.js wasm caches its XNNPACK operators by filter tensor
+// (its gradient kernels re-created the flipped filter, and so the operator, at every step), and oneDNN 2.6's
+// input-gradient kernels ran 2-3.5x slower than its forward ones on MobileNet's shapes. Strided convolutions and
+// depthwise with a channel multiplier > 1 use the backend's input-gradient kernel. Dilated convolutions keep
+// TF.js's unfused ops (and its gradients).
 import * as tf from '@tensorflow/tfjs-core';
 import { Conv2DBackpropInput, DepthwiseConv2dNativeBackpropInput, FusedConv2D, FusedDepthwiseConv2D, GradConfig, registerGradient } from '@tensorflow/tfjs-core';
 import { actGrad } from '../backend/actgrad';
@@ -43,11 +45,9 @@ export type FlippedFilters = Map<string, tf.Tensor4D>;
 /** The flipped filter of a kernel, by the kernel's data id, for the gradient below to find. */
 const flippedOf = new WeakMap<object, tf.Tensor4D>();
 
-/** Whether the flipped-filter gradient applies: stride 1, no dilation, 'valid' or odd kernel sizes, multiplier 1. */
-function storedApplies(kernelShape: number[], depthwise: boolean, strides: [number, number], pad: unknown): boolean {
-  const [kh, kw, , mult] = kernelShape;
-  if (depthwise && mult !== 1) return false;
-  return strides[0] === 1 && strides[1] === 1 && (pad === 'valid' || (pad === 'same' && kh % 2 === 1 && kw % 2 === 1));
+/** Whether the flipped-filter gradient applies: stride 1 and, for depthwise, channel multiplier 1. */
+function storedApplies(kernelShape: number[], depthwise: boolean, strides: [number, number]): boolean {
+  return strides[0] === 1 && strides[1] === 1 && !(depthwise && kernelShape[3] !== 1);
 }
 
 function flippedFilter(s: ConvSpec, keep: tf.Tensor[], flipped: FlippedFilters): void {
@@ -77,7 +77,7 @@ function plain(s: ConvSpec): (x: tf.Tensor4D) => tf.Tensor4D {
 /** The layer's function of x (NHWC). New tensors (flipped filters) are pushed on `keep`. */
 export function convolution(s: ConvSpec, keep: tf.Tensor[], flipped: FlippedFilters): (x: tf.Tensor4D) => tf.Tensor4D {
   if (s.dilations[0] !== 1 || s.dilations[1] !== 1) return plain(s);
-  if (storedApplies(s.kernel.shape, s.depthwise, s.strides, s.pad)) flippedFilter(s, keep, flipped);
+  if (storedApplies(s.kernel.shape, s.depthwise, s.strides)) flippedFilter(s, keep, flipped);
   const attrs = { strides: s.strides, pad: s.pad, dataFormat: 'NHWC', dilations: [1, 1], activation: s.activation } as unknown as tf.NamedAttrMap;
   const name = s.depthwise ? FusedDepthwiseConv2D : FusedConv2D;
   return (x) => {
@@ -110,12 +110,13 @@ function fusedGrad(depthwise: boolean): GradConfig {
       return {
         x: () => {
           const g = (act === 'linear' ? dy : actGrad(dy as tf.Tensor, y, act as 'relu' | 'relu6')) as tf.Tensor4D;
-          const stored = storedApplies(filter.shape, depthwise, strides, a.pad) ? flippedOf.get(filter.dataId) : undefined;
+          const stored = storedApplies(filter.shape, depthwise, strides) ? flippedOf.get(filter.dataId) : undefined;
           if (stored) {
+            // dx = g correlated with the flipped filter, padded by (k - 1 - the forward's padding) on each side.
             const [kh, kw] = filter.shape;
-            const padded = a.pad === 'same' ? g : tf.pad(g, [[0, 0], [kh - 1, kh - 1], [kw - 1, kw - 1], [0, 0]]);
-            const mode: Pad = a.pad === 'same' ? 'same' : 'valid';
-            return depthwise ? tf.depthwiseConv2d(padded, stored, 1, mode) : tf.conv2d(padded, stored, 1, mode);
+            const p = tf.backend_util.computeConv2DInfo(x.shape, filter.shape as [number, number, number, number], 1, 1, a.pad as 'same', undefined, depthwise).padInfo;
+            const pads: tf.backend_util.ExplicitPadding = [[0, 0], [kh - 1 - p.top, kh - 1 - p.bottom], [kw - 1 - p.left, kw - 1 - p.right], [0, 0]];
+            return depthwise ? tf.depthwiseConv2d(g, stored, 1, pads) : tf.conv2d(g, stored, 1, pads);
           }
           const gradAttrs = { strides, pad: a.pad, dataFormat: 'NHWC', dilations: [1, 1], inputShape: x.shape };
           return tf.engine().runKernel(depthwise ? DepthwiseConv2dNativeBackpropInput : Conv2DBackpropInput, { dy: g, filter },

@@ -1,6 +1,7 @@
 import { strict as assert } from 'assert';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../backend';
+import { setOneDnnKernels } from '../backend/onednn';
 import { KerasGraph, type LayerWeights } from './keras';
 
 // Dense and self-attention run x @ W with the input gradient taken against a stored W^T (matMulStoredT).
@@ -50,9 +51,11 @@ function reference(x: tf.Tensor, w: Map<string, LayerWeights>): tf.Tensor {
 }
 
 describe('Dense / self-attention with a stored transposed kernel', () => {
-  for (const backend of ['cpu', 'wasm'] as const) {
-    it(`${backend}: output and input gradient equal plain tf.matMul autodiff`, async () => {
+  // wasm with the oneDNN kernels (when built) runs attention as batched matmuls, without them head by head.
+  for (const [backend, native] of [['cpu', false], ['wasm', true], ['wasm', false]] as const) {
+    it(`${backend}${backend === 'wasm' ? (native ? ' (oneDNN kernels if built)' : ' (no oneDNN kernels)') : ''}: output and input gradient equal plain tf.matMul autodiff`, async () => {
       await initBackend(backend);
+      if (backend === 'wasm') setOneDnnKernels(native);
       const { graph, w } = setup();
       try {
         const x = tf.randomUniform([2, T, D], -1, 1, 'float32', 9);
@@ -80,6 +83,7 @@ describe('Dense / self-attention with a stored transposed kernel', () => {
         assert.equal(tf.memory().numTensors, before);
         tf.dispose([x, weights]);
       } finally {
+        if (backend === 'wasm') setOneDnnKernels(true); // as initBackend leaves it
         graph.dispose();
         for (const l of w.values()) for (const t of l.values()) t.dispose();
       }

@@ -3,8 +3,10 @@
 // the input flow and no fused op computes filter gradients. No code from the model file runs: only the
 // layer classes listed here are understood; anything else is an error that names it.
 import * as tf from '@tensorflow/tfjs-core';
+import { _FusedMatMul } from '@tensorflow/tfjs-core';
 import type { LayerInfo } from './types';
 import { findFoldablePairs, foldedConv } from './fold';
+import { oneDnnActive } from '../backend/onednn';
 import { type ConvActivation, convolution, type FlippedFilters, FUSABLE_ACTIVATIONS } from './convgrad';
 
 /** Weights of one layer, by Keras weight name (`kernel`, `bias`, `gamma`, `moving_mean`, ...). */
@@ -102,14 +104,20 @@ export function denseKernel(w: tf.Tensor2D, keep: tf.Tensor[]): DenseKernel {
 }
 
 /**
- * x @ W for a constant W, with the input gradient dy @ W^T computed against the stored W^T, so that both
+ * x @ W (+ bias) for a constant W, with the input gradient dy @ W^T computed against the stored W^T, so that both
  * matmuls run un-transposed: TF.js wasm runs a transposed matmul on a scalar loop, 5-11x slower than the
- * XNNPACK fully-connected path (ViT-B/16: 86% of a step). No gradient flows to W (the engine needs input
- * gradients only).
+ * XNNPACK fully-connected path (ViT-B/16: 86% of a step). The bias is added inside the matmul kernel (wasm's
+ * broadcast add is slow). No gradient flows to W or the bias (the engine needs input gradients only).
  */
-export function matMulStoredT(x: tf.Tensor2D, k: DenseKernel): tf.Tensor2D {
+export function matMulStoredT(x: tf.Tensor2D, k: DenseKernel, bias?: tf.Tensor): tf.Tensor2D {
+  const [m, kd] = x.shape;
+  const n = k.w.shape[1];
   const f = tf.customGrad((xi: tf.Tensor | tf.GradSaveFunc) => ({
-    value: tf.matMul(xi as tf.Tensor2D, k.w),
+    // _FusedMatMul takes 3-D operands on every backend.
+    value: tf.reshape(tf.engine().runKernel(_FusedMatMul, bias
+      ? { a: tf.reshape(xi as tf.Tensor, [1, m, kd]), b: tf.reshape(k.w, [1, kd, n]), bias }
+      : { a: tf.reshape(xi as tf.Tensor, [1, m, kd]), b: tf.reshape(k.w, [1, kd, n]) },
+    { transposeA: false, transposeB: false, activation: 'linear' } as unknown as tf.NamedAttrMap) as tf.Tensor, [m, n]),
     gradFunc: (dy: tf.Tensor) => tf.matMul(dy as tf.Tensor2D, k.wT),
   }));
   return f(x) as tf.Tensor2D;
@@ -119,8 +127,7 @@ export function matMulStoredT(x: tf.Tensor2D, k: DenseKernel): tf.Tensor2D {
 function denseLastAxis(x: tf.Tensor, kernel: DenseKernel, bias?: tf.Tensor): tf.Tensor {
   const inDim = x.shape[x.rank - 1];
   const flat = x.rank === 2 ? (x as tf.Tensor2D) : tf.reshape(x, [-1, inDim]) as tf.Tensor2D;
-  let y: tf.Tensor = matMulStoredT(flat, kernel);
-  if (bias) y = tf.add(y, bias);
+  const y: tf.Tensor = matMulStoredT(flat, kernel, bias);
   return x.rank === 2 ? y : tf.reshape(y, [...x.shape.slice(0, -1), kernel.w.shape[1]]);
 }
 
@@ -454,11 +461,24 @@ function headPieces(z: tf.Tensor, b: number, heads: number, dim: number): tf.Ten
 }
 
 /**
- * Attention of every image and head as 2-D matmuls ({@link matMul2d}): TF.js wasm runs batched or transposed
- * matmuls on a scalar loop (ViT-B/16: about 10% of a step). `proj` is the [B*T, H*K | H*K | H*V] projection.
- * Returns [B*T, H*V].
+ * Attention of every image and head. `proj` is the [B*T, H*K | H*K | H*V] projection; returns [B*T, H*V].
+ * While the oneDNN kernels serve the backend: batched matmuls over [B*H, T, *] (transposes are free there).
+ * Otherwise as 2-D matmuls ({@link matMul2d}) per image and head: TF.js wasm runs batched or transposed matmuls
+ * on a scalar loop (ViT-B/16: about 10% of a step).
  */
-function attendPerHead(proj: tf.Tensor2D, b: number, heads: number, keyDim: number, valueDim: number): tf.Tensor2D {
+function attend(proj: tf.Tensor2D, b: number, heads: number, keyDim: number, valueDim: number): tf.Tensor2D {
+  const t = proj.shape[0] / b;
+  if (oneDnnActive()) {
+    // [B*T, 3*H*K] -> [3, B, H, T, K] in one transpose when K == V; else split then one transpose each.
+    const toHeads = (z: tf.Tensor, dim: number): tf.Tensor3D =>
+      tf.reshape(tf.transpose(tf.reshape(z, [b, t, heads, dim]), [0, 2, 1, 3]), [b * heads, t, dim]);
+    const [q, k, v] = keyDim === valueDim
+      ? tf.unstack(tf.transpose(tf.reshape(proj, [b, t, 3, heads, keyDim]), [2, 0, 3, 1, 4])).map((z) => tf.reshape(z, [b * heads, t, keyDim]) as tf.Tensor3D)
+      : tf.split(proj, [heads * keyDim, heads * keyDim, heads * valueDim], 1).map((z, i) => toHeads(z, i < 2 ? keyDim : valueDim));
+    const scores = tf.softmax(tf.matMul(tf.mul(q, 1 / Math.sqrt(keyDim)), k, false, true), -1); // [B*H, T, T], over keys
+    const ctx = tf.matMul(scores, v); // [B*H, T, V]
+    return tf.reshape(tf.transpose(tf.reshape(ctx, [b, heads, t, valueDim]), [0, 2, 1, 3]), [b * t, heads * valueDim]);
+  }
   const [qz, kz, vz] = tf.split(proj, [heads * keyDim, heads * keyDim, heads * valueDim], 1);
   const q = headPieces(tf.mul(qz, 1 / Math.sqrt(keyDim)), b, heads, keyDim);
   const k = headPieces(kz, b, heads, keyDim);
@@ -470,7 +490,6 @@ function attendPerHead(proj: tf.Tensor2D, b: number, heads: number, keyDim: numb
       ctx.push(matMul2d(scores, v[h][i]));
     }
   }
-  const t = proj.shape[0] / b;
   const all = ctx.length === 1 ? ctx[0] : tf.concat(ctx, 0); // [B*H*T, V]
   if (heads === 1) return all as tf.Tensor2D;
   return tf.reshape(tf.transpose(tf.reshape(all, [b, heads, t, valueDim]), [0, 2, 1, 3]), [b * t, heads * valueDim]);
@@ -481,7 +500,7 @@ export function selfAttention(x: tf.Tensor, heads: number, qkvK: DenseKernel, qk
   const [b, t, d] = x.shape as [number, number, number];
   const hd = d / heads;
   const qkv = tf.reshape(denseLastAxis(x, qkvK, qkvB), [b * t, 3 * d]) as tf.Tensor2D;
-  const merged = attendPerHead(qkv, b, heads, hd, hd); // [B*T, D]
+  const merged = attend(qkv, b, heads, hd, hd); // [B*T, D]
   return tf.reshape(denseLastAxis(merged, outK, outB), [b, t, d]);
 }
 
@@ -492,7 +511,7 @@ export function selfAttention(x: tf.Tensor, heads: number, qkvK: DenseKernel, qk
 export function multiHeadAttention(x: tf.Tensor, heads: number, keyDim: number, valueDim: number, wqkv: DenseKernel, bqkv: tf.Tensor, wo: DenseKernel, bo: tf.Tensor): tf.Tensor {
   const [b, t] = x.shape as [number, number, number];
   const proj = tf.reshape(denseLastAxis(x, wqkv, bqkv), [b * t, heads * (2 * keyDim + valueDim)]) as tf.Tensor2D;
-  const merged = attendPerHead(proj, b, heads, keyDim, valueDim); // [B*T, H*V]
+  const merged = attend(proj, b, heads, keyDim, valueDim); // [B*T, H*V]
   const out = denseLastAxis(merged, wo, bo);
   return tf.reshape(out, [b, t, out.shape[1]!]);
 }

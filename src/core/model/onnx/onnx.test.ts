@@ -5,6 +5,7 @@
 import { strict as assert } from 'assert';
 import * as fs from 'fs';
 import * as tf from '@tensorflow/tfjs-core';
+import { oneDnnActive } from '../../backend/onednn';
 import { initBackend } from '../../backend';
 import { fixture } from '../../testing/fixtures';
 import type { NLModel } from '../types';
@@ -133,10 +134,12 @@ for (const backend of ['cpu', 'wasm']) {
           guard(this, backend, () => {
             const e = compare(inputGradNCHW(m, [c.tap], channelMean(5)), bin(c.gradRef));
             record(backend, c.file, `grad ${c.tap} ch5 mean`, e);
-            // cpu's conv sums in another order than PyTorch: on resnet18 one 3x3 max-pool window (output 25,35,
-            // channel 31) then holds an exact float32 tie, broken toward another input than PyTorch's. 0.16% of
-            // the pixels move (rel L2 3.8e-3, cosine 0.99999); wasm has no tie there and matches to 7e-7.
-            const tol = backend === 'cpu' && c.file === 'resnet18' ? 1e-2 : 1e-3;
+            // cpu's conv (and oneDNN's, on wasm when the native kernels are on) sums in another order than PyTorch:
+            // on resnet18 one 3x3 max-pool window (output 25,35, channel 31) then holds an exact float32 tie, broken
+            // toward another input than PyTorch's. 0.16% of the pixels move (rel L2 3.8e-3, cosine 0.99999);
+            // XNNPACK has no tie there and matches to 7e-7.
+            const tie = c.file === 'resnet18' && (backend === 'cpu' || oneDnnActive());
+            const tol = tie ? 1e-2 : 1e-3;
             assert.ok(e.relL2 < tol, `rel L2 ${e.relL2}`);
             assert.ok(e.cosine > 0.9999, `cosine ${e.cosine}`);
           });
