@@ -222,9 +222,13 @@ napi_value Conv(napi_env env, napi_callback_info info) {
 
 // ---- matmul ---------------------------------------------------------------------------------------
 
-// params: batchA, batchB, m, k, n, transposeA, transposeB, act
-constexpr int kMatParams = 8;
-std::unordered_map<std::string, std::unique_ptr<matmul>> matPrims;
+// params: batchA, batchB, m, k, n, transposeA, transposeB, act, weight id of b (0: not kept; only with batchB 1)
+constexpr int kMatParams = 9;
+struct MatPrim {
+  matmul prim;
+  memory::desc wei;  // what the primitive reads: b's own layout, or oneDNN's ("any") for a kept b
+};
+std::unordered_map<std::string, std::unique_ptr<MatPrim>> matPrims;
 
 // matmul(a, b, bias | null, c, params): c[batch, m, n] = act(op(a) x op(b) + bias); a batch of 1 broadcasts.
 napi_value MatMul(napi_env env, napi_callback_info info) {
@@ -242,7 +246,7 @@ napi_value MatMul(napi_env env, napi_callback_info info) {
   const bool hasBias = !isNull(env, args[2]);
   if (hasBias && !typed(env, args[2], napi_float32_array, &bias, "bias")) return nullptr;
   if (pv.bytes != kMatParams * 4) {
-    napi_throw_range_error(env, nullptr, "matmul params must have 8 entries");
+    napi_throw_range_error(env, nullptr, "matmul params must have 9 entries");
     return nullptr;
   }
   const int* p = static_cast<const int*>(pv.data);
@@ -262,18 +266,33 @@ napi_value MatMul(napi_env env, napi_callback_info info) {
     memory::desc bmd({bb, k, n}, dt::f32, tb ? memory::dims{k * n, 1, k} : memory::dims{k * n, n, 1});
     memory::desc cmd({batch, m, n}, dt::f32, memory::dims{m * n, n, 1});
     memory::desc biasmd({1, 1, n}, dt::f32, memory::dims{n, n, 1});
-    std::string key = keyOf(p, kMatParams) + (hasBias ? "b" : "-");
+    // A kept b (a constant, by weight id) is reordered once into oneDNN's own layout, as for convolutions.
+    const int wid = bb == 1 ? p[8] : 0;
+    std::string key = keyOf(p, kMatParams - 1) + (hasBias ? "b" : "-") + (wid ? "k" : "-");
     auto it = matPrims.find(key);
     if (it == matPrims.end()) {
-      auto d = hasBias ? matmul::desc(amd, bmd, biasmd, cmd) : matmul::desc(amd, bmd, cmd);
+      memory::desc wmd = wid ? memory::desc({bb, k, n}, dt::f32, tag::any) : bmd;
+      auto d = hasBias ? matmul::desc(amd, wmd, biasmd, cmd) : matmul::desc(amd, wmd, cmd);
       matmul::primitive_desc pd(d, actAttr(act), eng());
-      it = matPrims.emplace(key, std::make_unique<matmul>(pd)).first;
+      it = matPrims.emplace(key, std::unique_ptr<MatPrim>(new MatPrim{matmul(pd), pd.weights_desc()})).first;
+    }
+    memory user(bmd, eng(), bm.data);
+    memory wei = user;
+    if (it->second->wei != bmd) {
+      auto& perPrim = keptWeights[wid];
+      auto kw = perPrim.find(key);
+      if (kw == perPrim.end()) {
+        memory re(it->second->wei, eng());
+        reorder(user, re).execute(strm(), user, re);
+        kw = perPrim.emplace(key, re).first;
+      }
+      wei = kw->second;
     }
     std::unordered_map<int, memory> args2{{DNNL_ARG_SRC, memory(amd, eng(), a.data)},
-                                          {DNNL_ARG_WEIGHTS, memory(bmd, eng(), bm.data)},
+                                          {DNNL_ARG_WEIGHTS, wei},
                                           {DNNL_ARG_DST, memory(cmd, eng(), c.data)}};
     if (hasBias) args2.emplace(DNNL_ARG_BIAS, memory(biasmd, eng(), bias.data));
-    it->second->execute(strm(), args2);
+    it->second->prim.execute(strm(), args2);
     strm().wait();
   } catch (const dnnl::error& e) {
     napi_throw_error(env, nullptr, (std::string("oneDNN matmul: ") + e.what()).c_str());
@@ -381,6 +400,83 @@ napi_value SoftmaxGrad(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// layerNorm(x, gamma | null, beta | null, y, cols, eps): y = (x - mean) / sqrt(var + eps) * gamma + beta per row.
+// layerNormGrad(dy, x, gamma | null, dx, cols, eps): its input gradient,
+//   dx = rstd * (g - mean(g) - xhat * mean(g * xhat)), g = dy * gamma, xhat the normalized x.
+napi_value LayerNormBoth(napi_env env, napi_callback_info info, bool grad) {
+  const char* what = grad ? "layerNormGrad" : "layerNorm";
+  size_t argc = 6;
+  napi_value args[6];
+  napi_get_cb_info(env, info, &argc, args, nullptr, nullptr);
+  if (argc != 6) {
+    napi_throw_error(env, nullptr, (std::string(what) + " expects 6 arguments").c_str());
+    return nullptr;
+  }
+  View a, b, gamma, beta, out;
+  int32_t cols;
+  double eps;
+  // forward: x, gamma, beta, y; gradient: dy, x, gamma, dx
+  if (!typed(env, args[0], napi_float32_array, &a, what) || !typed(env, args[3], napi_float32_array, &out, what)) return nullptr;
+  if (grad ? !typed(env, args[1], napi_float32_array, &b, what) : false) return nullptr;
+  const int gi = grad ? 2 : 1;
+  const bool hasGamma = !isNull(env, args[gi]);
+  if (hasGamma && !typed(env, args[gi], napi_float32_array, &gamma, what)) return nullptr;
+  const bool hasBeta = !grad && !isNull(env, args[2]);
+  if (hasBeta && !typed(env, args[2], napi_float32_array, &beta, what)) return nullptr;
+  if (napi_get_value_int32(env, args[4], &cols) != napi_ok || cols < 1 || napi_get_value_double(env, args[5], &eps) != napi_ok) {
+    napi_throw_range_error(env, nullptr, (std::string(what) + ": bad row length or epsilon").c_str());
+    return nullptr;
+  }
+  const size_t n = a.bytes / 4;
+  if (n % cols != 0 || out.bytes != a.bytes || (grad && b.bytes != a.bytes) || (hasGamma && gamma.bytes / 4 != size_t(cols)) ||
+      (hasBeta && beta.bytes / 4 != size_t(cols))) {
+    napi_throw_range_error(env, nullptr, (std::string(what) + ": sizes do not match").c_str());
+    return nullptr;
+  }
+  const float* x = static_cast<const float*>(grad ? b.data : a.data);
+  const float* dy = grad ? static_cast<const float*>(a.data) : nullptr;
+  const float* g = hasGamma ? static_cast<const float*>(gamma.data) : nullptr;
+  const float* be = hasBeta ? static_cast<const float*>(beta.data) : nullptr;
+  float* o = static_cast<float*>(out.data);
+  const int64_t rows = int64_t(n) / cols;
+#pragma omp parallel for schedule(static) if (int64_t(n) > 16384)
+  for (int64_t r = 0; r < rows; r++) {
+    const float* xr = x + r * cols;
+    float* orow = o + r * cols;
+    double mean = 0, var = 0;
+    for (int j = 0; j < cols; j++) mean += xr[j];
+    mean /= cols;
+    for (int j = 0; j < cols; j++) var += (xr[j] - mean) * (xr[j] - mean);
+    var /= cols;
+    const double rstd = 1.0 / std::sqrt(var + eps);
+    if (!grad) {
+      for (int j = 0; j < cols; j++) {
+        double v = (xr[j] - mean) * rstd;
+        if (g) v *= g[j];
+        if (be) v += be[j];
+        orow[j] = float(v);
+      }
+      continue;
+    }
+    const float* d = dy + r * cols;
+    double mg = 0, mgx = 0;
+    for (int j = 0; j < cols; j++) {
+      const double gj = g ? double(d[j]) * g[j] : d[j];
+      mg += gj;
+      mgx += gj * (xr[j] - mean) * rstd;
+    }
+    mg /= cols;
+    mgx /= cols;
+    for (int j = 0; j < cols; j++) {
+      const double gj = g ? double(d[j]) * g[j] : d[j];
+      orow[j] = float(rstd * (gj - mg - (xr[j] - mean) * rstd * mgx));
+    }
+  }
+  return nullptr;
+}
+napi_value LayerNorm(napi_env env, napi_callback_info info) { return LayerNormBoth(env, info, false); }
+napi_value LayerNormGrad(napi_env env, napi_callback_info info) { return LayerNormBoth(env, info, true); }
+
 // maxPoolGrad(x, dy, dx, params): dx = the max pool's input gradient, each output's dy added at the first largest
 // input of its window (TF.js's cpu order: rows, then columns); padding never wins.
 // params: n, ih, iw, c, oh, ow, kh, kw, sh, sw, dh, dw, pt, pl
@@ -477,6 +573,8 @@ NAPI_MODULE_INIT() {
       {"conv", nullptr, Conv, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"matmul", nullptr, MatMul, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"maxPoolGrad", nullptr, MaxPoolGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"layerNorm", nullptr, LayerNorm, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"layerNormGrad", nullptr, LayerNormGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"softmax", nullptr, Softmax, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"softmaxGrad", nullptr, SoftmaxGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"actGrad", nullptr, ActGrad, nullptr, nullptr, nullptr, napi_default, nullptr},

@@ -13,7 +13,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { getKernel, KernelFunc, registerGradient, registerKernel, Softmax, TensorInfo } from '@tensorflow/tfjs-core';
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { nativeActGrads } from './onednn';
+import { nativeLoops } from './onednn';
 
 export const ACT_GRAD = 'NeuronLensActGrad';
 export const SOFTMAX_GRAD = 'NeuronLensSoftmaxGrad';
@@ -41,7 +41,7 @@ const wasmKernel: KernelFunc = ({ inputs, backend, attrs }) => {
   const { dy, y, act } = parts(inputs, attrs);
   const out = b.makeOutput(dy.shape, 'float32');
   const views = [dy, y, out].map((t) => b.typedArrayFromHeap(t) as Float32Array); // after the allocation
-  const native = nativeActGrads();
+  const native = nativeLoops();
   if (native) native.actGrad(views[0], views[1], views[2], act);
   else maskLoop(views[0], views[1], views[2], act);
   return out;
@@ -74,7 +74,7 @@ const wasmSoftmaxGrad: KernelFunc = ({ inputs, backend }) => {
   const { dy, y, cols } = softmaxParts(inputs);
   const out = b.makeOutput(dy.shape, 'float32');
   const views = [dy, y, out].map((t) => b.typedArrayFromHeap(t) as Float32Array);
-  const native = nativeActGrads();
+  const native = nativeLoops();
   if (native) native.softmaxGrad(views[0], views[1], views[2], cols);
   else softmaxGradLoop(views[0], views[1], views[2], cols);
   return out;

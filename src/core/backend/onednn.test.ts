@@ -183,6 +183,18 @@ describe('oneDNN native kernels vs the cpu backend', function () {
     tf.dispose([x, f1, f2]);
   });
 
+  it('keeps reordered matmul weights per tensor too: a new b of the same shape is not served stale weights', async () => {
+    const a = t([6, 64], 1);
+    const b1 = t([64, 48], 2);
+    const b2 = t([64, 48], 3);
+    for (const b of [b1, b1, b1, b2, b2, b1]) {
+      const got = await onBackend('wasm', () => tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D));
+      const ref = await onBackend('cpu', () => tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D));
+      assert.ok(relErr(got[0], ref[0]) < TOL, `matmul with ${b === b1 ? 'b1' : 'b2'}`);
+    }
+    tf.dispose([a, b1, b2]);
+  });
+
   it('can be turned off and on again (the replaced wasm kernels come back)', async () => {
     const fn = () => tf.conv2d(t([1, 6, 6, 3], 1) as tf.Tensor4D, t([3, 3, 3, 4], 2) as tf.Tensor4D, 1, 'same');
     const on = await onBackend('wasm', fn);

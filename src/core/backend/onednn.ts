@@ -41,6 +41,8 @@ interface Addon {
   maxPoolGrad(x: Float32Array, dy: Float32Array, dx: Float32Array, params: Int32Array): void;
   softmax(x: Float32Array, y: Float32Array, cols: number): void;
   softmaxGrad(dy: Float32Array, y: Float32Array, dx: Float32Array, cols: number): void;
+  layerNorm(x: Float32Array, gamma: Float32Array | null, beta: Float32Array | null, y: Float32Array, cols: number, eps: number): void;
+  layerNormGrad(dy: Float32Array, x: Float32Array, gamma: Float32Array | null, dx: Float32Array, cols: number, eps: number): void;
   release(weightId: number): void;
   stats(): { primitives: number; keptWeights: number };
 }
@@ -85,8 +87,8 @@ export function oneDnnNote(): string {
 
 // ---- weight ids ---------------------------------------------------------------------------------
 
-// A filter seen a second time (by its data id: TF.js tensors are immutable) gets an id, and the addon keeps
-// its reordered copy until the tensor is garbage collected. A filter seen once (a transient) is not kept.
+// A filter or matmul weight seen a second time (by its data id: TF.js tensors are immutable) gets an id, and the
+// addon keeps its reordered copy until the tensor is garbage collected. One seen once (a transient) is not kept.
 const seen = new WeakSet<object>();
 const ids = new WeakMap<object, number>();
 let nextId = 1;
@@ -200,7 +202,7 @@ function matMul(fallback: () => KernelFunc): KernelFunc {
     if (k !== kb || !biasOk || !(sameOuter || ba === 1 || bb === 1)) return fallback()(args);
     const outer = sameOuter ? outerA : ba === 1 && bb === 1 ? (ra >= rb ? outerA : outerB) : ba === 1 ? outerB : outerA;
     const out = b.makeOutput([...outer, m, n], 'float32');
-    const params = new Int32Array([ba, bb, m, k, n, at.transposeA ? 1 : 0, at.transposeB ? 1 : 0, act]);
+    const params = new Int32Array([ba, bb, m, k, n, at.transposeA ? 1 : 0, at.transposeB ? 1 : 0, act, bb === 1 ? weightId(B!.dataId) : 0]);
     addon!.matmul(f32(b, A!), f32(b, B!), bias ? f32(b, bias) : null, f32(b, out), params);
     return out;
   };
@@ -298,8 +300,11 @@ export function oneDnnActive(): boolean {
   return enabled && getBackend() === 'wasm';
 }
 
-/** The addon's activation-gradient loops while the native kernels are on (see ./actgrad.ts), else null. */
-export function nativeActGrads(): Pick<Addon, 'actGrad' | 'softmaxGrad'> | null {
+/** The addon's plain loops (see ./actgrad.ts, ./layernorm.ts). */
+export type NativeLoops = Pick<Addon, 'actGrad' | 'softmaxGrad' | 'layerNorm' | 'layerNormGrad'>;
+
+/** The addon's plain loops while the native kernels are on, else null. */
+export function nativeLoops(): NativeLoops | null {
   return enabled ? addon : null;
 }
 

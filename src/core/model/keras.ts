@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { _FusedMatMul } from '@tensorflow/tfjs-core';
 import type { LayerInfo } from './types';
 import { findFoldablePairs, foldedConv } from './fold';
+import { layerNorm } from '../backend/layernorm';
 import { oneDnnActive } from '../backend/onednn';
 import { type ConvActivation, convolution, type FlippedFilters, FUSABLE_ACTIVATIONS } from './convgrad';
 
@@ -131,15 +132,6 @@ function denseLastAxis(x: tf.Tensor, kernel: DenseKernel, bias?: tf.Tensor): tf.
   return x.rank === 2 ? y : tf.reshape(y, [...x.shape.slice(0, -1), kernel.w.shape[1]]);
 }
 
-function layerNorm(x: tf.Tensor, eps: number, gamma?: tf.Tensor, beta?: tf.Tensor): tf.Tensor {
-  const mean = tf.mean(x, -1, true);
-  const centered = tf.sub(x, mean);
-  const variance = tf.mean(tf.square(centered), -1, true);
-  let y = tf.mul(centered, tf.rsqrt(tf.add(variance, eps)));
-  if (gamma) y = tf.mul(y, gamma);
-  if (beta) y = tf.add(y, beta);
-  return y;
-}
 
 function paddingMode(cfg: Record<string, any>, where: string): 'same' | 'valid' {
   const p = cfg.padding ?? 'valid';

@@ -11,6 +11,7 @@ import {
   normAxis, reshapeTarget, scalarOf, size, sliceParams, squeezeShape, typeOfDataType, unsqueezeShape,
 } from './consts';
 import { AttributeProto, NodeProto, toNum } from './proto';
+import { layerNorm as sharedLayerNorm } from '../../backend/layernorm';
 
 export interface TVal {
   t: tf.Tensor;
@@ -616,13 +617,17 @@ const layerNorm: TfOp = (ins, at, ctx) => {
   const x = logical(req(ins, 0, ctx), ctx);
   const ax = normAxis(at.int('axis', -1), x.rank, ctx.what);
   const eps = at.float('epsilon', 1e-5);
+  const gamma = ins[1] ? logical(ins[1], ctx) : undefined;
+  const beta = ins[2] ? logical(ins[2], ctx) : undefined;
+  const last = x.shape[x.rank - 1];
+  if (ax === x.rank - 1 && [gamma, beta].every((t) => !t || t.size === last)) return [tv(sharedLayerNorm(x, eps, gamma, beta))];
   const axes = Array.from({ length: x.rank - ax }, (_, i) => ax + i);
   const mean = tf.mean(x, axes, true);
   const d = tf.sub(x, mean);
   const variance = tf.mean(tf.square(d), axes, true);
   let y = tf.mul(d, tf.rsqrt(tf.add(variance, eps)));
-  if (ins[1]) y = tf.mul(y, logical(ins[1], ctx));
-  if (ins[2]) y = tf.add(y, logical(ins[2], ctx));
+  if (gamma) y = tf.mul(y, gamma);
+  if (beta) y = tf.add(y, beta);
   return [tv(y)];
 };
 
