@@ -477,6 +477,57 @@ napi_value LayerNormBoth(napi_env env, napi_callback_info info, bool grad) {
 napi_value LayerNorm(napi_env env, napi_callback_info info) { return LayerNormBoth(env, info, false); }
 napi_value LayerNormGrad(napi_env env, napi_callback_info info) { return LayerNormBoth(env, info, true); }
 
+// channelAffine(x, scale, offset, y, act): y = act(x * scale[c] + offset[c]), c the last axis (an inference batch norm
+// and its relu). channelAffineGrad(dy, y, scale, dx, act): dx = dy * scale[c] where y is on the activation's slope.
+napi_value ChannelAffineBoth(napi_env env, napi_callback_info info, bool grad) {
+  const char* what = grad ? "channelAffineGrad" : "channelAffine";
+  size_t argc = 5;
+  napi_value args[5];
+  napi_get_cb_info(env, info, &argc, args, nullptr, nullptr);
+  View a, b, scale, out;
+  int32_t act = 0;
+  // forward: (x, scale, offset, y); gradient: (dy, y, scale, dx). a = x or dy, b = offset or y.
+  if (argc != 5 || !typed(env, args[0], napi_float32_array, &a, what) || !typed(env, args[grad ? 1 : 2], napi_float32_array, &b, what) ||
+      !typed(env, args[grad ? 2 : 1], napi_float32_array, &scale, what) || !typed(env, args[3], napi_float32_array, &out, what))
+    return nullptr;
+  if (napi_get_value_int32(env, args[4], &act) != napi_ok || act < kNone || act > kRelu6) {
+    napi_throw_range_error(env, nullptr, (std::string(what) + ": act must be 0, 1 or 2").c_str());
+    return nullptr;
+  }
+  const size_t n = a.bytes / 4, c = scale.bytes / 4;
+  if (c == 0 || n % c != 0 || out.bytes != a.bytes || (grad ? b.bytes != a.bytes : b.bytes != scale.bytes)) {
+    napi_throw_range_error(env, nullptr, (std::string(what) + ": sizes do not match").c_str());
+    return nullptr;
+  }
+  const float* av = static_cast<const float*>(a.data);
+  const float* bv = static_cast<const float*>(b.data);
+  const float* sv = static_cast<const float*>(scale.data);
+  float* o = static_cast<float*>(out.data);
+  const float hi = act == kRelu6 ? 6.f : __builtin_inff();
+  const int64_t rows = int64_t(n / c);
+#pragma omp parallel for schedule(static) if (int64_t(n) > 65536)
+  for (int64_t r = 0; r < rows; r++) {
+    const float* ar = av + r * c;
+    float* orow = o + r * c;
+    if (!grad) {
+      for (size_t j = 0; j < c; j++) {
+        float v = ar[j] * sv[j] + bv[j];
+        if (act != kNone) v = v < 0.f ? 0.f : (v > hi ? hi : v);
+        orow[j] = v;
+      }
+    } else {
+      const float* yr = bv + r * c;
+      for (size_t j = 0; j < c; j++) {
+        const bool on = act == kNone || ((yr[j] > 0.f) & (yr[j] < hi));
+        orow[j] = on ? ar[j] * sv[j] : 0.f;
+      }
+    }
+  }
+  return nullptr;
+}
+napi_value ChannelAffine(napi_env env, napi_callback_info info) { return ChannelAffineBoth(env, info, false); }
+napi_value ChannelAffineGrad(napi_env env, napi_callback_info info) { return ChannelAffineBoth(env, info, true); }
+
 // maxPoolGrad(x, dy, dx, params): dx = the max pool's input gradient, each output's dy added at the first largest
 // input of its window (TF.js's cpu order: rows, then columns); padding never wins.
 // params: n, ih, iw, c, oh, ow, kh, kw, sh, sw, dh, dw, pt, pl
@@ -573,6 +624,8 @@ NAPI_MODULE_INIT() {
       {"conv", nullptr, Conv, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"matmul", nullptr, MatMul, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"maxPoolGrad", nullptr, MaxPoolGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"channelAffine", nullptr, ChannelAffine, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"channelAffineGrad", nullptr, ChannelAffineGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"layerNorm", nullptr, LayerNorm, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"layerNormGrad", nullptr, LayerNormGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"softmax", nullptr, Softmax, nullptr, nullptr, nullptr, napi_default, nullptr},

@@ -41,6 +41,8 @@ interface Addon {
   maxPoolGrad(x: Float32Array, dy: Float32Array, dx: Float32Array, params: Int32Array): void;
   softmax(x: Float32Array, y: Float32Array, cols: number): void;
   softmaxGrad(dy: Float32Array, y: Float32Array, dx: Float32Array, cols: number): void;
+  channelAffine(x: Float32Array, scale: Float32Array, offset: Float32Array, y: Float32Array, act: number): void;
+  channelAffineGrad(dy: Float32Array, y: Float32Array, scale: Float32Array, dx: Float32Array, act: number): void;
   layerNorm(x: Float32Array, gamma: Float32Array | null, beta: Float32Array | null, y: Float32Array, cols: number, eps: number): void;
   layerNormGrad(dy: Float32Array, x: Float32Array, gamma: Float32Array | null, dx: Float32Array, cols: number, eps: number): void;
   release(weightId: number): void;
@@ -300,8 +302,8 @@ export function oneDnnActive(): boolean {
   return enabled && getBackend() === 'wasm';
 }
 
-/** The addon's plain loops (see ./actgrad.ts, ./layernorm.ts). */
-export type NativeLoops = Pick<Addon, 'actGrad' | 'softmaxGrad' | 'layerNorm' | 'layerNormGrad'>;
+/** The addon's plain loops (see ./actgrad.ts, ./layernorm.ts, ./affine.ts). */
+export type NativeLoops = Pick<Addon, 'actGrad' | 'softmaxGrad' | 'layerNorm' | 'layerNormGrad' | 'channelAffine' | 'channelAffineGrad'>;
 
 /** The addon's plain loops while the native kernels are on, else null. */
 export function nativeLoops(): NativeLoops | null {

@@ -30,7 +30,7 @@ export interface ConvSpec {
   kernel: tf.Tensor4D;
   bias?: tf.Tensor;
   strides: [number, number];
-  pad: Pad;
+  pad: Pad | tf.backend_util.ExplicitPadding;
   dilations: [number, number];
   depthwise: boolean;
   activation: ConvActivation;
@@ -86,7 +86,7 @@ export function convolution(s: ConvSpec, keep: tf.Tensor[], flipped: FlippedFilt
   };
 }
 
-interface FusedAttrs { strides: [number, number] | number; pad: Pad | number | tf.backend_util.ExplicitPadding; dilations?: [number, number] | number; activation?: string }
+interface FusedAttrs { strides: [number, number] | number; pad: Pad | tf.backend_util.ExplicitPadding; dilations?: [number, number] | number; activation?: string }
 
 function pairOf(v: [number, number] | number | undefined): [number, number] {
   return v === undefined ? [1, 1] : typeof v === 'number' ? [v, v] : v;
@@ -114,7 +114,7 @@ function fusedGrad(depthwise: boolean): GradConfig {
           if (stored) {
             // dx = g correlated with the flipped filter, padded by (k - 1 - the forward's padding) on each side.
             const [kh, kw] = filter.shape;
-            const p = tf.backend_util.computeConv2DInfo(x.shape, filter.shape as [number, number, number, number], 1, 1, a.pad as 'same', undefined, depthwise).padInfo;
+            const p = tf.backend_util.computeConv2DInfo(x.shape, filter.shape as [number, number, number, number], 1, 1, a.pad, undefined, depthwise).padInfo;
             const pads: tf.backend_util.ExplicitPadding = [[0, 0], [kh - 1 - p.top, kh - 1 - p.bottom], [kw - 1 - p.left, kw - 1 - p.right], [0, 0]];
             return depthwise ? tf.depthwiseConv2d(g, stored, 1, pads) : tf.conv2d(g, stored, 1, pads);
           }

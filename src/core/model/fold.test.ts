@@ -114,3 +114,71 @@ describe('batch-norm folding (fold.ts via KerasGraph)', () => {
     });
   }
 });
+
+/** ZeroPadding2D -> conv -> BN -> relu chains (and a conv -> relu one) for the fusion test. */
+function chainGraph(): { topo: any; weights: Map<string, LayerWeights> } {
+  const layers: any[] = [];
+  const weights = new Map<string, LayerWeights>();
+  let seed = 31;
+  const add = (cls: string, name: string, config: any, input: string | null, w: [string, number[]][] = []) => {
+    layers.push({ class_name: cls, name, config: { name, ...config }, inbound_nodes: input ? [[[input, 0, 0, {}]]] : [] });
+    if (w.length) {
+      weights.set(name, new Map(w.map(([n, shape]) => {
+        const r = tf.randomUniform(shape, -1, 1, 'float32', seed++);
+        return [n, n === 'moving_variance' || n === 'gamma' ? tf.tidy(() => tf.add(tf.abs(r), 0.5)) : r];
+      })));
+    }
+  };
+  const bnW = (c: number): [string, number[]][] => [['gamma', [c]], ['beta', [c]], ['moving_mean', [c]], ['moving_variance', [c]]];
+  add('InputLayer', 'in', { batch_input_shape: [null, 12, 11, 3] }, null);
+  add('ZeroPadding2D', 'pad1', { padding: [[3, 3], [3, 3]] }, 'in');
+  add('Conv2D', 'conv1', { filters: 4, kernel_size: [7, 7], strides: 2, padding: 'valid', use_bias: false }, 'pad1', [['kernel', [7, 7, 3, 4]]]);
+  add('BatchNormalization', 'bn1', { axis: -1 }, 'conv1', bnW(4));
+  add('ReLU', 'relu1', { max_value: 6 }, 'bn1');
+  add('ZeroPadding2D', 'pad2', { padding: [[0, 1], [0, 1]] }, 'relu1');
+  add('DepthwiseConv2D', 'dw', { kernel_size: [3, 3], strides: 2, padding: 'valid', use_bias: false }, 'pad2', [['depthwise_kernel', [3, 3, 4, 1]]]);
+  add('BatchNormalization', 'dw_bn', { axis: -1 }, 'dw', bnW(4));
+  add('Activation', 'dw_relu', { activation: 'relu' }, 'dw_bn');
+  add('ZeroPadding2D', 'pad3', { padding: 1 }, 'dw_relu');
+  add('Conv2D', 'c3', { filters: 5, kernel_size: [3, 3], padding: 'valid', use_bias: true }, 'pad3', [['kernel', [3, 3, 4, 5]], ['bias', [5]]]);
+  add('ReLU', 'c3_relu', {}, 'c3');
+  // A batch norm with no convolution before it (a pre-activation), then its relu6.
+  add('BatchNormalization', 'pre_bn', { axis: -1 }, 'c3_relu', bnW(5));
+  add('ReLU', 'pre_relu', { max_value: 6 }, 'pre_bn');
+  const topo = { class_name: 'Functional', config: { layers, input_layers: [['in', 0, 0]], output_layers: [['pre_relu', 0, 0]] } };
+  return { topo, weights };
+}
+
+describe('convolution chains fused into one layer (KerasGraph.fuseChains)', () => {
+  for (const backend of ['cpu', 'wasm'] as const) {
+    it(`${backend}: pads, batch norms and relus fold into their convolutions (a lone batch norm takes its relu); output and input gradient unchanged`, async () => {
+      await initBackend(backend);
+      const { topo, weights } = chainGraph();
+      const g = new KerasGraph(topo, weights);
+      try {
+        assert.deepEqual(Object.fromEntries(g.fusedChains()), {
+          conv1: ['pad1'], bn1: ['pad1', 'conv1'], relu1: ['pad1', 'conv1', 'bn1'],
+          dw: ['pad2'], dw_bn: ['pad2', 'dw'], dw_relu: ['pad2', 'dw', 'dw_bn'],
+          c3: ['pad3'], c3_relu: ['pad3', 'c3'], pre_relu: ['pre_bn'],
+        });
+        const all = ['pad1', 'conv1', 'bn1', 'relu1', 'pad2', 'dw', 'dw_bn', 'dw_relu', 'pad3', 'c3', 'c3_relu', 'pre_bn', 'pre_relu'];
+        const x = tf.randomUniform([2, 12, 11, 3], -2, 4, 'float32', 8);
+        // Wanting every layer's output leaves nothing to fuse: the plain layers are the reference.
+        const fusedRun = (v: tf.Tensor) => g.run(v, ['pre_relu'])[0];
+        const plainRun = (v: tf.Tensor) => { const outs = g.run(v, all); return outs[outs.length - 1]; };
+        const w = tf.tidy(() => tf.randomUniform(fusedRun(x).shape, -1, 1, 'float32', 9));
+        for (const [what, f] of [['output', (r: typeof fusedRun) => r(x)], ['input gradient', (r: typeof fusedRun) => tf.grad((v: tf.Tensor) => tf.sum(tf.mul(r(v), w)))(x)]] as const) {
+          const [a, b] = [f(fusedRun), f(plainRun)];
+          const scale = Math.max(1e-3, ...(await b.data()).map(Math.abs));
+          assert.ok(scale > 1e-2, `${what} is not vacuous`);
+          assert.ok(maxAbsDiff(await a.data(), await b.data()) / scale < 1e-5, `${what} differs`);
+          tf.dispose([a, b]);
+        }
+        tf.dispose([x, w]);
+      } finally {
+        g.dispose();
+        for (const l of weights.values()) for (const t of l.values()) t.dispose();
+      }
+    });
+  }
+});

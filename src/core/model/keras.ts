@@ -5,7 +5,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { _FusedMatMul } from '@tensorflow/tfjs-core';
 import type { LayerInfo } from './types';
-import { findFoldablePairs, foldedConv } from './fold';
+import { findFoldablePairs, FOLDABLE_CONVS, foldedConv } from './fold';
+import { type AffineActivation, channelAffine } from '../backend/affine';
 import { layerNorm } from '../backend/layernorm';
 import { oneDnnActive } from '../backend/onednn';
 import { type ConvActivation, convolution, type FlippedFilters, FUSABLE_ACTIVATIONS } from './convgrad';
@@ -133,10 +134,23 @@ function denseLastAxis(x: tf.Tensor, kernel: DenseKernel, bias?: tf.Tensor): tf.
 }
 
 
-function paddingMode(cfg: Record<string, any>, where: string): 'same' | 'valid' {
+/** A convolution's padding: Keras's 'same' / 'valid', or explicit [[0, 0], rows, cols, [0, 0]] (a fused ZeroPadding2D). */
+function paddingMode(cfg: Record<string, any>, where: string): 'same' | 'valid' | tf.backend_util.ExplicitPadding {
   const p = cfg.padding ?? 'valid';
   if (p === 'same' || p === 'valid') return p;
-  throw new Error(`${where}: unsupported padding "${p}"`);
+  if (Array.isArray(p) && p.length === 4 && p.every((q) => Array.isArray(q) && q.length === 2 && q.every((v) => Number.isInteger(v) && v >= 0))) {
+    return p as tf.backend_util.ExplicitPadding;
+  }
+  throw new Error(`${where}: unsupported padding ${JSON.stringify(p)}`);
+}
+
+/** ZeroPadding2D's rows and columns: an int, [rows, cols] or [[top, bottom], [left, right]]. */
+function zeroPadding(cfg: Record<string, any>, where: string): { rows: [number, number]; cols: [number, number] } {
+  checkChannelsLast(cfg, where);
+  const p = cfg.padding ?? 1;
+  if (typeof p === 'number') return { rows: [p, p], cols: [p, p] };
+  if (Array.isArray(p) && typeof p[0] === 'number') return { rows: [p[0], p[0]], cols: [p[1], p[1]] };
+  return { rows: pair(p[0], `${where} padding`), cols: pair(p[1], `${where} padding`) };
 }
 
 function checkChannelsLast(cfg: Record<string, any>, where: string): void {
@@ -215,8 +229,10 @@ function buildLayer(className: string, name: string, cfg: Record<string, any>, w
     case 'BatchNormalization': {
       const axis: number = Array.isArray(cfg.axis) ? cfg.axis[0] : (cfg.axis ?? -1);
       const eps = cfg.epsilon ?? 1e-3;
-      // Inference batch norm is an affine map: y = x * a + b (a broadcast multiply; TF.js batchNorm's
-      // gradient tiles, which is slow on wasm).
+      // Inference batch norm is an affine map per channel, y = x * a + b (TF.js batchNorm's gradient tiles, slow on
+      // wasm); `activation` (relu/relu6) is set only by KerasGraph.fuseChains, for a ReLU that follows it.
+      const act = (activationName(cfg) ?? 'linear') as AffineActivation;
+      if (!['linear', 'relu', 'relu6'].includes(act)) throw new Error(`${where}: activation "${act}" cannot be fused`);
       const [a, b] = tf.tidy(() => {
         const mean = need('moving_mean');
         const variance = need('moving_variance');
@@ -228,7 +244,8 @@ function buildLayer(className: string, name: string, cfg: Record<string, any>, w
       own(a); own(b);
       return { apply: (xs) => {
         const x = one(xs);
-        if (axis === -1 || axis === x.rank - 1) return tf.add(tf.mul(x, a), b);
+        if (axis === -1 || axis === x.rank - 1) return channelAffine(x, a, b, act);
+        if (act !== 'linear') throw new Error(`${where}: a fused activation needs the channel axis last`);
         const shape = x.shape.map((_, i) => (i === axis ? -1 : 1));
         return tf.add(tf.mul(x, tf.reshape(a, shape)), tf.reshape(b, shape));
       } };
@@ -274,12 +291,7 @@ function buildLayer(className: string, name: string, cfg: Record<string, any>, w
       return { apply: (xs) => tf.softmax(one(xs), axis) };
     }
     case 'ZeroPadding2D': {
-      checkChannelsLast(cfg, where);
-      const p = cfg.padding ?? 1;
-      let rows: [number, number]; let cols: [number, number];
-      if (typeof p === 'number') { rows = [p, p]; cols = [p, p]; }
-      else if (Array.isArray(p) && typeof p[0] === 'number') { rows = [p[0], p[0]]; cols = [p[1], p[1]]; }
-      else { rows = pair(p[0], `${where} padding`); cols = pair(p[1], `${where} padding`); }
+      const { rows, cols } = zeroPadding(cfg, where);
       return { apply: (xs) => tf.pad(one(xs), [[0, 0], rows, cols, [0, 0]]) };
     }
     case 'Cropping2D': {
@@ -576,7 +588,7 @@ export interface KerasTopology {
 }
 
 /** A convolution as built for a fused chain: its class, config and (possibly folded) weights. */
-interface FusedConv { className: string; config: Record<string, any>; weights: LayerWeights }
+interface ChainConv { className: string; config: Record<string, any>; weights: LayerWeights }
 
 /** 'relu' / 'relu6' when the layer is exactly that activation (a fused convolution can run it), else null. */
 function fusableActivation(n: { className: string; config: Record<string, any> }): 'relu' | 'relu6' | null {
@@ -601,12 +613,13 @@ export class KerasGraph {
   private readonly owned: tf.Tensor[] = [];
   private readonly planCache = new Map<string, GraphNode[]>();
   /**
-   * Fused chains, by the name of their last layer: a convolution with the batch norm folded into it (./fold.ts)
-   * and/or the relu/relu6 after it run as one fused convolution (./convgrad.ts). `absorbed`: the layers before
-   * the last whose outputs the chain does not compute; `conv`: the convolution as built for the chain;
-   * `node`: computes the last layer's output from the first one's inputs.
+   * Fused chains, by the name of their last layer (see {@link fuseChains}): a convolution with the padding before
+   * it, the batch norm after it folded in (./fold.ts) and/or the relu/relu6 after that, run as one fused convolution
+   * (./convgrad.ts); or an unfolded batch norm and its relu as one op (../backend/affine.ts). `absorbed`: the layers
+   * before the last whose outputs the chain does not compute; `node`: computes the last layer's output from the
+   * first one's inputs.
    */
-  private readonly fused = new Map<string, { absorbed: string[]; conv: FusedConv; node: GraphNode }>();
+  private readonly fused = new Map<string, { absorbed: string[]; node: GraphNode }>();
   /** Flipped filters shared by the convolutions built from one kernel (see ./convgrad.ts). */
   private readonly flipped: FlippedFilters = new Map();
 
@@ -647,19 +660,7 @@ export class KerasGraph {
         this.nodes.push(node);
         this.byName.set(name, node);
       }
-      if (options.foldBatchNorm ?? true) {
-        for (const [bnName, convName] of findFoldablePairs(this.nodes, this.consumers())) {
-          const conv = this.byName.get(convName)!;
-          const bn = this.byName.get(bnName)!;
-          const f = foldedConv(conv, weights.get(convName) ?? new Map(), bn, weights.get(bnName) ?? new Map(), this.owned);
-          const built = buildLayer(conv.className, conv.name, f.config, f.weights, this.owned, this.flipped);
-          this.fused.set(bnName, {
-            absorbed: [convName], conv: { className: conv.className, config: f.config, weights: f.weights },
-            node: { name: bnName, className: bn.className, config: bn.config, inputs: conv.inputs, apply: built.apply },
-          });
-        }
-      }
-      this.fuseActivations(weights);
+      this.fuseChains(weights, options.foldBatchNorm ?? true);
     } catch (e) {
       this.dispose();
       throw e;
@@ -697,43 +698,79 @@ export class KerasGraph {
 
   /** BN name -> conv name of every folded pair (empty when folding is off). */
   foldedPairs(): Map<string, string> {
-    return new Map([...this.fused].filter(([, f]) => f.node.className === 'BatchNormalization').map(([bn, f]) => [bn, f.absorbed[0]]));
+    return new Map([...this.fused].filter(([, f]) => f.node.className === 'BatchNormalization').map(([bn, f]) => [bn, f.absorbed[f.absorbed.length - 1]]));
   }
 
-  /** Activation name -> the layers fused into it (convolution, and the folded batch norm if any). */
-  fusedActivations(): Map<string, string[]> {
-    return new Map([...this.fused].filter(([, f]) => f.node.className !== 'BatchNormalization').map(([a, f]) => [a, [...f.absorbed]]));
+  /** Every fused chain: its last layer -> the layers before it that it absorbs (see {@link fuseChains}). */
+  fusedChains(): Map<string, string[]> {
+    return new Map([...this.fused].map(([last, f]) => [last, [...f.absorbed]]));
   }
 
   /**
-   * A relu/relu6 layer that is the only consumer of a linear Conv2D/DepthwiseConv2D, or of a folded batch norm,
-   * becomes one fused convolution computing the activation's output.
+   * Fused chains around each convolution: [ZeroPadding2D ->] conv [-> BatchNormalization] [-> relu/relu6], each link
+   * the only consumer of the one before. The padding becomes the convolution's explicit padding (Conv2D and
+   * DepthwiseConv2D with 'valid' padding), the batch norm is folded into its weights (./fold.ts; also for
+   * SeparableConv2D), the activation runs inside it (Conv2D and DepthwiseConv2D with a linear activation). Every
+   * link ends a chain of its own (keyed by its name), so a plan that wants an inner output still fuses what it can.
    */
-  private fuseActivations(weights: Map<string, LayerWeights>): void {
+  private fuseChains(weights: Map<string, LayerWeights>, foldBatchNorm: boolean): void {
     const consumers = this.consumers();
-    for (const act of this.nodes) {
-      const a = fusableActivation(act);
-      if (!a || act.inputs.length !== 1) continue;
-      const src = act.inputs[0].layer;
-      if ((consumers.get(src) ?? []).length !== 1) continue;
-      const folded = this.fused.get(src);
-      const srcNode = this.byName.get(src)!;
-      let chain: { absorbed: string[]; conv: FusedConv; inputs: GraphNode['inputs'] };
-      if (folded) {
-        chain = { absorbed: [...folded.absorbed, src], conv: folded.conv, inputs: folded.node.inputs };
-      } else if ((srcNode.className === 'Conv2D' || srcNode.className === 'DepthwiseConv2D') && (activationName(srcNode.config) ?? 'linear') === 'linear') {
-        chain = { absorbed: [src], conv: { className: srcNode.className, config: srcNode.config, weights: weights.get(src) ?? new Map() }, inputs: srcNode.inputs };
-      } else {
-        continue;
-      }
-      const config = { ...chain.conv.config, activation: a };
-      const built = buildLayer(chain.conv.className, chain.absorbed[0], config, chain.conv.weights, this.owned, this.flipped);
+    const soleConsumer = (name: string): GraphNode | undefined => {
+      const users = consumers.get(name) ?? [];
+      return users.length === 1 ? this.byName.get(users[0]) : undefined;
+    };
+    const bnOf = new Map([...(foldBatchNorm ? findFoldablePairs(this.nodes, consumers) : [])].map(([bn, conv]) => [conv, bn]));
+    const folded = new Set(bnOf.values());
+    // A batch norm left unfolded, then a relu/relu6 that only it feeds: one channel-affine op with the activation.
+    for (const bn of this.nodes) {
+      if (bn.className !== 'BatchNormalization' || folded.has(bn.name) || bn.inputs.length !== 1) continue;
+      const axis = Array.isArray(bn.config.axis) ? (bn.config.axis.length === 1 ? bn.config.axis[0] : null) : (bn.config.axis ?? -1);
+      const act = soleConsumer(bn.name);
+      const a = act && act.inputs.length === 1 ? fusableActivation(act) : null;
+      if (!act || !a || (axis !== -1 && axis !== 3)) continue;
+      const built = buildLayer(bn.className, bn.name, { ...bn.config, activation: a }, weights.get(bn.name) ?? new Map(), this.owned, this.flipped);
       this.fused.set(act.name, {
-        absorbed: chain.absorbed, conv: { ...chain.conv, config },
-        node: { name: act.name, className: act.className, config: act.config, inputs: chain.inputs, apply: built.apply },
+        absorbed: [bn.name],
+        node: { name: act.name, className: act.className, config: act.config, inputs: bn.inputs, apply: built.apply },
       });
     }
+    for (const conv of this.nodes) {
+      if (!FOLDABLE_CONVS.has(conv.className)) continue;
+      const fusable = conv.className === 'Conv2D' || conv.className === 'DepthwiseConv2D';
+      let chain: { absorbed: string[]; conv: ChainConv; inputs: GraphNode['inputs'] } = {
+        absorbed: [], conv: { className: conv.className, config: conv.config, weights: weights.get(conv.name) ?? new Map() }, inputs: conv.inputs,
+      };
+      const add = (last: GraphNode): void => {
+        const built = buildLayer(chain.conv.className, conv.name, chain.conv.config, chain.conv.weights, this.owned, this.flipped);
+        this.fused.set(last.name, {
+          absorbed: [...chain.absorbed],
+          node: { name: last.name, className: last.className, config: last.config, inputs: chain.inputs, apply: built.apply },
+        });
+      };
+      const padNode = conv.inputs.length === 1 ? this.byName.get(conv.inputs[0].layer) : undefined;
+      if (fusable && padNode?.className === 'ZeroPadding2D' && (conv.config.padding ?? 'valid') === 'valid' && soleConsumer(padNode.name) === conv) {
+        const { rows, cols } = zeroPadding(padNode.config, `layer "${padNode.name}" (ZeroPadding2D)`);
+        chain = { absorbed: [padNode.name], conv: { ...chain.conv, config: { ...chain.conv.config, padding: [[0, 0], rows, cols, [0, 0]] } }, inputs: padNode.inputs };
+        add(conv);
+      }
+      let last = conv;
+      const bnName = bnOf.get(conv.name);
+      if (bnName) {
+        const bn = this.byName.get(bnName)!;
+        const f = foldedConv(conv, chain.conv.weights, bn, weights.get(bnName) ?? new Map(), this.owned);
+        chain = { absorbed: [...chain.absorbed, conv.name], conv: { ...chain.conv, config: { ...f.config, padding: chain.conv.config.padding }, weights: f.weights }, inputs: chain.inputs };
+        add(bn);
+        last = bn;
+      }
+      const act = soleConsumer(last.name);
+      const a = act && act.inputs.length === 1 ? fusableActivation(act) : null;
+      if (act && a && fusable && (activationName(conv.config) ?? 'linear') === 'linear') {
+        chain = { absorbed: [...chain.absorbed, last.name], conv: { ...chain.conv, config: { ...chain.conv.config, activation: a } }, inputs: chain.inputs };
+        add(act);
+      }
+    }
   }
+
 
   /**
    * The nodes needed to compute the wanted outputs, in topological order. A folded batch norm runs as its
