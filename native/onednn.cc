@@ -149,7 +149,7 @@ bool typed(napi_env env, napi_value v, napi_typedarray_type want, View* out, con
     napi_throw_type_error(env, nullptr, (std::string(what) + " has the wrong element type").c_str());
     return false;
   }
-  out->bytes = len * (t == napi_int32_array || t == napi_float32_array ? 4 : 1);
+  out->bytes = len * (t == napi_float64_array ? 8 : t == napi_int32_array || t == napi_float32_array ? 4 : 1);
   if (out->data == nullptr && len > 0) {
     napi_throw_error(env, nullptr, (std::string(what) + ": no data pointer (detached buffer?)").c_str());
     return false;
@@ -528,6 +528,102 @@ napi_value ChannelAffineBoth(napi_env env, napi_callback_info info, bool grad) {
 napi_value ChannelAffine(napi_env env, napi_callback_info info) { return ChannelAffineBoth(env, info, false); }
 napi_value ChannelAffineGrad(napi_env env, napi_callback_info info) { return ChannelAffineBoth(env, info, true); }
 
+// affineSample(x, out, affines, params, fill) and affineSampleGrad(dy, dx, affines, params): the bilinear resampler of
+// src/core/render/sampler.ts (which has the semantics), the same arithmetic (float64 positions and weights).
+// params: b, h, w, c, oh, ow; affines: 6 float64 per batch element.
+struct Taps {
+  int64_t idx[4];
+  double wt[4];
+  double wf;
+};
+
+inline void tapsAt(const double* m, int64_t base, int h, int w, int c, int i, int j, Taps* t) {
+  const double yo = i + 0.5, xo = j + 0.5;
+  const double sy = m[0] * yo + m[1] * xo + m[2] + 0.5;
+  const double sx = m[3] * yo + m[4] * xo + m[5] + 0.5;
+  const double y0f = std::floor(sy), x0f = std::floor(sx);
+  const double fy = sy - y0f, fx = sx - x0f;
+  const int64_t y0 = int64_t(y0f), x0 = int64_t(x0f), r0 = y0 - 1, q0 = x0 - 1;
+  const bool inR0 = r0 >= 0 && r0 < h, inR1 = y0 >= 0 && y0 < h, inQ0 = q0 >= 0 && q0 < w, inQ1 = x0 >= 0 && x0 < w;
+  t->wt[0] = (1 - fy) * (1 - fx);
+  t->wt[1] = (1 - fy) * fx;
+  t->wt[2] = fy * (1 - fx);
+  t->wt[3] = fy * fx;
+  t->idx[0] = inR0 && inQ0 ? (base + r0 * w + q0) * c : -1;
+  t->idx[1] = inR0 && inQ1 ? (base + r0 * w + x0) * c : -1;
+  t->idx[2] = inR1 && inQ0 ? (base + y0 * w + q0) * c : -1;
+  t->idx[3] = inR1 && inQ1 ? (base + y0 * w + x0) * c : -1;
+  t->wf = 0;
+  for (int k = 0; k < 4; k++)
+    if (t->idx[k] < 0) t->wf += t->wt[k];
+}
+
+napi_value AffineSampleBoth(napi_env env, napi_callback_info info, bool grad) {
+  const char* what = grad ? "affineSampleGrad" : "affineSample";
+  size_t argc = 5;
+  napi_value args[5];
+  napi_get_cb_info(env, info, &argc, args, nullptr, nullptr);
+  View in, out, aff, pv;
+  double fill = 0;
+  if (argc != size_t(grad ? 4 : 5) || !typed(env, args[0], napi_float32_array, &in, what) || !typed(env, args[1], napi_float32_array, &out, what) ||
+      !typed(env, args[2], napi_float64_array, &aff, what) || !typed(env, args[3], napi_int32_array, &pv, what) ||
+      (!grad && napi_get_value_double(env, args[4], &fill) != napi_ok)) {
+    if (!grad || argc != 4) napi_throw_error(env, nullptr, (std::string(what) + ": bad arguments").c_str());
+    return nullptr;
+  }
+  if (pv.bytes != 6 * 4) {
+    napi_throw_range_error(env, nullptr, (std::string(what) + " params must have 6 entries").c_str());
+    return nullptr;
+  }
+  const int* p = static_cast<const int*>(pv.data);
+  const int b = p[0], h = p[1], w = p[2], c = p[3], oh = p[4], ow = p[5];
+  const size_t imgFloats = size_t(b) * h * w * c, outFloats = size_t(b) * oh * ow * c;
+  if (aff.bytes != size_t(b) * 6 * 8 || in.bytes / 4 != (grad ? outFloats : imgFloats) || out.bytes / 4 != (grad ? imgFloats : outFloats)) {
+    napi_throw_range_error(env, nullptr, (std::string(what) + ": sizes do not match").c_str());
+    return nullptr;
+  }
+  const double* maps = static_cast<const double*>(aff.data);
+  const float* src = static_cast<const float*>(in.data);
+  float* dst = static_cast<float*>(out.data);
+  if (!grad) {
+#pragma omp parallel for schedule(static) if (outFloats > 65536)
+    for (int64_t row = 0; row < int64_t(b) * oh; row++) {
+      const int bi = int(row / oh), i = int(row % oh);
+      Taps t;
+      for (int j = 0; j < ow; j++) {
+        tapsAt(maps + 6 * bi, int64_t(bi) * h * w, h, w, c, i, j, &t);
+        float* o = dst + (size_t(row) * ow + j) * c;
+        for (int ch = 0; ch < c; ch++) {
+          double v = t.wf * fill;
+          for (int k = 0; k < 4; k++)
+            if (t.idx[k] >= 0) v += t.wt[k] * src[t.idx[k] + ch];
+          o[ch] = float(v);
+        }
+      }
+    }
+    return nullptr;
+  }
+  std::memset(dst, 0, imgFloats * 4);
+  // Batch elements scatter into disjoint images: one thread each.
+#pragma omp parallel for schedule(static) if (b > 1 && outFloats > 65536)
+  for (int bi = 0; bi < b; bi++) {
+    Taps t;
+    for (int i = 0; i < oh; i++) {
+      for (int j = 0; j < ow; j++) {
+        tapsAt(maps + 6 * bi, int64_t(bi) * h * w, h, w, c, i, j, &t);
+        const float* g = src + ((size_t(bi) * oh + i) * ow + j) * c;
+        for (int k = 0; k < 4; k++) {
+          if (t.idx[k] < 0) continue;
+          for (int ch = 0; ch < c; ch++) dst[t.idx[k] + ch] = float(dst[t.idx[k] + ch] + t.wt[k] * g[ch]);
+        }
+      }
+    }
+  }
+  return nullptr;
+}
+napi_value AffineSample(napi_env env, napi_callback_info info) { return AffineSampleBoth(env, info, false); }
+napi_value AffineSampleGrad(napi_env env, napi_callback_info info) { return AffineSampleBoth(env, info, true); }
+
 // maxPoolGrad(x, dy, dx, params): dx = the max pool's input gradient, each output's dy added at the first largest
 // input of its window (TF.js's cpu order: rows, then columns); padding never wins.
 // params: n, ih, iw, c, oh, ow, kh, kw, sh, sw, dh, dw, pt, pl
@@ -624,6 +720,8 @@ NAPI_MODULE_INIT() {
       {"conv", nullptr, Conv, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"matmul", nullptr, MatMul, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"maxPoolGrad", nullptr, MaxPoolGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"affineSample", nullptr, AffineSample, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"affineSampleGrad", nullptr, AffineSampleGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"channelAffine", nullptr, ChannelAffine, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"channelAffineGrad", nullptr, ChannelAffineGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"layerNorm", nullptr, LayerNorm, nullptr, nullptr, nullptr, napi_default, nullptr},
@@ -640,5 +738,8 @@ NAPI_MODULE_INIT() {
   std::string s = "oneDNN " + std::to_string(ver->major) + "." + std::to_string(ver->minor) + "." + std::to_string(ver->patch);
   napi_create_string_utf8(env, s.c_str(), NAPI_AUTO_LENGTH, &v);
   napi_set_named_property(env, exports, "version", v);
+  // The interface revision src/core/backend/onednn.ts expects (bump with every change to the functions above).
+  napi_create_int32(env, 2, &v);
+  napi_set_named_property(env, exports, "abi", v);
   return exports;
 }

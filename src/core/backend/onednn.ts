@@ -33,14 +33,20 @@ import {
 } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 
+/** The addon interface this module speaks (native/onednn.cc exports its own as `abi`). */
+const ABI = 2;
+
 interface Addon {
   version: string;
+  abi?: number;
   conv(x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array, params: Int32Array): void;
   matmul(a: Float32Array, b: Float32Array, bias: Float32Array | null, c: Float32Array, params: Int32Array): void;
   actGrad(dy: Float32Array, y: Float32Array, out: Float32Array, act: number): void;
   maxPoolGrad(x: Float32Array, dy: Float32Array, dx: Float32Array, params: Int32Array): void;
   softmax(x: Float32Array, y: Float32Array, cols: number): void;
   softmaxGrad(dy: Float32Array, y: Float32Array, dx: Float32Array, cols: number): void;
+  affineSample(x: Float32Array, out: Float32Array, affines: Float64Array, params: Int32Array, fill: number): void;
+  affineSampleGrad(dy: Float32Array, dx: Float32Array, affines: Float64Array, params: Int32Array): void;
   channelAffine(x: Float32Array, scale: Float32Array, offset: Float32Array, y: Float32Array, act: number): void;
   channelAffineGrad(dy: Float32Array, y: Float32Array, scale: Float32Array, dx: Float32Array, act: number): void;
   layerNorm(x: Float32Array, gamma: Float32Array | null, beta: Float32Array | null, y: Float32Array, cols: number, eps: number): void;
@@ -72,13 +78,19 @@ function loadAddon(): Addon | null {
     loadNote = 'native kernels not built (npm run build:native needs libdnnl-dev)';
     return null;
   }
+  let loaded: Addon;
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    addon = require(file) as Addon;
+    loaded = require(file) as Addon;
   } catch (e) {
     loadNote = `native kernels failed to load: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}`;
     return null;
   }
+  if (loaded.abi !== ABI) {
+    loadNote = `native kernels out of date (${file} is interface ${loaded.abi ?? 1}, this build needs ${ABI}): run npm run build:native`;
+    return null;
+  }
+  addon = loaded;
   return addon;
 }
 
@@ -302,8 +314,8 @@ export function oneDnnActive(): boolean {
   return enabled && getBackend() === 'wasm';
 }
 
-/** The addon's plain loops (see ./actgrad.ts, ./layernorm.ts, ./affine.ts). */
-export type NativeLoops = Pick<Addon, 'actGrad' | 'softmaxGrad' | 'layerNorm' | 'layerNormGrad' | 'channelAffine' | 'channelAffineGrad'>;
+/** The addon's plain loops (see ./actgrad.ts, ./layernorm.ts, ./affine.ts, ../render/sampler.ts). */
+export type NativeLoops = Pick<Addon, 'actGrad' | 'softmaxGrad' | 'layerNorm' | 'layerNormGrad' | 'channelAffine' | 'channelAffineGrad' | 'affineSample' | 'affineSampleGrad'>;
 
 /** The addon's plain loops while the native kernels are on, else null. */
 export function nativeLoops(): NativeLoops | null {

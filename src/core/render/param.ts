@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from './rng';
+import { channelAffine } from '../backend/affine';
 
 /**
  * Image parameterizations for activation maximization (after Lucid `optvis/param`).
@@ -242,7 +243,9 @@ export function createParam(kind: ParamKind, opts: ParamOptions): ImageParam {
   for (let i = 0; i < freqs.length; i++) scaleData[i] = Math.sqrt(h * w) / Math.pow(Math.max(freqs[i], floor), o.decay);
   // Lucid's final /4 folded into the constant scale.
   for (let i = 0; i < scaleData.length; i++) scaleData[i] /= 4;
-  const scale = tf.keep(tf.tensor3d(scaleData, [1, h, fw]));
+  // Applied as a per-"channel" affine over the flattened spectrum, one op each way (a broadcast multiply is slow on wasm).
+  const scale = tf.keep(tf.tensor1d(scaleData));
+  const noOffset = tf.keep(tf.zeros([h * fw]));
   const spectrum = seededVariable(rng.normals(2 * b * c * h * fw, o.sd), [2, b * c, h, fw]);
 
   return {
@@ -250,7 +253,8 @@ export function createParam(kind: ParamKind, opts: ParamOptions): ImageParam {
     variables: [spectrum],
     image: () =>
       tf.tidy(() => {
-        const [re, im] = tf.unstack(spectrum).map((s) => tf.mul(s, scale) as tf.Tensor3D);
+        const scaled = channelAffine(tf.reshape(spectrum, [2 * b * c, h * fw]), scale, noOffset, 'linear');
+        const [re, im] = tf.unstack(tf.reshape(scaled, [2, b * c, h, fw])) as tf.Tensor3D[];
         const x = inverseRealDft2d(re, im, bases); // [B*C, h, w]
         const t = tf.transpose(tf.reshape(x, [b, c, h, w]), [0, 2, 3, 1]) as tf.Tensor4D;
         return toValidImage(t, decorrelation);
@@ -259,6 +263,7 @@ export function createParam(kind: ParamKind, opts: ParamOptions): ImageParam {
       spectrum.dispose();
       bases.dispose();
       scale.dispose();
+      noOffset.dispose();
       decorrelation?.dispose();
     },
   };

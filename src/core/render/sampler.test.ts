@@ -5,6 +5,7 @@ import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { initBackend } from '../backend';
 import { Rng } from './rng';
 import { AFFINE_SAMPLE, affineSample } from './sampler';
+import { setOneDnnKernels } from '../backend/onednn';
 import { Affine, FILL_VALUE, sampleAffine, sampleAffineGather } from './transforms';
 
 type Shape = [number, number, number, number];
@@ -92,10 +93,15 @@ describe('render/sampler (NeuronLensAffineSample kernels)', () => {
     await tf.setBackend('cpu');
   });
 
-  for (const backend of ['cpu', 'wasm']) {
-    describe(`on ${backend}`, () => {
+  // wasm runs the oneDNN addon's loops when it is built, the JavaScript loops without.
+  for (const [backend, native] of [['cpu', false], ['wasm', true], ['wasm', false]] as const) {
+    describe(`on ${backend}${backend === 'wasm' ? (native ? ' (oneDNN addon if built)' : ' (no addon)') : ''}`, () => {
       before(async () => {
         await tf.setBackend(backend);
+        if (backend === 'wasm') setOneDnnKernels(native);
+      });
+      after(() => {
+        if (backend === 'wasm') setOneDnnKernels(true); // as initBackend leaves it
       });
 
       CASES.forEach((c, ci) => {

@@ -19,6 +19,7 @@ import { KernelFunc, NamedAttrMap, registerGradient, registerKernel, TensorInfo 
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import type { Affine } from './transforms';
+import { nativeLoops } from '../backend/onednn';
 
 export const AFFINE_SAMPLE = 'NeuronLensAffineSample';
 export const AFFINE_SAMPLE_GRAD = 'NeuronLensAffineSampleGrad';
@@ -179,6 +180,11 @@ function attrsOf(a: NamedAttrMap): SampleAttrs {
   return a as unknown as SampleAttrs;
 }
 
+/** The geometry as the oneDNN addon's loops take it (they do the same arithmetic, in C++, on all cores). */
+function nativeParams(g: Geometry): Int32Array {
+  return new Int32Array([g.b, g.h, g.w, g.c, g.oh, g.ow]);
+}
+
 const wasmForward: KernelFunc = ({ inputs, backend, attrs }) => {
   const be = backend as BackendWasm;
   const a = attrsOf(attrs!);
@@ -186,7 +192,10 @@ const wasmForward: KernelFunc = ({ inputs, backend, attrs }) => {
   const g = geometry(AFFINE_SAMPLE, x, a, false);
   const out = be.makeOutput([g.b, g.oh, g.ow, g.c], 'float32');
   // Views after the allocation: growing the heap detaches older ones.
-  affineSampleForward(be.typedArrayFromHeap(x), g, a.affines, a.fill, be.typedArrayFromHeap(out) as Float32Array);
+  const [xv, ov] = [x, out].map((t) => be.typedArrayFromHeap(t) as Float32Array);
+  const native = nativeLoops();
+  if (native) native.affineSample(xv, ov, Float64Array.from(a.affines), nativeParams(g), a.fill);
+  else affineSampleForward(xv, g, a.affines, a.fill, ov);
   return out;
 };
 
@@ -196,7 +205,10 @@ const wasmBackward: KernelFunc = ({ inputs, backend, attrs }) => {
   const x = input(AFFINE_SAMPLE_GRAD, inputs, 'dy');
   const g = geometry(AFFINE_SAMPLE_GRAD, x, a, true);
   const out = be.makeOutput([g.b, g.h, g.w, g.c], 'float32');
-  affineSampleBackward(be.typedArrayFromHeap(x), g, a.affines, be.typedArrayFromHeap(out) as Float32Array);
+  const [dyv, dxv] = [x, out].map((t) => be.typedArrayFromHeap(t) as Float32Array);
+  const native = nativeLoops();
+  if (native) native.affineSampleGrad(dyv, dxv, Float64Array.from(a.affines), nativeParams(g));
+  else affineSampleBackward(dyv, g, a.affines, dxv);
   return out;
 };
 
