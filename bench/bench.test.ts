@@ -2,21 +2,23 @@
 // JSON lines with the documented fields, and the AM loop leaks no tensor. No timing is asserted.
 import { strict as assert } from 'assert';
 import { spawnSync } from 'child_process';
+import * as fs from 'fs';
 import * as path from 'path';
 
 const root = path.resolve(__dirname, '..');
+const oneDnnBuilt = () => fs.existsSync(path.join(root, 'native', 'build', 'onednn.node')) && process.env.NEURON_LENS_NATIVE !== '0';
 
 describe('npm run bench (smoke, 2 steps)', () => {
-  it('prints one JSON line per backend with timings, RSS, zero tensor growth and the PyTorch fields', function () {
+  it('prints one JSON line per backend (wasm with and without the native kernels) with timings, RSS, zero tensor growth and the PyTorch fields', function () {
     this.timeout(900000);
-    const r = spawnSync(process.execPath, [require.resolve('tsx/cli'), 'bench/run.ts', '--steps', '2', '--models', 'mobilenet_v1', '--batches', '1', '--json'], {
+    const r = spawnSync(process.execPath, [require.resolve('tsx/cli'), 'bench/run.ts', '--steps', '2', '--models', 'mobilenet_v1', '--batches', '1', '--backends', 'wasm,wasm-js', '--json'], {
       cwd: root, encoding: 'utf8', maxBuffer: 1 << 24,
     });
     assert.equal(r.status, 0, `bench exited ${r.status}: ${r.stderr}`);
     const rows = r.stdout.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
     assert.ok(rows.length >= 1, `no JSON line in: ${r.stdout}`);
-    const wasm = rows.find((x) => x.backend === 'wasm');
-    assert.ok(wasm, `no wasm row in ${r.stdout}`);
+    // wasm (with the native kernels when built: wasm+onednn) and wasm-js (never with them).
+    assert.deepEqual(rows.map((x) => x.backend).sort(), [oneDnnBuilt() ? 'wasm+onednn' : 'wasm', 'wasm'].sort(), r.stdout);
     for (const row of rows) {
       assert.equal(row.model, 'mobilenet_v1');
       assert.equal(row.batch, 1);

@@ -3,11 +3,12 @@
 // PyTorch (bench/torch_peer.py) in the same run, and prints ratio = ours / PyTorch.
 //
 //   npm run bench -- [--models mobilenet_v1,resnet50v2,inceptionv3,vit_b16] [--batches 1,8] [--steps 10]
-//                    [--backends tensorflow,webgpu,wasm] [--repeats 1] [--fold on|off|both] [--no-torch] [--json]
+//                    [--backends tensorflow,webgpu,wasm,wasm-js,cpu] [--repeats 1] [--fold on|off|both] [--no-torch] [--json]
 //                    [--baseline DIR]
 //
 // --baseline DIR: DIR is another checkout of the project (e.g. `git archive main`) with this bench/ copied in;
 // its cases run beside ours, alternately, as variant "baseline" (before/after in the same run).
+// Backends: wasm runs the native oneDNN kernels when they are built (rows say wasm+onednn), wasm-js never does.
 //
 // Every case runs in a child process (a fresh backend and a clean peak RSS); a backend that cannot start is
 // reported once and skipped. Cases run alternately (ours, then PyTorch, per repeat) so machine load hits both;
@@ -24,7 +25,9 @@ import { runCase, type StepResult } from './step';
 const PYTHON = '/usr/bin/python3';
 const TORCH_PEER = path.join(__dirname, 'torch_peer.py');
 const OPENBLAS = '/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3';
-const BACKENDS: BackendName[] = ['tensorflow', 'webgpu', 'wasm', 'cpu'];
+// wasm-js: wasm without the native oneDNN kernels (NEURON_LENS_NATIVE=0), to see what they buy.
+type BenchBackend = BackendName | 'wasm-js';
+const BACKENDS: BenchBackend[] = ['tensorflow', 'webgpu', 'wasm', 'wasm-js', 'cpu'];
 
 export interface BenchRow {
   model: BenchModel;
@@ -51,7 +54,7 @@ interface Options {
   models: BenchModel[];
   batches: number[];
   steps: number;
-  backends: BackendName[];
+  backends: BenchBackend[];
   repeats: number;
   folds: boolean[];
   baseline: string | null;
@@ -84,7 +87,7 @@ function parseArgs(argv: string[]): Options {
   };
   const models = list('models', BENCH_MODELS.join(',')) as BenchModel[];
   for (const m of models) if (!BENCH_MODELS.includes(m)) throw new Error(`--models: unknown model "${m}" (known: ${BENCH_MODELS.join(', ')})`);
-  const backends = list('backends', 'tensorflow,webgpu,wasm') as BackendName[];
+  const backends = list('backends', 'tensorflow,webgpu,wasm') as BenchBackend[];
   for (const b of backends) if (!BACKENDS.includes(b)) throw new Error(`--backends: unknown backend "${b}" (known: ${BACKENDS.join(', ')})`);
   const fold = get('fold', 'on');
   if (!['on', 'off', 'both'].includes(fold)) throw new Error(`--fold: expected on, off or both, got "${fold}"`);
@@ -121,9 +124,9 @@ function exec(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env)
 }
 
 /** One case of ours in a child process (this script in --case mode, with the same Node flags, e.g. tsx's loader). */
-async function ourCase(script: string, model: BenchModel, backend: BackendName, batch: number, steps: number, fold: boolean): Promise<StepResult | { error: string; cannotStart: boolean }> {
-  const args = [...process.execArgv, script, '--case', model, backend, String(batch), String(steps), fold ? 'fold' : 'nofold'];
-  const r = await exec(process.execPath, args);
+async function ourCase(script: string, model: BenchModel, backend: BenchBackend, batch: number, steps: number, fold: boolean): Promise<StepResult | { error: string; cannotStart: boolean }> {
+  const args = [...process.execArgv, script, '--case', model, backend === 'wasm-js' ? 'wasm' : backend, String(batch), String(steps), fold ? 'fold' : 'nofold'];
+  const r = await exec(process.execPath, args, backend === 'wasm-js' ? { ...process.env, NEURON_LENS_NATIVE: '0' } : process.env);
   const line = r.out.split('\n').find((l) => l.startsWith('{'));
   if (r.code === 0 && line) return JSON.parse(line) as StepResult;
   const msg = (r.err.trim().split('\n').filter(Boolean).pop() ?? '') || `exit ${r.code ?? r.signal}`;

@@ -67,7 +67,7 @@ export async function runCase(model: BenchModel, backend: BackendName, batch: nu
     const timed = times.slice(1); // the first includes set-up and the first (kernel-compiling) step
     const ms = median(timed);
     return {
-      model, backend: info.name, batch, steps, fold, msPerStep: ms, msPerImage: ms / batch, cpuMsPerStep: median(cpu.slice(1)), stepMs: timed.map((t) => Math.round(t * 10) / 10),
+      model, backend: info.native ? `${info.name}+onednn` : info.name, batch, steps, fold, msPerStep: ms, msPerImage: ms / batch, cpuMsPerStep: median(cpu.slice(1)), stepMs: timed.map((t) => Math.round(t * 10) / 10),
       peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
       tensorGrowthPerRun: counts[counts.length - 1] - counts[0],
       tensorGrowthTotal: after - before,
