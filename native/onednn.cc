@@ -624,6 +624,57 @@ napi_value AffineSampleBoth(napi_env env, napi_callback_info info, bool grad) {
 napi_value AffineSample(napi_env env, napi_callback_info info) { return AffineSampleBoth(env, info, false); }
 napi_value AffineSampleGrad(napi_env env, napi_callback_info info) { return AffineSampleBoth(env, info, true); }
 
+// transpose(x, y, shape, perm): y = x with its axes permuted (y's axis i is x's axis perm[i]); any rank up to 8.
+napi_value Transpose(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value args[4];
+  napi_get_cb_info(env, info, &argc, args, nullptr, nullptr);
+  View x, y, sv, pv;
+  if (argc != 4 || !typed(env, args[0], napi_float32_array, &x, "transpose x") || !typed(env, args[1], napi_float32_array, &y, "transpose y") ||
+      !typed(env, args[2], napi_int32_array, &sv, "transpose shape") || !typed(env, args[3], napi_int32_array, &pv, "transpose perm"))
+    return nullptr;
+  const int rank = int(sv.bytes / 4);
+  const int* shape = static_cast<const int*>(sv.data);
+  const int* perm = static_cast<const int*>(pv.data);
+  bool ok = rank >= 1 && rank <= 8 && int(pv.bytes / 4) == rank;
+  int64_t n = 1;
+  int seen = 0;
+  for (int i = 0; ok && i < rank; i++) {
+    ok = perm[i] >= 0 && perm[i] < rank && !(seen & (1 << perm[i])) && shape[i] >= 0;
+    if (ok) seen |= 1 << perm[i];
+    n *= shape[i];
+  }
+  if (!ok || x.bytes / 4 != size_t(n) || y.bytes != x.bytes) {
+    napi_throw_range_error(env, nullptr, "transpose: bad shape, permutation or sizes");
+    return nullptr;
+  }
+  if (n == 0) return nullptr;
+  int64_t inStride[8], outDim[8], outStride[8];
+  int64_t st = 1;
+  int64_t xs[8];
+  for (int i = rank - 1; i >= 0; i--) { xs[i] = st; st *= shape[i]; }
+  for (int i = 0; i < rank; i++) { outDim[i] = shape[perm[i]]; inStride[i] = xs[perm[i]]; }
+  st = 1;
+  for (int i = rank - 1; i >= 0; i--) { outStride[i] = st; st *= outDim[i]; }
+  const float* src = static_cast<const float*>(x.data);
+  float* dst = static_cast<float*>(y.data);
+  // Rows of the output's last axis; each row walks the input with one stride.
+  const int64_t cols = outDim[rank - 1], rows = n / cols, last = inStride[rank - 1];
+#pragma omp parallel for schedule(static) if (n > 65536)
+  for (int64_t r = 0; r < rows; r++) {
+    int64_t rem = r * cols, off = 0;
+    for (int i = 0; i < rank - 1; i++) {
+      const int64_t q = rem / outStride[i];
+      rem -= q * outStride[i];
+      off += q * inStride[i];
+    }
+    float* o = dst + r * cols;
+    if (last == 1) std::memcpy(o, src + off, size_t(cols) * 4);
+    else for (int64_t j = 0; j < cols; j++) o[j] = src[off + j * last];
+  }
+  return nullptr;
+}
+
 // maxPoolGrad(x, dy, dx, params): dx = the max pool's input gradient, each output's dy added at the first largest
 // input of its window (TF.js's cpu order: rows, then columns); padding never wins.
 // params: n, ih, iw, c, oh, ow, kh, kw, sh, sw, dh, dw, pt, pl
@@ -720,6 +771,7 @@ NAPI_MODULE_INIT() {
       {"conv", nullptr, Conv, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"matmul", nullptr, MatMul, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"maxPoolGrad", nullptr, MaxPoolGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"transpose", nullptr, Transpose, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"affineSample", nullptr, AffineSample, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"affineSampleGrad", nullptr, AffineSampleGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"channelAffine", nullptr, ChannelAffine, nullptr, nullptr, nullptr, napi_default, nullptr},
@@ -739,7 +791,7 @@ NAPI_MODULE_INIT() {
   napi_create_string_utf8(env, s.c_str(), NAPI_AUTO_LENGTH, &v);
   napi_set_named_property(env, exports, "version", v);
   // The interface revision src/core/backend/onednn.ts expects (bump with every change to the functions above).
-  napi_create_int32(env, 2, &v);
+  napi_create_int32(env, 3, &v);
   napi_set_named_property(env, exports, "abi", v);
   return exports;
 }

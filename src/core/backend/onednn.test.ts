@@ -136,6 +136,15 @@ describe('oneDNN native kernels vs the cpu backend', function () {
     });
   });
 
+  it('Transpose of ranks 2 to 6 equals the cpu backend', async () => {
+    const cases: Array<[number[], number[]]> = [
+      [[5, 7], [1, 0]], [[2, 3, 4], [2, 0, 1]], [[2, 3, 4, 5], [0, 2, 1, 3]], [[2, 3, 4, 5], [3, 2, 1, 0]],
+      [[2, 5, 3, 4, 6], [2, 0, 3, 1, 4]], [[3, 2, 4, 2, 5], [0, 2, 1, 3, 4]], [[2, 1, 3, 2, 2, 3], [5, 3, 1, 0, 2, 4]],
+    ];
+    for (const [i, [shape, perm]] of cases.entries()) await compare(`Transpose ${shape} ${perm}`, () => tf.transpose(t(shape, i), perm));
+    await compare('Transpose int32 (wasm\'s own)', () => tf.cast(tf.transpose(tf.cast(tf.mul(t([2, 3, 4], 9), 10), 'int32'), [1, 2, 0]), 'float32'));
+  });
+
   /** `ours` on wasm against `ref` (plain TF.js ops) on cpu. */
   async function against(label: string, ours: () => tf.Tensor, ref: () => tf.Tensor): Promise<void> {
     const got = await onBackend('wasm', ours);

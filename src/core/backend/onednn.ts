@@ -1,6 +1,6 @@
 /**
  * Optional native CPU kernels for the wasm backend: convolutions (forward, fused bias + relu/relu6, input
- * gradients; regular and depthwise) and (batched, fused) matmuls run on oneDNN, and the max-pool gradient and softmax are loops, through a small Node addon
+ * gradients; regular and depthwise) and (batched, fused) matmuls run on oneDNN, and the max-pool gradient, softmax and transposes are loops, through a small Node addon
  * (native/onednn.cc) built from Debian's libdnnl by `npm run build:native`. The addon reads and writes
  * the wasm heap in place, so tensors never leave the wasm backend and every other op stays as it was.
  *
@@ -28,13 +28,14 @@ import {
   registerKernel,
   Softmax,
   TensorInfo,
+  Transpose,
   unregisterKernel,
   util,
 } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 
 /** The addon interface this module speaks (native/onednn.cc exports its own as `abi`). */
-const ABI = 2;
+const ABI = 3;
 
 interface Addon {
   version: string;
@@ -44,6 +45,7 @@ interface Addon {
   actGrad(dy: Float32Array, y: Float32Array, out: Float32Array, act: number): void;
   maxPoolGrad(x: Float32Array, dy: Float32Array, dx: Float32Array, params: Int32Array): void;
   softmax(x: Float32Array, y: Float32Array, cols: number): void;
+  transpose(x: Float32Array, y: Float32Array, shape: Int32Array, perm: Int32Array): void;
   softmaxGrad(dy: Float32Array, y: Float32Array, dx: Float32Array, cols: number): void;
   affineSample(x: Float32Array, out: Float32Array, affines: Float64Array, params: Int32Array, fill: number): void;
   affineSampleGrad(dy: Float32Array, dx: Float32Array, affines: Float64Array, params: Int32Array): void;
@@ -253,9 +255,22 @@ function softmax(fallback: () => KernelFunc): KernelFunc {
   };
 }
 
+/** Transpose of float32 tensors of any rank (wasm's is slow past rank 4: ViT's [B, T, 3, H, K] split into heads). */
+function transpose(fallback: () => KernelFunc): KernelFunc {
+  return (args) => {
+    const b = args.backend as BackendWasm;
+    const { x } = args.inputs as Inputs;
+    const perm = (args.attrs as unknown as { perm: number[] }).perm;
+    if (!allFloat(x) || x!.shape.length > 8 || x!.shape.length < 2) return fallback()(args);
+    const out = b.makeOutput(perm.map((p) => x!.shape[p]), 'float32');
+    addon!.transpose(f32(b, x!), f32(b, out), new Int32Array(x!.shape), new Int32Array(perm));
+    return out;
+  };
+}
+
 // ---- registration -------------------------------------------------------------------------------
 
-const REPLACED = [Conv2D, FusedConv2D, DepthwiseConv2dNative, FusedDepthwiseConv2D, Conv2DBackpropInput, DepthwiseConv2dNativeBackpropInput, BatchMatMul, _FusedMatMul, MaxPoolGrad, Softmax];
+const REPLACED = [Conv2D, FusedConv2D, DepthwiseConv2dNative, FusedDepthwiseConv2D, Conv2DBackpropInput, DepthwiseConv2dNativeBackpropInput, BatchMatMul, _FusedMatMul, MaxPoolGrad, Softmax, Transpose];
 const previous = new Map<string, KernelFunc>();
 let enabled = false;
 
@@ -278,6 +293,7 @@ const NATIVE: Record<string, KernelFunc> = {
   [_FusedMatMul]: matMul(prev(_FusedMatMul)),
   [MaxPoolGrad]: maxPoolGrad(prev(MaxPoolGrad)),
   [Softmax]: softmax(prev(Softmax)),
+  [Transpose]: transpose(prev(Transpose)),
 };
 
 function install(name: string, kernelFunc: KernelFunc): void {

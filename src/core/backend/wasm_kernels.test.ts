@@ -292,4 +292,25 @@ describe('wasm gradient kernels vs the cpu backend', function () {
       }
     });
   });
+  describe('Slice (reads the heap in place)', () => {
+    const cases: Array<[number[], number[], number[]]> = [
+      [[6, 5], [2, 0], [3, 5]], [[6, 5], [1, 2], [4, 2]], [[3, 4, 5], [1, 1, 0], [2, 2, 5]], [[3, 4, 5], [0, 1, 2], [3, 3, 3]],
+      [[2, 3, 4, 5, 6], [1, 0, 2, 1, 3], [1, 3, 2, 3, 2]], [[3, 10], [1, 0], [1, 10]], [[4], [1], [2]], [[2, 3], [0, 0], [0, 3]],
+    ];
+    cases.forEach(([shape, begin, size], i) => {
+      it(`x ${shape} begin ${begin} size ${size}`, async () => {
+        await compare('Slice', String(i), () => tf.slice(tf.reshape(tf.range(0, shape.reduce((a, b) => a * b, 1)), shape), begin, size));
+      });
+    });
+    it('Unpack along each axis', async () => {
+      for (const axis of [0, 1, 2, -1]) {
+        await compare('Unpack', `axis ${axis}`, () => tf.concat(tf.unstack(tf.reshape(tf.range(0, 60), [3, 4, 5]), axis).map((z) => tf.reshape(z, [-1])), 0));
+      }
+    });
+
+    it('int32 and bool tensors', async () => {
+      await compare('Slice', 'int32', () => tf.cast(tf.slice(tf.reshape(tf.range(0, 24, 1, 'int32'), [4, 6]), [1, 1], [2, 4]), 'float32'));
+      await compare('Slice', 'bool', () => tf.cast(tf.slice(tf.greater(tf.reshape(tf.range(0, 24), [4, 6]), 10), [1, 1], [2, 4]), 'float32'));
+    });
+  });
 });

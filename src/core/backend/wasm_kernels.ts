@@ -18,10 +18,13 @@ import {
   KernelConfig,
   KernelFunc,
   MaxPoolGrad,
+  Slice,
+  slice_util,
   NamedAttrMap,
   registerKernel,
   TensorInfo,
   unregisterKernel,
+  Unpack,
   UnsortedSegmentSum,
   util,
 } from '@tensorflow/tfjs-core';
@@ -372,6 +375,66 @@ const depthwiseBackpropFilter: KernelFunc = ({ inputs, backend, attrs }) => {
   return out;
 };
 
+// ---- Slice ------------------------------------------------------------------------------------
+
+/**
+ * Slice reading the wasm heap in place: the stock kernel reads its input with readSync, a copy of the whole
+ * tensor per slice (ViT's split into q, k, v and every Concat gradient paid it). Rows of the last axis are
+ * copied with one typed-array set each.
+ */
+let stockSlice: KernelFunc | null = null;
+
+const slice: KernelFunc = (args) => {
+  const b = args.backend as BackendWasm;
+  const { x } = args.inputs as { x: TensorInfo };
+  if (x.dtype === 'string') return stockSlice!(args);
+  const { begin, size } = args.attrs as unknown as { begin: number | number[]; size: number | number[] };
+  const [b0, s0] = slice_util.parseSliceParams(x, begin, size);
+  const out = b.makeOutput(s0, x.dtype);
+  const n = util.sizeFromShape(s0);
+  if (n === 0) return out;
+  const xv = b.typedArrayFromHeap(x); // views after the allocation
+  const ov = b.typedArrayFromHeap(out);
+  const strides = util.computeStrides(x.shape);
+  if (slice_util.isSliceContinous(x.shape, b0, s0)) {
+    const off = slice_util.computeFlatOffset(b0, strides);
+    ov.set(xv.subarray(off, off + n));
+    return out;
+  }
+  const rank = x.shape.length;
+  const cols = s0[rank - 1];
+  const idx = new Array(Math.max(rank - 1, 0)).fill(0); // position in the output's leading dims
+  for (let o = 0; o < n; o += cols) {
+    let off = b0[rank - 1];
+    for (let d = 0; d < rank - 1; d++) off += (b0[d] + idx[d]) * strides[d];
+    ov.set(xv.subarray(off, off + cols), o);
+    for (let d = rank - 2; d >= 0; d--) {
+      if (++idx[d] < s0[d]) break;
+      idx[d] = 0;
+    }
+  }
+  return out;
+};
+
+/** Unpack (unstack) as slices by the kernel above (the stock one calls the stock slice directly). */
+const unpack: KernelFunc = (args) => {
+  const { value } = args.inputs as { value: TensorInfo };
+  const rank = value.shape.length;
+  let axis = (args.attrs as unknown as { axis: number }).axis;
+  if (axis < 0) axis += rank;
+  const outShape = value.shape.filter((_, i) => i !== axis);
+  const begin = new Array(rank).fill(0);
+  const size = value.shape.slice();
+  size[axis] = 1;
+  const outs: TensorInfo[] = [];
+  for (let i = 0; i < value.shape[axis]; i++) {
+    begin[axis] = i;
+    const s = slice({ inputs: { x: value }, attrs: { begin: [...begin], size }, backend: args.backend }) as TensorInfo;
+    outs.push({ dataId: s.dataId, dtype: s.dtype, shape: outShape });
+  }
+  return outs;
+};
+
 // ---- Identity ---------------------------------------------------------------------------------
 
 /**
@@ -398,6 +461,7 @@ export function registerWasmGradientKernels(): void {
   if (registered) return;
   stockConv2DBackpropInput = getKernel(Conv2DBackpropInput, 'wasm')?.kernelFunc ?? null;
   stockMaxPoolGrad = getKernel(MaxPoolGrad, 'wasm')?.kernelFunc ?? null;
+  stockSlice = getKernel(Slice, 'wasm')?.kernelFunc ?? null;
   const configs: KernelConfig[] = [
     { kernelName: DepthwiseConv2dNativeBackpropInput, backendName: 'wasm', kernelFunc: depthwiseBackpropInput },
     { kernelName: Conv2DBackpropInput, backendName: 'wasm', kernelFunc: conv2DBackpropInput },
@@ -406,6 +470,8 @@ export function registerWasmGradientKernels(): void {
     { kernelName: Conv2DBackpropFilter, backendName: 'wasm', kernelFunc: conv2DBackpropFilter },
     { kernelName: DepthwiseConv2dNativeBackpropFilter, backendName: 'wasm', kernelFunc: depthwiseBackpropFilter },
     { kernelName: Identity, backendName: 'wasm', kernelFunc: identity },
+    { kernelName: Slice, backendName: 'wasm', kernelFunc: slice },
+    { kernelName: Unpack, backendName: 'wasm', kernelFunc: unpack },
   ];
   for (const c of configs) replace(c);
   registered = true;

@@ -51,7 +51,7 @@ function reference(x: tf.Tensor, w: Map<string, LayerWeights>): tf.Tensor {
 }
 
 describe('Dense / self-attention with a stored transposed kernel', () => {
-  // wasm with the oneDNN kernels (when built) runs attention as batched matmuls, without them head by head.
+  // cpu and wasm with the oneDNN kernels (when built) run attention as batched matmuls, wasm without them head by head.
   for (const [backend, native] of [['cpu', false], ['wasm', true], ['wasm', false]] as const) {
     it(`${backend}${backend === 'wasm' ? (native ? ' (oneDNN kernels if built)' : ' (no oneDNN kernels)') : ''}: output and input gradient equal plain tf.matMul autodiff`, async () => {
       await initBackend(backend);

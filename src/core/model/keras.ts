@@ -466,18 +466,18 @@ function headPieces(z: tf.Tensor, b: number, heads: number, dim: number): tf.Ten
 
 /**
  * Attention of every image and head. `proj` is the [B*T, H*K | H*K | H*V] projection; returns [B*T, H*V].
- * While the oneDNN kernels serve the backend: batched matmuls over [B*H, T, *] (transposes are free there).
- * Otherwise as 2-D matmuls ({@link matMul2d}) per image and head: TF.js wasm runs batched or transposed matmuls
- * on a scalar loop (ViT-B/16: about 10% of a step).
+ * As batched matmuls over [B*H, T, *] (a few ops: what a GPU backend wants; free transposes with the oneDNN
+ * kernels), except on wasm without those: there as 2-D matmuls ({@link matMul2d}) per image and head, since
+ * TF.js wasm runs batched or transposed matmuls on a scalar loop (ViT-B/16: about 10% of a step).
  */
 function attend(proj: tf.Tensor2D, b: number, heads: number, keyDim: number, valueDim: number): tf.Tensor2D {
   const t = proj.shape[0] / b;
-  if (oneDnnActive()) {
+  if (tf.getBackend() !== 'wasm' || oneDnnActive()) {
     // [B*T, 3*H*K] -> [3, B, H, T, K] in one transpose when K == V; else split then one transpose each.
     const toHeads = (z: tf.Tensor, dim: number): tf.Tensor3D =>
       tf.reshape(tf.transpose(tf.reshape(z, [b, t, heads, dim]), [0, 2, 1, 3]), [b * heads, t, dim]);
     const [q, k, v] = keyDim === valueDim
-      ? tf.unstack(tf.transpose(tf.reshape(proj, [b, t, 3, heads, keyDim]), [2, 0, 3, 1, 4])).map((z) => tf.reshape(z, [b * heads, t, keyDim]) as tf.Tensor3D)
+      ? tf.unstack(tf.reshape(tf.transpose(tf.reshape(proj, [b, t, 3, heads, keyDim]), [2, 0, 3, 1, 4]), [3, -1])).map((z) => tf.reshape(z, [b * heads, t, keyDim]) as tf.Tensor3D)
       : tf.split(proj, [heads * keyDim, heads * keyDim, heads * valueDim], 1).map((z, i) => toHeads(z, i < 2 ? keyDim : valueDim));
     const scores = tf.softmax(tf.matMul(tf.mul(q, 1 / Math.sqrt(keyDim)), k, false, true), -1); // [B*H, T, T], over keys
     const ctx = tf.matMul(scores, v); // [B*H, T, V]
