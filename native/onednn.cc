@@ -10,6 +10,7 @@
 #include <omp.h>
 
 #include <cmath>
+#include <algorithm>
 #include <cstring>
 #include <list>
 #include <memory>
@@ -624,6 +625,54 @@ napi_value AffineSampleBoth(napi_env env, napi_callback_info info, bool grad) {
 napi_value AffineSample(napi_env env, napi_callback_info info) { return AffineSampleBoth(env, info, false); }
 napi_value AffineSampleGrad(napi_env env, napi_callback_info info) { return AffineSampleBoth(env, info, true); }
 
+// avgPoolGrad(dy, dx, params): the average pool's input gradient, each output's dy spread over the in-bounds inputs
+// of its window divided by their count (the forward divides by that count: padding never counts).
+// params: n, ih, iw, c, oh, ow, kh, kw, sh, sw, pt, pl
+napi_value AvgPoolGrad(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value args[3];
+  napi_get_cb_info(env, info, &argc, args, nullptr, nullptr);
+  View dy, dx, pv;
+  if (argc != 3 || !typed(env, args[0], napi_float32_array, &dy, "dy") || !typed(env, args[1], napi_float32_array, &dx, "dx") ||
+      !typed(env, args[2], napi_int32_array, &pv, "params"))
+    return nullptr;
+  if (pv.bytes != 12 * 4) {
+    napi_throw_range_error(env, nullptr, "avgPoolGrad params must have 12 entries");
+    return nullptr;
+  }
+  const int* p = static_cast<const int*>(pv.data);
+  const int n = p[0], ih = p[1], iw = p[2], c = p[3], oh = p[4], ow = p[5], kh = p[6], kw = p[7], sh = p[8], sw = p[9], pt = p[10], pl = p[11];
+  const size_t inFloats = size_t(n) * ih * iw * c;
+  if (!need(env, dx, inFloats, "dx") || !need(env, dy, size_t(n) * oh * ow * c, "dy")) return nullptr;
+  const float* g = static_cast<const float*>(dy.data);
+  float* d = static_cast<float*>(dx.data);
+  std::memset(d, 0, inFloats * 4);
+  // Threads split the channels: windows overlap, channels never do.
+#pragma omp parallel if (size_t(oh) * ow * c * kh * kw > 65536)
+  {
+    const int nt = omp_get_num_threads(), t = omp_get_thread_num();
+    const int k0 = int(int64_t(c) * t / nt), k1 = int(int64_t(c) * (t + 1) / nt);
+    for (int b = 0; b < n; b++) {
+      for (int i = 0; i < oh; i++) {
+        const int r0 = std::max(i * sh - pt, 0), r1 = std::min(i * sh - pt + kh, ih);
+        for (int j = 0; j < ow; j++) {
+          const int q0 = std::max(j * sw - pl, 0), q1 = std::min(j * sw - pl + kw, iw);
+          const int count = (r1 - r0) * (q1 - q0);
+          if (count <= 0) continue;
+          const float inv = 1.f / float(count);
+          const float* gr = g + ((size_t(b) * oh + i) * ow + j) * c;
+          for (int r = r0; r < r1; r++)
+            for (int q = q0; q < q1; q++) {
+              float* dr = d + ((size_t(b) * ih + r) * iw + q) * c;
+              for (int k = k0; k < k1; k++) dr[k] += gr[k] * inv;
+            }
+        }
+      }
+    }
+  }
+  return nullptr;
+}
+
 // transpose(x, y, shape, perm): y = x with its axes permuted (y's axis i is x's axis perm[i]); any rank up to 8.
 napi_value Transpose(napi_env env, napi_callback_info info) {
   size_t argc = 4;
@@ -771,6 +820,7 @@ NAPI_MODULE_INIT() {
       {"conv", nullptr, Conv, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"matmul", nullptr, MatMul, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"maxPoolGrad", nullptr, MaxPoolGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"avgPoolGrad", nullptr, AvgPoolGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"transpose", nullptr, Transpose, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"affineSample", nullptr, AffineSample, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"affineSampleGrad", nullptr, AffineSampleGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
@@ -791,7 +841,7 @@ NAPI_MODULE_INIT() {
   napi_create_string_utf8(env, s.c_str(), NAPI_AUTO_LENGTH, &v);
   napi_set_named_property(env, exports, "version", v);
   // The interface revision src/core/backend/onednn.ts expects (bump with every change to the functions above).
-  napi_create_int32(env, 3, &v);
+  napi_create_int32(env, 4, &v);
   napi_set_named_property(env, exports, "abi", v);
   return exports;
 }

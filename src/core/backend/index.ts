@@ -14,6 +14,8 @@ import '@tensorflow/tfjs-core/dist/register_all_gradients';
 // After TF.js's gradients: ours for Softmax replaces its own.
 import './actgrad';
 import { getThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+// After both backends' kernels: ours replace their AvgPoolGrad.
+import './avgpool';
 import { oneDnnInfo, oneDnnNote, setOneDnnKernels } from './onednn';
 import { registerWasmGradientKernels } from './wasm_kernels';
 import { completeWasmThreads, MAX_WASM_THREADS, prepareWasmThreads } from './wasmThreads';

@@ -35,7 +35,7 @@ import {
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 
 /** The addon interface this module speaks (native/onednn.cc exports its own as `abi`). */
-const ABI = 3;
+const ABI = 4;
 
 interface Addon {
   version: string;
@@ -46,6 +46,7 @@ interface Addon {
   maxPoolGrad(x: Float32Array, dy: Float32Array, dx: Float32Array, params: Int32Array): void;
   softmax(x: Float32Array, y: Float32Array, cols: number): void;
   transpose(x: Float32Array, y: Float32Array, shape: Int32Array, perm: Int32Array): void;
+  avgPoolGrad(dy: Float32Array, dx: Float32Array, params: Int32Array): void;
   softmaxGrad(dy: Float32Array, y: Float32Array, dx: Float32Array, cols: number): void;
   affineSample(x: Float32Array, out: Float32Array, affines: Float64Array, params: Int32Array, fill: number): void;
   affineSampleGrad(dy: Float32Array, dx: Float32Array, affines: Float64Array, params: Int32Array): void;
@@ -330,8 +331,8 @@ export function oneDnnActive(): boolean {
   return enabled && getBackend() === 'wasm';
 }
 
-/** The addon's plain loops (see ./actgrad.ts, ./layernorm.ts, ./affine.ts, ../render/sampler.ts). */
-export type NativeLoops = Pick<Addon, 'actGrad' | 'softmaxGrad' | 'layerNorm' | 'layerNormGrad' | 'channelAffine' | 'channelAffineGrad' | 'affineSample' | 'affineSampleGrad'>;
+/** The addon's plain loops (see ./actgrad.ts, ./layernorm.ts, ./affine.ts, ./avgpool.ts, ../render/sampler.ts). */
+export type NativeLoops = Pick<Addon, 'actGrad' | 'softmaxGrad' | 'layerNorm' | 'layerNormGrad' | 'channelAffine' | 'channelAffineGrad' | 'affineSample' | 'affineSampleGrad' | 'avgPoolGrad'>;
 
 /** The addon's plain loops while the native kernels are on, else null. */
 export function nativeLoops(): NativeLoops | null {

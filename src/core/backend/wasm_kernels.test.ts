@@ -308,6 +308,13 @@ describe('wasm gradient kernels vs the cpu backend', function () {
       }
     });
 
+    it('SplitV by sizes and by count', async () => {
+      const x = () => tf.reshape(tf.range(0, 120), [4, 5, 6]);
+      await compare('SplitV', 'sizes axis 2', () => tf.concat(tf.split(x(), [1, 3, 2], 2).map((z) => tf.reshape(z, [-1])), 0));
+      await compare('SplitV', 'count axis 0', () => tf.concat(tf.split(x(), 2, 0).map((z) => tf.reshape(z, [-1])), 0));
+      await compare('SplitV', 'sizes axis 1 with -1', () => tf.concat(tf.split(x(), [2, -1], 1).map((z) => tf.reshape(z, [-1])), 0));
+    });
+
     it('int32 and bool tensors', async () => {
       await compare('Slice', 'int32', () => tf.cast(tf.slice(tf.reshape(tf.range(0, 24, 1, 'int32'), [4, 6]), [1, 1], [2, 4]), 'float32'));
       await compare('Slice', 'bool', () => tf.cast(tf.slice(tf.greater(tf.reshape(tf.range(0, 24), [4, 6]), 10), [1, 1], [2, 4]), 'float32'));

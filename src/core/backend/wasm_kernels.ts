@@ -20,6 +20,7 @@ import {
   MaxPoolGrad,
   Slice,
   slice_util,
+  SplitV,
   NamedAttrMap,
   registerKernel,
   TensorInfo,
@@ -435,6 +436,22 @@ const unpack: KernelFunc = (args) => {
   return outs;
 };
 
+/** SplitV (split) as slices by the kernel above (the stock one calls the stock slice directly: Concat's gradient). */
+const splitV: KernelFunc = (args) => {
+  const { x } = args.inputs as { x: TensorInfo };
+  const { numOrSizeSplits, axis } = args.attrs as unknown as { numOrSizeSplits: number | number[]; axis: number };
+  const ax = util.parseAxisParam(axis, x.shape)[0];
+  const sizes = backend_util.prepareSplitSize(x as unknown as Parameters<typeof backend_util.prepareSplitSize>[0], numOrSizeSplits, ax);
+  const begin = new Array(x.shape.length).fill(0);
+  return sizes.map((n) => {
+    const size = x.shape.slice();
+    size[ax] = n;
+    const part = slice({ inputs: { x }, attrs: { begin: [...begin], size }, backend: args.backend }) as TensorInfo;
+    begin[ax] += n;
+    return part;
+  });
+};
+
 // ---- Identity ---------------------------------------------------------------------------------
 
 /**
@@ -472,6 +489,7 @@ export function registerWasmGradientKernels(): void {
     { kernelName: Identity, backendName: 'wasm', kernelFunc: identity },
     { kernelName: Slice, backendName: 'wasm', kernelFunc: slice },
     { kernelName: Unpack, backendName: 'wasm', kernelFunc: unpack },
+    { kernelName: SplitV, backendName: 'wasm', kernelFunc: splitV },
   ];
   for (const c of configs) replace(c);
   registered = true;
