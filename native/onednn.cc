@@ -673,6 +673,43 @@ napi_value AvgPoolGrad(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// gelu(x, y): y = x * Phi(x) = x/2 * (1 + erf(x / sqrt 2)). geluGrad(dy, x, dx): dx = dy * (Phi(x) + x * phi(x)).
+napi_value GeluBoth(napi_env env, napi_callback_info info, bool grad) {
+  const char* what = grad ? "geluGrad" : "gelu";
+  size_t argc = 3;
+  napi_value args[3];
+  napi_get_cb_info(env, info, &argc, args, nullptr, nullptr);
+  View a, b, c;
+  if (argc != size_t(grad ? 3 : 2) || !typed(env, args[0], napi_float32_array, &a, what) || !typed(env, args[1], napi_float32_array, &b, what) ||
+      (grad && !typed(env, args[2], napi_float32_array, &c, what))) {
+    if (argc != size_t(grad ? 3 : 2)) napi_throw_error(env, nullptr, (std::string(what) + ": wrong number of arguments").c_str());
+    return nullptr;
+  }
+  const size_t n = a.bytes / 4;
+  if (b.bytes != a.bytes || (grad && c.bytes != a.bytes)) {
+    napi_throw_range_error(env, nullptr, (std::string(what) + ": sizes do not match").c_str());
+    return nullptr;
+  }
+  const float* av = static_cast<const float*>(a.data);
+  const float* bv = static_cast<const float*>(b.data);
+  float* out = grad ? static_cast<float*>(c.data) : static_cast<float*>(b.data);
+#pragma omp parallel for schedule(static) if (n > 65536)
+  for (size_t i = 0; i < n; i++) {
+    if (!grad) {
+      const float x = av[i];
+      out[i] = 0.5f * x * (1.f + erff(x * 0.70710678118654752f));
+    } else {
+      const float x = bv[i];
+      const float cdf = 0.5f * (1.f + erff(x * 0.70710678118654752f));
+      const float pdf = 0.39894228040143268f * expf(-0.5f * x * x);
+      out[i] = av[i] * (cdf + x * pdf);
+    }
+  }
+  return nullptr;
+}
+napi_value Gelu(napi_env env, napi_callback_info info) { return GeluBoth(env, info, false); }
+napi_value GeluGrad(napi_env env, napi_callback_info info) { return GeluBoth(env, info, true); }
+
 // transpose(x, y, shape, perm): y = x with its axes permuted (y's axis i is x's axis perm[i]); any rank up to 8.
 napi_value Transpose(napi_env env, napi_callback_info info) {
   size_t argc = 4;
@@ -820,6 +857,8 @@ NAPI_MODULE_INIT() {
       {"conv", nullptr, Conv, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"matmul", nullptr, MatMul, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"maxPoolGrad", nullptr, MaxPoolGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"gelu", nullptr, Gelu, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"geluGrad", nullptr, GeluGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"avgPoolGrad", nullptr, AvgPoolGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"transpose", nullptr, Transpose, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"affineSample", nullptr, AffineSample, nullptr, nullptr, nullptr, napi_default, nullptr},
@@ -841,7 +880,7 @@ NAPI_MODULE_INIT() {
   napi_create_string_utf8(env, s.c_str(), NAPI_AUTO_LENGTH, &v);
   napi_set_named_property(env, exports, "version", v);
   // The interface revision src/core/backend/onednn.ts expects (bump with every change to the functions above).
-  napi_create_int32(env, 4, &v);
+  napi_create_int32(env, 5, &v);
   napi_set_named_property(env, exports, "abi", v);
   return exports;
 }

@@ -1,6 +1,6 @@
 import * as assert from 'assert';
 import * as tf from '@tensorflow/tfjs-core';
-import { ACT_GRAD, SOFTMAX_GRAD } from './actgrad';
+import { ACT_GRAD, GELU, GELU_GRAD, SOFTMAX_GRAD } from './actgrad';
 import { initBackend } from './index';
 import { oneDnnInfo, oneDnnNote, setOneDnnKernels } from './onednn';
 import { onBackend, randn, relErr } from './testing_utils';
@@ -163,6 +163,15 @@ describe('oneDNN native kernels vs the cpu backend', function () {
         return tf.sub(dyTimesY, tf.mul(tf.sum(dyTimesY, -1, true), y()));
       });
     }
+  });
+
+  it(`${GELU} and ${GELU_GRAD} equal TF.js's erf composition and its autodiff`, async () => {
+    const x = () => tf.mul(t([3, 7, 40], 1), 2);
+    const w = () => t([3, 7, 40], 2);
+    const composed = (v: tf.Tensor) => tf.mul(tf.mul(v, 0.5), tf.add(tf.erf(tf.mul(v, Math.SQRT1_2)), 1));
+    await against(GELU, () => kernel(GELU, { x: x() }, {}), () => composed(x()));
+    await against(GELU_GRAD, () => tf.grad((v: tf.Tensor) => tf.sum(tf.mul(kernel(GELU, { x: v }, {}), w())))(x()),
+      () => tf.grad((v: tf.Tensor) => tf.sum(tf.mul(composed(v), w())))(x()));
   });
 
   it(`${ACT_GRAD} (native loop) equals plain TF.js ops`, async () => {

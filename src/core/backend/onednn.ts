@@ -35,7 +35,7 @@ import {
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 
 /** The addon interface this module speaks (native/onednn.cc exports its own as `abi`). */
-const ABI = 4;
+const ABI = 5;
 
 interface Addon {
   version: string;
@@ -47,6 +47,8 @@ interface Addon {
   softmax(x: Float32Array, y: Float32Array, cols: number): void;
   transpose(x: Float32Array, y: Float32Array, shape: Int32Array, perm: Int32Array): void;
   avgPoolGrad(dy: Float32Array, dx: Float32Array, params: Int32Array): void;
+  gelu(x: Float32Array, y: Float32Array): void;
+  geluGrad(dy: Float32Array, x: Float32Array, dx: Float32Array): void;
   softmaxGrad(dy: Float32Array, y: Float32Array, dx: Float32Array, cols: number): void;
   affineSample(x: Float32Array, out: Float32Array, affines: Float64Array, params: Int32Array, fill: number): void;
   affineSampleGrad(dy: Float32Array, dx: Float32Array, affines: Float64Array, params: Int32Array): void;
@@ -332,7 +334,7 @@ export function oneDnnActive(): boolean {
 }
 
 /** The addon's plain loops (see ./actgrad.ts, ./layernorm.ts, ./affine.ts, ./avgpool.ts, ../render/sampler.ts). */
-export type NativeLoops = Pick<Addon, 'actGrad' | 'softmaxGrad' | 'layerNorm' | 'layerNormGrad' | 'channelAffine' | 'channelAffineGrad' | 'affineSample' | 'affineSampleGrad' | 'avgPoolGrad'>;
+export type NativeLoops = Pick<Addon, 'actGrad' | 'softmaxGrad' | 'layerNorm' | 'layerNormGrad' | 'channelAffine' | 'channelAffineGrad' | 'affineSample' | 'affineSampleGrad' | 'avgPoolGrad' | 'gelu' | 'geluGrad'>;
 
 /** The addon's plain loops while the native kernels are on, else null. */
 export function nativeLoops(): NativeLoops | null {

@@ -7,6 +7,7 @@ import { _FusedMatMul } from '@tensorflow/tfjs-core';
 import type { LayerInfo } from './types';
 import { findFoldablePairs, FOLDABLE_CONVS, foldedConv } from './fold';
 import { type AffineActivation, channelAffine } from '../backend/affine';
+import { gelu } from '../backend/actgrad';
 import { layerNorm } from '../backend/layernorm';
 import { oneDnnActive } from '../backend/onednn';
 import { type ConvActivation, convolution, type FlippedFilters, FUSABLE_ACTIVATIONS } from './convgrad';
@@ -80,10 +81,6 @@ function activation(name: string | undefined | null, where: string): ((x: tf.Ten
   }
 }
 
-/** Exact GELU, x * Phi(x), with erf. */
-export function gelu(x: tf.Tensor): tf.Tensor {
-  return tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1));
-}
 
 function activationName(cfg: Record<string, any>): string | undefined {
   const a = cfg.activation;
@@ -95,11 +92,15 @@ function activationName(cfg: Record<string, any>): string | undefined {
   return a;
 }
 
-/** A constant dense kernel and its stored transpose (see {@link matMulStoredT}). */
-export interface DenseKernel { w: tf.Tensor2D; wT: tf.Tensor2D }
+/** A constant dense kernel and, for plain wasm, its stored transpose (see {@link matMulStoredT}). */
+export interface DenseKernel { w: tf.Tensor2D; wT?: tf.Tensor2D }
 
-/** Keeps `w` and a transposed copy (owned through `keep`). */
+/**
+ * Keeps `w` and a transposed copy (owned through `keep`), except while the oneDNN kernels serve the backend:
+ * their transposed matmul is as fast, and the copy would take the model's weight memory again (ViT-B/16: 344 MB).
+ */
 export function denseKernel(w: tf.Tensor2D, keep: tf.Tensor[]): DenseKernel {
+  if (oneDnnActive()) return { w };
   const wT = tf.keep(tf.transpose(w));
   keep.push(wT);
   return { w, wT };
@@ -120,7 +121,7 @@ export function matMulStoredT(x: tf.Tensor2D, k: DenseKernel, bias?: tf.Tensor):
       ? { a: tf.reshape(xi as tf.Tensor, [1, m, kd]), b: tf.reshape(k.w, [1, kd, n]), bias }
       : { a: tf.reshape(xi as tf.Tensor, [1, m, kd]), b: tf.reshape(k.w, [1, kd, n]) },
     { transposeA: false, transposeB: false, activation: 'linear' } as unknown as tf.NamedAttrMap) as tf.Tensor, [m, n]),
-    gradFunc: (dy: tf.Tensor) => tf.matMul(dy as tf.Tensor2D, k.wT),
+    gradFunc: (dy: tf.Tensor) => (k.wT ? tf.matMul(dy as tf.Tensor2D, k.wT) : tf.matMul(dy as tf.Tensor2D, k.w, false, true)),
   }));
   return f(x) as tf.Tensor2D;
 }
@@ -806,10 +807,24 @@ export class KerasGraph {
 
   /** Runs the graph on `x` and returns the named outputs. Differentiable. */
   run(x: tf.Tensor, wanted: string[]): tf.Tensor[] {
+    const plan = this.plan(wanted);
     const values = new Map<string, tf.Tensor>();
     const pre = new Map<string, tf.Tensor>();
     const wantSet = new Set(wanted);
-    for (const node of this.plan(wanted)) {
+    // Memory: each layer runs in its own tidy, and a layer's output is freed after its last consumer in the plan
+    // (unless wanted, or the input). What a gradient needs survives: TF.js keeps its own reference to every
+    // tensor it saves for the backward pass. Without this every intermediate of every layer lived until the end of
+    // the step (ViT-B/16 at batch 8 did not fit the 4 GB wasm heap).
+    const lastUse = new Map<string, number>();
+    plan.forEach((node, i) => node.inputs.forEach((r) => lastUse.set(r.layer, i)));
+    const holders = new Map<tf.Tensor, number>(); // live values per tensor (a layer may return its input)
+    const release = (name: string): void => {
+      const t = values.get(name)!;
+      const n = holders.get(t)! - 1;
+      holders.set(t, n);
+      if (n === 0 && t !== x && !wanted.some((w) => values.get(w) === t)) t.dispose();
+    };
+    plan.forEach((node, i) => {
       let y: tf.Tensor;
       if (node.className === 'InputLayer') {
         y = x;
@@ -817,15 +832,19 @@ export class KerasGraph {
         const ins = node.inputs.map((r) => values.get(r.layer)!);
         if (node.preSoftmax && wantSet.has(node.preSoftmax)) {
           // Run the layer without its final softmax, keep that, then apply the softmax.
-          const z = node.preApply!(ins);
+          const z = tf.tidy(() => node.preApply!(ins));
           pre.set(node.preSoftmax, z);
           y = tf.softmax(z, -1);
         } else {
-          y = node.apply(ins);
+          y = tf.tidy(() => node.apply(ins));
         }
       }
       values.set(node.name, y);
-    }
+      holders.set(y, (holders.get(y) ?? 0) + 1);
+      for (const r of new Set(node.inputs.map((q) => q.layer))) {
+        if (lastUse.get(r) === i && !wantSet.has(r)) release(r);
+      }
+    });
     return wanted.map((w) => values.get(w) ?? pre.get(w)!);
   }
 
