@@ -72,7 +72,7 @@ export function activate(context: vscode.ExtensionContext): NeuronLensApi {
     backend: backendSetting(),
     onLog: (level, m) => log.appendLine(`[engine ${level}] ${m}`),
     onReady: (b) => {
-      status.text = `$(pulse) Neuron Lens: ${b.name}${b.threads ? `, ${b.threads} thread${b.threads === 1 ? '' : 's'}` : ''}`;
+      status.text = `$(pulse) Neuron Lens: ${b.name}${b.native ? ` + ${b.native.split(' ')[0]}` : ''}${b.threads ? `, ${b.threads} thread${b.threads === 1 ? '' : 's'}` : ''}`;
       status.tooltip = `Neuron Lens backend — ${b.reason}`;
       log.appendLine(`engine ready: ${b.reason}`);
     },

@@ -50,7 +50,7 @@ export const ModelDescription = z.object({
 });
 export type ModelDescription = z.infer<typeof ModelDescription>;
 
-const BackendInfo = z.object({ name: z.string(), reason: z.string(), threads: z.number().optional(), device: z.string().optional() });
+const BackendInfo = z.object({ name: z.string(), reason: z.string(), threads: z.number().optional(), device: z.string().optional(), native: z.string().optional() });
 export type EngineBackendInfo = z.infer<typeof BackendInfo>;
 
 const LoadedModel = z.object({
