@@ -13,10 +13,8 @@
  * Other backends compose them from their own ops.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { getKernel, KernelFunc, registerGradient, registerKernel, Softmax, TensorInfo } from '@tensorflow/tfjs-core';
-import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
-import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { nativeLoops } from './onednn';
+import { getKernel, registerGradient, Softmax, TensorInfo } from '@tensorflow/tfjs-core';
+import { registerLoopKernel } from './loopkernel';
 
 export const ACT_GRAD = 'NeuronLensActGrad';
 export const SOFTMAX_GRAD = 'NeuronLensSoftmaxGrad';
@@ -31,32 +29,24 @@ function maskLoop(dy: ArrayLike<number>, y: ArrayLike<number>, out: Float32Array
   }
 }
 
-function parts(inputs: Record<string, TensorInfo | undefined>, attrs: unknown): { dy: TensorInfo; y: TensorInfo; act: number } {
-  const { dy, y } = inputs as { dy: TensorInfo; y: TensorInfo };
-  const act = ACT_CODE[(attrs as { act: SlopeActivation }).act];
-  if (act === undefined) throw new Error(`${ACT_GRAD}: unknown activation ${String((attrs as { act: unknown }).act)}`);
-  if (!tf.util.arraysEqual(dy.shape, y.shape)) throw new Error(`${ACT_GRAD}: dy ${dy.shape} and y ${y.shape} differ in shape`);
-  return { dy, y, act };
+/** dy and y of one shape (the gradient kernels' inputs). */
+function sameShape(kernel: string, inputs: Record<string, TensorInfo | undefined>, a: string, b: string): TensorInfo[] {
+  const [ta, tb] = [inputs[a], inputs[b]];
+  if (!ta || !tb) throw new Error(`${kernel}: missing input ${ta ? b : a}`);
+  if (!tf.util.arraysEqual(ta.shape, tb.shape)) throw new Error(`${kernel}: ${a} ${ta.shape} and ${b} ${tb.shape} differ in shape`);
+  return [ta, tb];
 }
 
-const wasmKernel: KernelFunc = ({ inputs, backend, attrs }) => {
-  const b = backend as BackendWasm;
-  const { dy, y, act } = parts(inputs, attrs);
-  const out = b.makeOutput(dy.shape, 'float32');
-  const views = [dy, y, out].map((t) => b.typedArrayFromHeap(t) as Float32Array); // after the allocation
-  const native = nativeLoops();
-  if (native) native.actGrad(views[0], views[1], views[2], act);
-  else maskLoop(views[0], views[1], views[2], act);
-  return out;
-};
-
-const cpuKernel: KernelFunc = ({ inputs, backend, attrs }) => {
-  const b = backend as MathBackendCPU;
-  const { dy, y, act } = parts(inputs, attrs);
-  const out = new Float32Array(tf.util.sizeFromShape(dy.shape));
-  maskLoop(b.data.get(dy.dataId).values as Float32Array, b.data.get(y.dataId).values as Float32Array, out, act);
-  return b.makeTensorInfo(dy.shape, 'float32', out);
-};
+registerLoopKernel(ACT_GRAD, (inputs, attrs) => {
+  const act = ACT_CODE[(attrs as unknown as { act: SlopeActivation }).act];
+  if (act === undefined) throw new Error(`${ACT_GRAD}: unknown activation ${String((attrs as unknown as { act: unknown }).act)}`);
+  const ts = sameShape(ACT_GRAD, inputs, 'dy', 'y');
+  return {
+    inputs: ts,
+    shape: ts[0].shape,
+    run: ([dy, y], out, native) => (native ? native.actGrad(dy, y, out, act) : maskLoop(dy, y, out, act)),
+  };
+});
 
 function softmaxGradLoop(dy: ArrayLike<number>, y: ArrayLike<number>, out: Float32Array, cols: number): void {
   for (let r = 0; r < out.length; r += cols) {
@@ -66,30 +56,15 @@ function softmaxGradLoop(dy: ArrayLike<number>, y: ArrayLike<number>, out: Float
   }
 }
 
-function softmaxParts(inputs: Record<string, TensorInfo | undefined>): { dy: TensorInfo; y: TensorInfo; cols: number } {
-  const { dy, y } = inputs as { dy: TensorInfo; y: TensorInfo };
-  if (!tf.util.arraysEqual(dy.shape, y.shape)) throw new Error(`${SOFTMAX_GRAD}: dy ${dy.shape} and y ${y.shape} differ in shape`);
-  return { dy, y, cols: y.shape[y.shape.length - 1] };
-}
-
-const wasmSoftmaxGrad: KernelFunc = ({ inputs, backend }) => {
-  const b = backend as BackendWasm;
-  const { dy, y, cols } = softmaxParts(inputs);
-  const out = b.makeOutput(dy.shape, 'float32');
-  const views = [dy, y, out].map((t) => b.typedArrayFromHeap(t) as Float32Array);
-  const native = nativeLoops();
-  if (native) native.softmaxGrad(views[0], views[1], views[2], cols);
-  else softmaxGradLoop(views[0], views[1], views[2], cols);
-  return out;
-};
-
-const cpuSoftmaxGrad: KernelFunc = ({ inputs, backend }) => {
-  const b = backend as MathBackendCPU;
-  const { dy, y, cols } = softmaxParts(inputs);
-  const out = new Float32Array(tf.util.sizeFromShape(dy.shape));
-  softmaxGradLoop(b.data.get(dy.dataId).values as Float32Array, b.data.get(y.dataId).values as Float32Array, out, cols);
-  return b.makeTensorInfo(dy.shape, 'float32', out);
-};
+registerLoopKernel(SOFTMAX_GRAD, (inputs) => {
+  const ts = sameShape(SOFTMAX_GRAD, inputs, 'dy', 'y');
+  const cols = ts[1].shape[ts[1].shape.length - 1];
+  return {
+    inputs: ts,
+    shape: ts[0].shape,
+    run: ([dy, y], out, native) => (native ? native.softmaxGrad(dy, y, out, cols) : softmaxGradLoop(dy, y, out, cols)),
+  };
+});
 
 /** erf by Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7), the formula TF.js's own Erf kernels use. */
 function erf(v: number): number {
@@ -113,46 +88,20 @@ function geluGradLoop(dy: ArrayLike<number>, x: ArrayLike<number>, out: Float32A
 export const GELU = 'NeuronLensGelu';
 export const GELU_GRAD = 'NeuronLensGeluGrad';
 
-function geluKernels(grad: boolean): { wasm: KernelFunc; cpu: KernelFunc } {
-  const name = grad ? GELU_GRAD : GELU;
-  const check = (inputs: Record<string, TensorInfo | undefined>): TensorInfo[] => {
-    const ts = grad ? [inputs.dy, inputs.x] : [inputs.x];
-    if (ts.some((t) => !t)) throw new Error(`${name}: missing input`);
-    if (grad && !tf.util.arraysEqual(ts[0]!.shape, ts[1]!.shape)) throw new Error(`${name}: dy and x differ in shape`);
-    return ts as TensorInfo[];
-  };
-  return {
-    wasm: ({ inputs, backend }) => {
-      const b = backend as BackendWasm;
-      const ts = check(inputs);
-      const out = b.makeOutput(ts[0].shape, 'float32');
-      const views = [...ts, out].map((t) => b.typedArrayFromHeap(t) as Float32Array); // after the allocation
-      const vo = views[views.length - 1];
-      const native = nativeLoops();
-      if (grad) {
-        if (native) native.geluGrad(views[0], views[1], vo);
-        else geluGradLoop(views[0], views[1], vo);
-      } else if (native) native.gelu(views[0], vo);
-      else geluLoop(views[0], vo);
-      return out;
-    },
-    cpu: ({ inputs, backend }) => {
-      const b = backend as MathBackendCPU;
-      const ts = check(inputs);
-      const vals = ts.map((t) => b.data.get(t.dataId).values as Float32Array);
-      const out = new Float32Array(tf.util.sizeFromShape(ts[0].shape));
-      if (grad) geluGradLoop(vals[0], vals[1], out);
-      else geluLoop(vals[0], out);
-      return b.makeTensorInfo(ts[0].shape, 'float32', out);
-    },
-  };
-}
+registerLoopKernel(GELU, (inputs) => {
+  const { x } = inputs;
+  if (!x) throw new Error(`${GELU}: missing input x`);
+  return { inputs: [x], shape: x.shape, run: ([v], out, native) => (native ? native.gelu(v, out) : geluLoop(v, out)) };
+});
 
-for (const grad of [false, true]) {
-  const k = geluKernels(grad);
-  registerKernel({ kernelName: grad ? GELU_GRAD : GELU, backendName: 'wasm', kernelFunc: k.wasm });
-  registerKernel({ kernelName: grad ? GELU_GRAD : GELU, backendName: 'cpu', kernelFunc: k.cpu });
-}
+registerLoopKernel(GELU_GRAD, (inputs) => {
+  const ts = sameShape(GELU_GRAD, inputs, 'dy', 'x');
+  return {
+    inputs: ts,
+    shape: ts[0].shape,
+    run: ([dy, x], out, native) => (native ? native.geluGrad(dy, x, out) : geluGradLoop(dy, x, out)),
+  };
+});
 
 registerGradient({
   kernelName: GELU,
@@ -166,10 +115,6 @@ export function gelu(x: tf.Tensor): tf.Tensor {
   return tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1));
 }
 
-registerKernel({ kernelName: ACT_GRAD, backendName: 'wasm', kernelFunc: wasmKernel });
-registerKernel({ kernelName: ACT_GRAD, backendName: 'cpu', kernelFunc: cpuKernel });
-registerKernel({ kernelName: SOFTMAX_GRAD, backendName: 'wasm', kernelFunc: wasmSoftmaxGrad });
-registerKernel({ kernelName: SOFTMAX_GRAD, backendName: 'cpu', kernelFunc: cpuSoftmaxGrad });
 
 /** The input gradient of a softmax over `dim` with output `y`. Not differentiable itself. */
 export function softmaxGrad(dy: tf.Tensor, y: tf.Tensor, dim: number): tf.Tensor {

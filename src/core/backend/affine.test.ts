@@ -2,8 +2,7 @@ import * as assert from 'assert';
 import * as tf from '@tensorflow/tfjs-core';
 import { type AffineActivation, channelAffine } from './affine';
 import { initBackend } from './index';
-import { setOneDnnKernels } from './onednn';
-import { onBackend, randn, relErr } from './testing_utils';
+import { CPU_PATHS, onBackend, randn, relErr, withCpuPath } from './testing_utils';
 
 const t = (shape: number[], seed: number, mul = 1) => tf.tensor(randn(shape.reduce((a, b) => a * b, 1), seed).map((v) => v * mul), shape);
 
@@ -18,30 +17,26 @@ describe('per-channel affine + activation as one op (affine.ts)', () => {
     await initBackend('wasm');
   });
 
-  for (const [backend, native] of [['cpu', false], ['wasm', true], ['wasm', false]] as const) {
-    it(`${backend}${backend === 'wasm' ? (native ? ' (oneDNN addon if built)' : ' (no addon)') : ''}: output and input gradient equal the composition`, async () => {
-      if (backend === 'wasm') setOneDnnKernels(native);
-      try {
-        for (const act of ['linear', 'relu', 'relu6'] as const) {
-          const shape = [2, 4, 3, 6];
-          const scale = t([6], 2);
-          const offset = t([6], 3);
-          const w = t(shape, 4);
-          const run = (f: typeof channelAffine) => () => {
-            const { value, grad } = tf.valueAndGrad((v: tf.Tensor) => tf.sum(tf.mul(f(v, scale, offset, act), w)))(t(shape, 1, 4));
-            return [value, grad];
-          };
-          const before = tf.memory().numTensors;
-          const got = await onBackend(backend, run(channelAffine));
-          assert.equal(tf.memory().numTensors, before, 'tensors leaked');
-          const ref = await onBackend('cpu', run(composed));
-          assert.ok(relErr(got[0], ref[0]) < 1e-5, `${act} value: ${relErr(got[0], ref[0])}`);
-          assert.ok(relErr(got[1], ref[1]) < 1e-5, `${act} gradient: ${relErr(got[1], ref[1])}`);
-          tf.dispose([scale, offset, w]);
-        }
-      } finally {
-        if (backend === 'wasm') setOneDnnKernels(true);
+  for (const path of CPU_PATHS) {
+    const { backend } = path;
+    it(`${path.label}: output and input gradient equal the composition`, () => withCpuPath(path, async () => {
+      for (const act of ['linear', 'relu', 'relu6'] as const) {
+        const shape = [2, 4, 3, 6];
+        const scale = t([6], 2);
+        const offset = t([6], 3);
+        const w = t(shape, 4);
+        const run = (f: typeof channelAffine) => () => {
+          const { value, grad } = tf.valueAndGrad((v: tf.Tensor) => tf.sum(tf.mul(f(v, scale, offset, act), w)))(t(shape, 1, 4));
+          return [value, grad];
+        };
+        const before = tf.memory().numTensors;
+        const got = await onBackend(backend, run(channelAffine));
+        assert.equal(tf.memory().numTensors, before, 'tensors leaked');
+        const ref = await onBackend('cpu', run(composed));
+        assert.ok(relErr(got[0], ref[0]) < 1e-5, `${act} value: ${relErr(got[0], ref[0])}`);
+        assert.ok(relErr(got[1], ref[1]) < 1e-5, `${act} gradient: ${relErr(got[1], ref[1])}`);
+        tf.dispose([scale, offset, w]);
       }
-    });
+    }));
   }
 });

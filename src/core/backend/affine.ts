@@ -9,10 +9,8 @@
  * Other backends run the composition ({@link channelAffine} picks).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { getKernel, KernelFunc, registerGradient, registerKernel, TensorInfo } from '@tensorflow/tfjs-core';
-import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
-import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { nativeLoops } from './onednn';
+import { getKernel, NamedAttrMap, registerGradient, TensorInfo } from '@tensorflow/tfjs-core';
+import { registerLoopKernel } from './loopkernel';
 
 export const CHANNEL_AFFINE = 'NeuronLensChannelAffine';
 export const CHANNEL_AFFINE_GRAD = 'NeuronLensChannelAffineGrad';
@@ -38,50 +36,34 @@ function gradLoop(dy: Vals, y: Vals, scale: Vals, out: Float32Array, act: number
 
 interface Parts { a: TensorInfo; b: TensorInfo; scale: TensorInfo; act: number }
 
-function parts(kernel: string, inputs: Record<string, TensorInfo | undefined>, attrs: unknown, grad: boolean): Parts {
+function parts(kernel: string, inputs: Record<string, TensorInfo | undefined>, attrs: NamedAttrMap, grad: boolean): Parts {
   const a = grad ? inputs.dy : inputs.x;
   const b = grad ? inputs.y : inputs.offset;
   const { scale } = inputs;
   if (!a || !b || !scale) throw new Error(`${kernel}: missing input`);
-  const act = ACT[(attrs as { act: AffineActivation }).act];
-  if (act === undefined) throw new Error(`${kernel}: unknown activation ${String((attrs as { act: unknown }).act)}`);
+  const act = ACT[(attrs as unknown as { act: AffineActivation }).act];
+  if (act === undefined) throw new Error(`${kernel}: unknown activation ${String((attrs as unknown as { act: unknown }).act)}`);
   const c = a.shape[a.shape.length - 1];
   if (tf.util.sizeFromShape(scale.shape) !== c) throw new Error(`${kernel}: ${tf.util.sizeFromShape(scale.shape)} scales for ${c} channels`);
   if (grad ? !tf.util.arraysEqual(a.shape, b.shape) : tf.util.sizeFromShape(b.shape) !== c) throw new Error(`${kernel}: input sizes do not match`);
   return { a, b, scale, act };
 }
 
-function wasmKernel(kernel: string, grad: boolean): KernelFunc {
-  return ({ inputs, backend, attrs }) => {
-    const be = backend as BackendWasm;
-    const p = parts(kernel, inputs, attrs, grad);
-    const out = be.makeOutput(p.a.shape, 'float32');
-    const [a, b, s, o] = [p.a, p.b, p.scale, out].map((t) => be.typedArrayFromHeap(t) as Float32Array); // after the allocation
-    const native = nativeLoops();
-    if (grad) {
-      if (native) native.channelAffineGrad(a, b, s, o, p.act);
-      else gradLoop(a, b, s, o, p.act);
-    } else if (native) native.channelAffine(a, s, b, o, p.act);
-    else forwardLoop(a, s, b, o, p.act);
-    return out;
-  };
-}
-
-function cpuKernel(kernel: string, grad: boolean): KernelFunc {
-  return ({ inputs, backend, attrs }) => {
-    const be = backend as MathBackendCPU;
-    const p = parts(kernel, inputs, attrs, grad);
-    const [a, b, s] = [p.a, p.b, p.scale].map((t) => be.data.get(t.dataId).values as Float32Array);
-    const out = new Float32Array(tf.util.sizeFromShape(p.a.shape));
-    if (grad) gradLoop(a, b, s, out, p.act);
-    else forwardLoop(a, s, b, out, p.act);
-    return be.makeTensorInfo(p.a.shape, 'float32', out);
-  };
-}
-
 for (const [name, grad] of [[CHANNEL_AFFINE, false], [CHANNEL_AFFINE_GRAD, true]] as const) {
-  registerKernel({ kernelName: name, backendName: 'wasm', kernelFunc: wasmKernel(name, grad) });
-  registerKernel({ kernelName: name, backendName: 'cpu', kernelFunc: cpuKernel(name, grad) });
+  registerLoopKernel(name, (inputs, attrs) => {
+    const p = parts(name, inputs, attrs, grad);
+    return {
+      inputs: [p.a, p.b, p.scale],
+      shape: p.a.shape,
+      run: ([a, b, s], out, native) => {
+        if (grad) {
+          if (native) native.channelAffineGrad(a, b, s, out, p.act);
+          else gradLoop(a, b, s, out, p.act);
+        } else if (native) native.channelAffine(a, s, b, out, p.act);
+        else forwardLoop(a, s, b, out, p.act);
+      },
+    };
+  });
 }
 
 registerGradient({

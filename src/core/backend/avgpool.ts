@@ -5,10 +5,8 @@
  * count_include_pad=False do): Inception's 3x3 'same' average pools lost a third to half of their border gradient.
  * wasm's was also slow (Inception v3: 17% of a step); it runs in the oneDNN addon when that is on.
  */
-import { AvgPoolGrad, backend_util, getKernel, KernelFunc, registerKernel, TensorInfo, unregisterKernel, util } from '@tensorflow/tfjs-core';
-import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
-import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { nativeLoops } from './onednn';
+import { AvgPoolGrad, backend_util, NamedAttrMap, TensorInfo, util } from '@tensorflow/tfjs-core';
+import { registerLoopKernel } from './loopkernel';
 
 type Info = backend_util.Conv2DInfo;
 
@@ -36,38 +34,25 @@ function loop(dy: ArrayLike<number>, dx: Float32Array, p: Info): void {
   }
 }
 
-function info(inputs: Record<string, TensorInfo | undefined>, attrs: unknown): { dy: TensorInfo; shape: number[]; p: Info } {
+function info(inputs: Record<string, TensorInfo | undefined>, attrs: NamedAttrMap): { dy: TensorInfo; shape: number[]; p: Info } {
   const { dy, input } = inputs;
   if (!dy || !input) throw new Error('AvgPoolGrad: missing dy or input');
-  const a = attrs as { filterSize: [number, number] | number; strides: [number, number] | number; pad: 'same' | 'valid' | number; dimRoundingMode?: 'floor' | 'round' | 'ceil' };
+  const a = attrs as unknown as { filterSize: [number, number] | number; strides: [number, number] | number; pad: 'same' | 'valid' | number; dimRoundingMode?: 'floor' | 'round' | 'ceil' };
   const p = backend_util.computePool2DInfo(input.shape as [number, number, number, number], a.filterSize, a.strides, 1, a.pad, a.dimRoundingMode);
   if (!util.arraysEqual(p.outShape, dy.shape)) throw new Error(`AvgPoolGrad: dy [${dy.shape}] is not the pool's output shape [${p.outShape}]`);
   return { dy, shape: input.shape, p };
 }
 
-const wasmKernel: KernelFunc = ({ inputs, backend, attrs }) => {
-  const b = backend as BackendWasm;
+// Replaces the backends' own (imported before this module: see ./index.ts).
+registerLoopKernel(AvgPoolGrad, (inputs, attrs) => {
   const { dy, shape, p } = info(inputs, attrs);
-  const out = b.makeOutput(shape, 'float32');
-  const [dyv, dxv] = [dy, out].map((t) => b.typedArrayFromHeap(t) as Float32Array); // after the allocation
-  const native = nativeLoops();
-  if (native) {
-    native.avgPoolGrad(dyv, dxv, new Int32Array([p.batchSize, p.inHeight, p.inWidth, p.inChannels, p.outHeight, p.outWidth,
-      p.filterHeight, p.filterWidth, p.strideHeight, p.strideWidth, p.padInfo.top, p.padInfo.left]));
-  } else loop(dyv, dxv, p);
-  return out;
-};
-
-const cpuKernel: KernelFunc = ({ inputs, backend, attrs }) => {
-  const b = backend as MathBackendCPU;
-  const { dy, shape, p } = info(inputs, attrs);
-  const out = new Float32Array(util.sizeFromShape(shape));
-  loop(b.data.get(dy.dataId).values as Float32Array, out, p);
-  return b.makeTensorInfo(shape, 'float32', out);
-};
-
-/** Replace the backends' own (imported before this module: see ./index.ts). */
-for (const [backendName, kernelFunc] of [['wasm', wasmKernel], ['cpu', cpuKernel]] as const) {
-  if (getKernel(AvgPoolGrad, backendName)) unregisterKernel(AvgPoolGrad, backendName);
-  registerKernel({ kernelName: AvgPoolGrad, backendName, kernelFunc });
-}
+  return {
+    inputs: [dy],
+    shape,
+    run: ([dyv], dxv, native) => {
+      if (!native) return loop(dyv, dxv, p);
+      native.avgPoolGrad(dyv, dxv, new Int32Array([p.batchSize, p.inHeight, p.inWidth, p.inChannels, p.outHeight, p.outWidth,
+        p.filterHeight, p.filterWidth, p.strideHeight, p.strideWidth, p.padInfo.top, p.padInfo.left]));
+    },
+  };
+});

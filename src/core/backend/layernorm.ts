@@ -8,10 +8,8 @@
  * Other backends run the composition ({@link layerNorm} picks).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { getKernel, KernelFunc, registerGradient, registerKernel, TensorInfo } from '@tensorflow/tfjs-core';
-import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
-import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { nativeLoops } from './onednn';
+import { getKernel, NamedAttrMap, registerGradient, TensorInfo } from '@tensorflow/tfjs-core';
+import { type Planner, registerLoopKernel } from './loopkernel';
 
 export const LAYER_NORM = 'NeuronLensLayerNorm';
 export const LAYER_NORM_GRAD = 'NeuronLensLayerNormGrad';
@@ -49,7 +47,7 @@ function rows(x: Vals, gamma: Vals | null, beta: Vals | null, dy: Vals | null, o
 
 interface Parts { x: TensorInfo; dy?: TensorInfo; gamma?: TensorInfo; beta?: TensorInfo; cols: number; eps: number }
 
-function parts(kernel: string, inputs: Record<string, TensorInfo | undefined>, attrs: unknown): Parts {
+function parts(kernel: string, inputs: Record<string, TensorInfo | undefined>, attrs: NamedAttrMap): Parts {
   const { x, dy, gamma, beta } = inputs;
   if (!x) throw new Error(`${kernel}: missing input x`);
   const cols = x.shape[x.shape.length - 1];
@@ -57,40 +55,33 @@ function parts(kernel: string, inputs: Record<string, TensorInfo | undefined>, a
     if (t && tf.util.sizeFromShape(t.shape) !== cols) throw new Error(`${kernel}: ${name} has ${tf.util.sizeFromShape(t.shape)} values for ${cols} features`);
   }
   if (dy && !tf.util.arraysEqual(dy.shape, x.shape)) throw new Error(`${kernel}: dy ${dy.shape} and x ${x.shape} differ in shape`);
-  return { x, dy, gamma, beta, cols, eps: (attrs as { eps: number }).eps };
+  return { x, dy, gamma, beta, cols, eps: (attrs as unknown as { eps: number }).eps };
 }
 
-function wasmKernel(kernel: string): KernelFunc {
-  return ({ inputs, backend, attrs }) => {
-    const b = backend as BackendWasm;
+/** The forward (grad false) or the input gradient, as a loop kernel; gamma and beta are optional inputs. */
+function planner(kernel: string, grad: boolean): Planner {
+  return (inputs, attrs) => {
     const p = parts(kernel, inputs, attrs);
-    const out = b.makeOutput(p.x.shape, 'float32');
-    const v = (t?: TensorInfo) => (t ? (b.typedArrayFromHeap(t) as Float32Array) : null); // after the allocation
-    const native = nativeLoops();
-    if (p.dy) {
-      if (native) native.layerNormGrad(v(p.dy)!, v(p.x)!, v(p.gamma), v(out)!, p.cols, p.eps);
-      else rows(v(p.x)!, v(p.gamma), null, v(p.dy), v(out)!, p.cols, p.eps);
-    } else if (native) native.layerNorm(v(p.x)!, v(p.gamma), v(p.beta), v(out)!, p.cols, p.eps);
-    else rows(v(p.x)!, v(p.gamma), v(p.beta), null, v(out)!, p.cols, p.eps);
-    return out;
+    if (grad && !p.dy) throw new Error(`${kernel}: missing input dy`);
+    const ins = [p.x, ...(grad ? [p.dy!] : []), ...(p.gamma ? [p.gamma] : []), ...(p.beta && !grad ? [p.beta] : [])];
+    return {
+      inputs: ins,
+      shape: p.x.shape,
+      run: (vs, out, native) => {
+        const [x, dy] = [vs[0], grad ? vs[1] : null];
+        let i = grad ? 2 : 1;
+        const gamma = p.gamma ? vs[i++] : null;
+        const beta = p.beta && !grad ? vs[i++] : null;
+        if (!native) rows(x, gamma, beta, dy, out, p.cols, p.eps);
+        else if (grad) native.layerNormGrad(dy!, x, gamma, out, p.cols, p.eps);
+        else native.layerNorm(x, gamma, beta, out, p.cols, p.eps);
+      },
+    };
   };
 }
 
-function cpuKernel(kernel: string): KernelFunc {
-  return ({ inputs, backend, attrs }) => {
-    const b = backend as MathBackendCPU;
-    const p = parts(kernel, inputs, attrs);
-    const v = (t?: TensorInfo) => (t ? (b.data.get(t.dataId).values as Float32Array) : null);
-    const out = new Float32Array(tf.util.sizeFromShape(p.x.shape));
-    rows(v(p.x)!, v(p.gamma), v(p.beta), v(p.dy), out, p.cols, p.eps);
-    return b.makeTensorInfo(p.x.shape, 'float32', out);
-  };
-}
-
-for (const name of [LAYER_NORM, LAYER_NORM_GRAD]) {
-  registerKernel({ kernelName: name, backendName: 'wasm', kernelFunc: wasmKernel(name) });
-  registerKernel({ kernelName: name, backendName: 'cpu', kernelFunc: cpuKernel(name) });
-}
+registerLoopKernel(LAYER_NORM, planner(LAYER_NORM, false));
+registerLoopKernel(LAYER_NORM_GRAD, planner(LAYER_NORM_GRAD, true));
 
 registerGradient({
   kernelName: LAYER_NORM,

@@ -1,5 +1,6 @@
 /** Helpers for the backend tests: seeded data, running a computation on a named backend, errors. */
 import * as tf from '@tensorflow/tfjs-core';
+import { setOneDnnKernels } from './onednn';
 
 /** Deterministic standard-normal-ish values (sum of uniforms from a 32-bit LCG). */
 export function randn(n: number, seed: number): Float32Array {
@@ -38,4 +39,23 @@ export function relErr(a: ArrayLike<number>, ref: ArrayLike<number>): number {
     den = Math.max(den, Math.abs(ref[i]));
   }
   return den === 0 ? num : num / den;
+}
+
+/** The CPU paths a kernel has: cpu (JavaScript), wasm with the oneDNN addon (when built), wasm without it. */
+export const CPU_PATHS = [
+  { backend: 'cpu', native: false, label: 'cpu' },
+  { backend: 'wasm', native: true, label: 'wasm (oneDNN addon if built)' },
+  { backend: 'wasm', native: false, label: 'wasm (no addon)' },
+] as const;
+
+export type CpuPath = (typeof CPU_PATHS)[number];
+
+/** Runs `fn` with wasm's addon on or off as `path` says, then turns it back on (as initBackend leaves it). */
+export async function withCpuPath(path: CpuPath, fn: () => Promise<void>): Promise<void> {
+  if (path.backend === 'wasm') setOneDnnKernels(path.native);
+  try {
+    await fn();
+  } finally {
+    if (path.backend === 'wasm') setOneDnnKernels(true);
+  }
 }

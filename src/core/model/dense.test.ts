@@ -1,7 +1,7 @@
 import { strict as assert } from 'assert';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../backend';
-import { setOneDnnKernels } from '../backend/onednn';
+import { CPU_PATHS, withCpuPath } from '../backend/testing_utils';
 import { KerasGraph, type LayerWeights } from './keras';
 
 // Dense and self-attention run x @ W with the input gradient taken against a stored W^T (matMulStoredT).
@@ -52,41 +52,41 @@ function reference(x: tf.Tensor, w: Map<string, LayerWeights>): tf.Tensor {
 
 describe('Dense / self-attention with a stored transposed kernel', () => {
   // cpu and wasm with the oneDNN kernels (when built) run attention as batched matmuls, wasm without them head by head.
-  for (const [backend, native] of [['cpu', false], ['wasm', true], ['wasm', false]] as const) {
-    it(`${backend}${backend === 'wasm' ? (native ? ' (oneDNN kernels if built)' : ' (no oneDNN kernels)') : ''}: output and input gradient equal plain tf.matMul autodiff`, async () => {
-      await initBackend(backend);
-      if (backend === 'wasm') setOneDnnKernels(native);
-      const { graph, w } = setup();
-      try {
-        const x = tf.randomUniform([2, T, D], -1, 1, 'float32', 9);
-        const weights = tf.randomUniform([2, T, 6], -1, 1, 'float32', 10);
-        const f = (run: (v: tf.Tensor) => tf.Tensor) => (v: tf.Tensor) => tf.sum(tf.mul(run(v), weights));
-        const ours = f((v) => graph.run(v, ['mlp'])[0]);
-        const ref = f((v) => reference(v, w));
-        const before = tf.memory().numTensors;
-        const [yo, yr] = tf.tidy(() => [ours(x), ref(x)]);
-        const [go, gr] = [tf.grad(ours)(x), tf.grad(ref)(x)];
-        const d = async (a: tf.Tensor, b: tf.Tensor) => {
-          const [av, bv] = [await a.data(), await b.data()];
-          let m = 0;
-          let s = 0;
-          for (let i = 0; i < av.length; i++) { m = Math.max(m, Math.abs(av[i] - bv[i])); s = Math.max(s, Math.abs(bv[i])); }
-          return m / Math.max(s, 1e-12);
-        };
-        assert.ok((await d(yo, yr)) < 1e-5, `output rel err ${await d(yo, yr)}`);
-        const ge = await d(go, gr);
-        assert.ok(ge < 1e-5, `input gradient rel err ${ge}`);
-        const norm = tf.norm(gr);
-        assert.ok((await norm.data())[0] > 0.1, 'the gradient is not vacuous');
-        norm.dispose();
-        tf.dispose([yo, yr, go, gr]);
-        assert.equal(tf.memory().numTensors, before);
-        tf.dispose([x, weights]);
-      } finally {
-        if (backend === 'wasm') setOneDnnKernels(true); // as initBackend leaves it
-        graph.dispose();
-        for (const l of w.values()) for (const t of l.values()) t.dispose();
-      }
+  for (const path of CPU_PATHS) {
+    it(`${path.label}: output and input gradient equal plain tf.matMul autodiff`, async () => {
+      await initBackend(path.backend);
+      await withCpuPath(path, async () => {
+        const { graph, w } = setup();
+        try {
+          const x = tf.randomUniform([2, T, D], -1, 1, 'float32', 9);
+          const weights = tf.randomUniform([2, T, 6], -1, 1, 'float32', 10);
+          const f = (run: (v: tf.Tensor) => tf.Tensor) => (v: tf.Tensor) => tf.sum(tf.mul(run(v), weights));
+          const ours = f((v) => graph.run(v, ['mlp'])[0]);
+          const ref = f((v) => reference(v, w));
+          const before = tf.memory().numTensors;
+          const [yo, yr] = tf.tidy(() => [ours(x), ref(x)]);
+          const [go, gr] = [tf.grad(ours)(x), tf.grad(ref)(x)];
+          const d = async (a: tf.Tensor, b: tf.Tensor) => {
+            const [av, bv] = [await a.data(), await b.data()];
+            let m = 0;
+            let s = 0;
+            for (let i = 0; i < av.length; i++) { m = Math.max(m, Math.abs(av[i] - bv[i])); s = Math.max(s, Math.abs(bv[i])); }
+            return m / Math.max(s, 1e-12);
+          };
+          assert.ok((await d(yo, yr)) < 1e-5, `output rel err ${await d(yo, yr)}`);
+          const ge = await d(go, gr);
+          assert.ok(ge < 1e-5, `input gradient rel err ${ge}`);
+          const norm = tf.norm(gr);
+          assert.ok((await norm.data())[0] > 0.1, 'the gradient is not vacuous');
+          norm.dispose();
+          tf.dispose([yo, yr, go, gr]);
+          assert.equal(tf.memory().numTensors, before);
+          tf.dispose([x, weights]);
+        } finally {
+          graph.dispose();
+          for (const l of w.values()) for (const t of l.values()) t.dispose();
+        }
+      });
     });
   }
 });

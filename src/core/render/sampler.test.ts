@@ -6,6 +6,7 @@ import { initBackend } from '../backend';
 import { Rng } from './rng';
 import { AFFINE_SAMPLE, affineSample } from './sampler';
 import { setOneDnnKernels } from '../backend/onednn';
+import { CPU_PATHS } from '../backend/testing_utils';
 import { Affine, FILL_VALUE, sampleAffine, sampleAffineGather } from './transforms';
 
 type Shape = [number, number, number, number];
@@ -94,14 +95,14 @@ describe('render/sampler (NeuronLensAffineSample kernels)', () => {
   });
 
   // wasm runs the oneDNN addon's loops when it is built, the JavaScript loops without.
-  for (const [backend, native] of [['cpu', false], ['wasm', true], ['wasm', false]] as const) {
-    describe(`on ${backend}${backend === 'wasm' ? (native ? ' (oneDNN addon if built)' : ' (no addon)') : ''}`, () => {
+  for (const path of CPU_PATHS) {
+    describe(`on ${path.label}`, () => {
       before(async () => {
-        await tf.setBackend(backend);
-        if (backend === 'wasm') setOneDnnKernels(native);
+        await tf.setBackend(path.backend);
+        if (path.backend === 'wasm') setOneDnnKernels(path.native);
       });
       after(() => {
-        if (backend === 'wasm') setOneDnnKernels(true); // as initBackend leaves it
+        if (path.backend === 'wasm') setOneDnnKernels(true); // as initBackend leaves it
       });
 
       CASES.forEach((c, ci) => {

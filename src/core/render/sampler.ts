@@ -15,11 +15,9 @@
  * flows to the image only (the maps are numbers, not tensors).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { KernelFunc, NamedAttrMap, registerGradient, registerKernel, TensorInfo } from '@tensorflow/tfjs-core';
-import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
-import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { NamedAttrMap, registerGradient, TensorInfo } from '@tensorflow/tfjs-core';
 import type { Affine } from './transforms';
-import { nativeLoops } from '../backend/onednn';
+import { registerLoopKernel } from '../backend/loopkernel';
 
 export const AFFINE_SAMPLE = 'NeuronLensAffineSample';
 export const AFFINE_SAMPLE_GRAD = 'NeuronLensAffineSampleGrad';
@@ -185,61 +183,32 @@ function nativeParams(g: Geometry): Int32Array {
   return new Int32Array([g.b, g.h, g.w, g.c, g.oh, g.ow]);
 }
 
-const wasmForward: KernelFunc = ({ inputs, backend, attrs }) => {
-  const be = backend as BackendWasm;
-  const a = attrsOf(attrs!);
+registerLoopKernel(AFFINE_SAMPLE, (inputs, attrs) => {
+  const a = attrsOf(attrs);
   const x = input(AFFINE_SAMPLE, inputs, 'image');
   const g = geometry(AFFINE_SAMPLE, x, a, false);
-  const out = be.makeOutput([g.b, g.oh, g.ow, g.c], 'float32');
-  // Views after the allocation: growing the heap detaches older ones.
-  const [xv, ov] = [x, out].map((t) => be.typedArrayFromHeap(t) as Float32Array);
-  const native = nativeLoops();
-  if (native) native.affineSample(xv, ov, Float64Array.from(a.affines), nativeParams(g), a.fill);
-  else affineSampleForward(xv, g, a.affines, a.fill, ov);
-  return out;
-};
+  return {
+    inputs: [x],
+    shape: [g.b, g.oh, g.ow, g.c],
+    run: ([xv], out, native) => (native
+      ? native.affineSample(xv, out, Float64Array.from(a.affines), nativeParams(g), a.fill)
+      : affineSampleForward(xv, g, a.affines, a.fill, out)),
+  };
+});
 
-const wasmBackward: KernelFunc = ({ inputs, backend, attrs }) => {
-  const be = backend as BackendWasm;
-  const a = attrsOf(attrs!);
-  const x = input(AFFINE_SAMPLE_GRAD, inputs, 'dy');
-  const g = geometry(AFFINE_SAMPLE_GRAD, x, a, true);
-  const out = be.makeOutput([g.b, g.h, g.w, g.c], 'float32');
-  const [dyv, dxv] = [x, out].map((t) => be.typedArrayFromHeap(t) as Float32Array);
-  const native = nativeLoops();
-  if (native) native.affineSampleGrad(dyv, dxv, Float64Array.from(a.affines), nativeParams(g));
-  else affineSampleBackward(dyv, g, a.affines, dxv);
-  return out;
-};
+registerLoopKernel(AFFINE_SAMPLE_GRAD, (inputs, attrs) => {
+  const a = attrsOf(attrs);
+  const dy = input(AFFINE_SAMPLE_GRAD, inputs, 'dy');
+  const g = geometry(AFFINE_SAMPLE_GRAD, dy, a, true);
+  return {
+    inputs: [dy],
+    shape: [g.b, g.h, g.w, g.c],
+    run: ([dyv], dx, native) => (native
+      ? native.affineSampleGrad(dyv, dx, Float64Array.from(a.affines), nativeParams(g))
+      : affineSampleBackward(dyv, g, a.affines, dx)),
+  };
+});
 
-function cpuValues(be: MathBackendCPU, t: TensorInfo): ArrayLike<number> {
-  return be.data.get(t.dataId).values as Float32Array;
-}
-
-const cpuForward: KernelFunc = ({ inputs, backend, attrs }) => {
-  const be = backend as MathBackendCPU;
-  const a = attrsOf(attrs!);
-  const x = input(AFFINE_SAMPLE, inputs, 'image');
-  const g = geometry(AFFINE_SAMPLE, x, a, false);
-  const out = new Float32Array(g.b * g.oh * g.ow * g.c);
-  affineSampleForward(cpuValues(be, x), g, a.affines, a.fill, out);
-  return be.makeTensorInfo([g.b, g.oh, g.ow, g.c], 'float32', out);
-};
-
-const cpuBackward: KernelFunc = ({ inputs, backend, attrs }) => {
-  const be = backend as MathBackendCPU;
-  const a = attrsOf(attrs!);
-  const x = input(AFFINE_SAMPLE_GRAD, inputs, 'dy');
-  const g = geometry(AFFINE_SAMPLE_GRAD, x, a, true);
-  const out = new Float32Array(g.b * g.h * g.w * g.c);
-  affineSampleBackward(cpuValues(be, x), g, a.affines, out);
-  return be.makeTensorInfo([g.b, g.h, g.w, g.c], 'float32', out);
-};
-
-registerKernel({ kernelName: AFFINE_SAMPLE, backendName: 'wasm', kernelFunc: wasmForward });
-registerKernel({ kernelName: AFFINE_SAMPLE_GRAD, backendName: 'wasm', kernelFunc: wasmBackward });
-registerKernel({ kernelName: AFFINE_SAMPLE, backendName: 'cpu', kernelFunc: cpuForward });
-registerKernel({ kernelName: AFFINE_SAMPLE_GRAD, backendName: 'cpu', kernelFunc: cpuBackward });
 registerGradient({
   kernelName: AFFINE_SAMPLE,
   gradFunc: (dy, _saved, attrs) => ({
