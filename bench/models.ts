@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { KerasGraph, type LayerWeights } from '../src/core/model/keras';
 import { fromKerasGraph } from '../src/core/model/tfjs';
 import type { NLModel } from '../src/core/model/types';
+import { countClasses } from '../src/core/model/classes';
 
 export const BENCH_MODELS = ['mobilenet_v1', 'resnet50v2', 'inceptionv3', 'vit_b16'] as const;
 export type BenchModel = (typeof BENCH_MODELS)[number];
@@ -288,6 +289,7 @@ export function buildBenchModel(name: BenchModel, opts: { foldBatchNorm?: boolea
     preprocess: { scale: [2, 2, 2], offset: [-1, -1, -1], describe: '[0,1] -> [-1,1]' },
     layers: imported.layers.map((l) => (l.name === imported.logitsLayer ? { ...l, isLogits: true } : l)),
     logitsLayer: imported.logitsLayer,
+    classCount: countClasses(imported.layers, imported.logitsLayer),
     tap: (names, x) => imported.run(x, names),
     dispose: () => { imported.dispose(); disposeWeights(); },
   };

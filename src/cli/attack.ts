@@ -2,7 +2,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { numberOption, openModel, startBackend, withStopOnSigint } from './common';
-import { resolveClass } from '../core/render/objectives';
+import { resolveClass } from '../core/model/classes';
 import { encodePng, fitToInput, readImage, writeFileAtomic, type RGBImage } from '../core/image';
 import { attack, attackPairs, resolveAttackOptions, type AttackMethod, type AttackOptions, type AttackProgress, type AttackUpdate } from '../core/attack';
 

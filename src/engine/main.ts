@@ -11,7 +11,7 @@ import { parseUnits } from '../core/render/objectives';
 import { visualize } from '../core/render/visualize';
 import { encodePng, fitToInput, readImage } from '../core/image';
 import { attack, attackPairs } from '../core/attack';
-import { resolveClass } from '../core/render/objectives';
+import { resolveClass } from '../core/model/classes';
 import {
   describeIssues, parseParams, Request, type EngineMessage, type Method, type ModelRef, type Params, type Result,
 } from './protocol';

@@ -11,7 +11,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { NLModel } from '../model/types';
 import { decodeImage, encodePng, fromUint8, perturbationImage, toUint8, type RGBImage } from '../image';
-import { preprocessImage } from '../render/visualize';
+import { preprocessImage } from '../model/preprocess';
+import { className as shortName } from '../model/classes';
 import { totalVariation } from '../render/regularizers';
 import {
   levelsInBall, linfDistance, l2Distance, psnr, softmax, ssim, topK, tvDistance, type ClassProb,
@@ -163,14 +164,6 @@ export function resolveAttackOptions(opts: Partial<AttackOptions>): Omit<AttackO
   return plain;
 }
 
-function logitsCount(model: NLModel): number {
-  const l = model.layers.find((x) => x.name === model.logitsLayer);
-  if (!l) throw new Error(`model ${model.name} has no pre-softmax logits layer (none found automatically; set "logitsLayer" in neuron-lens.json)`);
-  return l.outputShape.slice(1).reduce<number>((a, b) => a * (b ?? 1), 1);
-}
-
-const shortName = (model: NLModel, i: number) => model.classNames?.[i]?.split(',')[0].trim();
-
 /**
  * Runs a targeted attack on every pair (images[i], targets[i]) in one batch. Images must already have the
  * model's input size and channels (see fitToInput) with values in [0,1]; they are quantized to 8 bits first
@@ -179,7 +172,8 @@ const shortName = (model: NLModel, i: number) => model.classNames?.[i]?.split(',
 export async function attack(model: NLModel, images: RGBImage[], targets: number[], options: Partial<AttackOptions> = {}): Promise<AttackRun> {
   const o = resolveAttackOptions(options);
   const { onProgress, shouldStop } = options;
-  const nClasses = logitsCount(model);
+  const nClasses = model.classCount;
+  if (!nClasses) throw new Error(`model ${model.name} has no pre-softmax logits layer (none found automatically; set "logitsLayer" in neuron-lens.json)`);
   const logitsLayer = model.logitsLayer!;
   const { height: H, width: W, channels: C } = model.input;
   if (images.length === 0) throw new Error('attack: no images given');

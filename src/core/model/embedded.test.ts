@@ -4,7 +4,8 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../backend';
 import { Objective, parseUnits } from '../render/objectives';
-import { visualize, preprocessImage } from '../render/visualize';
+import { visualize } from '../render/visualize';
+import { preprocessImage } from './preprocess';
 import { describeModel } from './describe';
 import { embeddedModelPath, embeddedModelsDir, loadModel, DEFAULT_MODEL } from './index';
 

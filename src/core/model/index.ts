@@ -6,8 +6,11 @@ import { importGraphModel, importLayersModel, type ImportedGraph } from './tfjs'
 import { importKerasFile } from './kerasfile';
 import { loadOnnxModel } from './onnx';
 import type { NLModel, Preprocess } from './types';
+import { meanStdPreprocess, rangePreprocess } from './preprocess';
+import { countClasses } from './classes';
 
 export type { NLModel, LayerInfo, Preprocess } from './types';
+export { parseInputRange, rangePreprocess } from './preprocess';
 
 export interface LoadOptions {
   /** How an image in [0,1] maps to the model input (`--input-range lo,hi`); overrides neuron-lens.json. */
@@ -22,18 +25,6 @@ export interface ModelSidecar {
   labels?: string[];
   /** Name of the logits layer, when automatic detection is not wanted. */
   logitsLayer?: string;
-}
-
-export function rangePreprocess(lo: number, hi: number, channels: number): Preprocess {
-  return { scale: Array(channels).fill(hi - lo), offset: Array(channels).fill(lo), describe: `[0,1] -> [${lo},${hi}]` };
-}
-
-export function parseInputRange(s: string): [number, number] {
-  const m = s.split(',').map((v) => Number(v.trim()));
-  if (m.length !== 2 || m.some((v) => !Number.isFinite(v)) || m[0] === m[1]) {
-    throw new Error(`bad --input-range "${s}": expected two different numbers "lo,hi", e.g. -1,1 or 0,255`);
-  }
-  return [m[0], m[1]];
 }
 
 function readJson(file: string): any {
@@ -108,7 +99,7 @@ export async function loadModel(p: string, opts: LoadOptions = {}): Promise<NLMo
   else if (sidecar.inputRange) preprocess = rangePreprocess(sidecar.inputRange[0], sidecar.inputRange[1], c);
   else if (sidecar.mean && sidecar.std) {
     if (sidecar.mean.length !== c || sidecar.std.length !== c) throw new Error(`${path.join(dir, 'neuron-lens.json')}: mean/std need ${c} values (one per input channel)`);
-    preprocess = { scale: sidecar.std.map((s) => 1 / s), offset: sidecar.mean.map((m, i) => -m / sidecar.std![i]), describe: `(x - mean) / std, mean ${JSON.stringify(sidecar.mean)}, std ${JSON.stringify(sidecar.std)}` };
+    preprocess = meanStdPreprocess(sidecar.mean, sidecar.std);
   } else if (graph.defaultPreprocess) preprocess = graph.defaultPreprocess;
   else preprocess = { ...rangePreprocess(0, 1, c), describe: '[0,1] (not declared: pass --input-range or add neuron-lens.json)' };
   let logitsLayer = graph.logitsLayer;
@@ -130,6 +121,7 @@ export async function loadModel(p: string, opts: LoadOptions = {}): Promise<NLMo
     layers,
     logitsLayer,
     classNames,
+    classCount: countClasses(layers, logitsLayer),
     tap: (names: string[], x: tf.Tensor4D) => graph.run(x, names),
     dispose: () => graph.dispose(),
   };

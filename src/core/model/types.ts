@@ -51,6 +51,8 @@ export interface NLModel {
   logitsLayer: string | null;
   /** Class names for the logits, when a labels file was found. */
   classNames?: string[];
+  /** Number of logits (the logits layer's per-image size), computed at load; 0 without a logits layer. */
+  classCount: number;
   /**
    * Differentiable forward pass returning the activations of the named layers, in order.
    * Must be called inside a gradient scope when gradients are wanted; never disposes `x`.

@@ -8,6 +8,8 @@
 // objective of batch element b is sum(activation[b] * W[b]). One mechanism serves every kind.
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayerInfo, NLModel } from '../model/types';
+import { className, resolveClass } from '../model/classes';
+import { nearest } from '../util/nearest';
 
 export type TermKind = 'logit' | 'channel' | 'neuron' | 'vit';
 
@@ -35,32 +37,6 @@ export interface Unit {
 
 const KINDS: TermKind[] = ['logit', 'channel', 'neuron', 'vit'];
 
-/** Edit distance, for "did you mean" suggestions. */
-function levenshtein(a: string, b: string): number {
-  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array(b.length).fill(0)]);
-  for (let j = 1; j <= b.length; j++) d[0][j] = j;
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-  }
-  return d[a.length][b.length];
-}
-
-/** The candidates closest to `name`; a candidate with comma-separated synonyms counts its closest one. */
-export function nearest(name: string, candidates: string[], n = 3): string[] {
-  const lower = name.toLowerCase();
-  const dist = (c: string) => Math.min(...c.toLowerCase().split(',').map((p) => {
-    const part = p.trim();
-    return part.includes(lower) ? 0.5 : levenshtein(lower, part);
-  }));
-  return candidates
-    .map((c) => ({ c, d: dist(c) }))
-    .sort((a, b) => a.d - b.d)
-    .slice(0, n)
-    .map((x) => x.c);
-}
-
 function findLayer(model: NLModel, name: string, spec: string): LayerInfo {
   const layer = model.layers.find((l) => l.name === name);
   if (!layer) {
@@ -84,35 +60,6 @@ function checkIndex(i: number, n: number, what: string, layer: string, spec: str
   if (i < 0 || i >= n) throw new Error(`${what} ${i} is out of range in unit "${spec}": layer "${layer}" has ${n} (0-${n - 1})`);
 }
 
-/** Class index from a number or a class name (case-insensitive; any comma-separated synonym matches). */
-export function resolveClass(model: NLModel, s: string, spec: string): number {
-  const logits = model.logitsLayer;
-  if (!logits) throw new Error(`unit "${spec}": the model has no pre-softmax logits layer (none found automatically; set "logitsLayer" in neuron-lens.json)`);
-  const n = logitsCount(model);
-  if (/^\d+$/.test(s)) {
-    const i = Number(s);
-    checkIndex(i, n, 'class', logits, spec);
-    return i;
-  }
-  const names = model.classNames;
-  if (!names) throw new Error(`unit "${spec}": "${s}" is not a class index and the model has no class names (add labels to neuron-lens.json)`);
-  const want = s.trim().toLowerCase();
-  const hits = names.flatMap((full, i) => (full.toLowerCase() === want || full.toLowerCase().split(',').map((p) => p.trim()).includes(want) ? [i] : []));
-  if (hits.length === 1) return hits[0];
-  if (hits.length > 1) throw new Error(`unit "${spec}": class name "${s}" is ambiguous (${hits.slice(0, 5).join(', ')})`);
-  throw new Error(`unit "${spec}": unknown class "${s}"; nearest: ${nearest(s, names).join('; ')}`);
-}
-
-function logitsCount(model: NLModel): number {
-  const l = model.layers.find((x) => x.name === model.logitsLayer)!;
-  return l.outputShape.slice(1).reduce<number>((a, b) => a * (b ?? 1), 1);
-}
-
-function className(model: NLModel, i: number): string | undefined {
-  const n = model.classNames?.[i];
-  return n?.split(',')[0].trim();
-}
-
 const safe = (s: string) => s.replace(/[^A-Za-z0-9_.]+/g, '_').replace(/^_+|_+$/g, '');
 
 /** Parses one term (no ranges, no weights) into terms for each index of its range. */
@@ -124,7 +71,7 @@ function parseTermRange(model: NLModel, body: string, spec: string): Term[] {
     const value = body.slice('logit:'.length).trim();
     if (!value) throw new Error(`bad unit "${spec}": expected logit:<index|name> or logit:a-b`);
     const idx = /^\d+-\d+$/.test(value) ? parseIndexRange(value, 'class range', spec) : [resolveClass(model, value, spec)];
-    const n = model.logitsLayer ? logitsCount(model) : 0;
+    const n = model.classCount;
     for (const i of idx) checkIndex(i, n, 'class', model.logitsLayer ?? '?', spec);
     return idx.map((index) => ({ kind, weight: 1, layer: model.logitsLayer!, index }));
   }

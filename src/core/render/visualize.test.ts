@@ -6,7 +6,8 @@ import { loadModel, type NLModel } from '../model';
 import { encodePng, fitToInput, fromUint8, readImage, toUint8, type RGBImage } from '../image';
 import { fixture } from '../testing/fixtures';
 import { parseUnits } from './objectives';
-import { visualize, preprocessImage } from './visualize';
+import { visualize } from './visualize';
+import { preprocessImage } from '../model/preprocess';
 
 const MODELS = fixture('models');
 

@@ -1,8 +1,8 @@
 // The activation-maximization loop: image = param() -> random transforms -> preprocess -> model.tap ->
 // objective -> loss; Adam on the parameters. A batch of units is one batch of images, optimized together.
 import * as tf from '@tensorflow/tfjs-core';
-import { channelAffine } from '../backend/affine';
 import type { NLModel } from '../model/types';
+import { preprocessImage } from '../model/preprocess';
 import { tensorToImages, type RGBImage } from '../image';
 import { Objective, type Unit } from './objectives';
 import { createParam, type ParamKind } from './param';
@@ -79,13 +79,6 @@ export interface VisualizeResult {
   /** Mean milliseconds per optimization step (all units of a chunk together), first step excluded. */
   msPerStep: number;
   cancelled: boolean;
-}
-
-/** Preprocess an image in [0,1] into the model's input space (one per-channel affine op, forward and backward). */
-export function preprocessImage(model: NLModel, img: tf.Tensor4D): tf.Tensor4D {
-  const { scale, offset } = model.preprocess;
-  if (scale.every((s) => s === 1) && offset.every((o) => o === 0)) return img;
-  return channelAffine(img, tf.tensor1d(scale), tf.tensor1d(offset), 'linear') as tf.Tensor4D;
 }
 
 export async function visualize(model: NLModel, units: Unit[], options: Partial<VisualizeOptions> = {}): Promise<VisualizeResult> {

@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 // tfjs-core's package entry registers no gradients; the importer's graphs must be differentiable.
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import type { LayerInfo, NLModel, Preprocess } from '../types';
+import { countClasses } from '../classes';
 import { Const, decodeTensor, makeConst } from './consts';
 import { Attrs, OPS, OpContext, TVal, Val, isConst, isSupported } from './ops';
 import { ModelProto, NodeProto, decodeModel, toNum } from './proto';
@@ -351,6 +352,7 @@ function buildModel(abs: string, graph: OnnxGraph, opts: OnnxLoadOptions): NLMod
     preprocess: opts.preprocess ?? IMAGENET_PREPROCESS,
     layers,
     logitsLayer: logits,
+    classCount: countClasses(layers, logits),
     tap(names: string[], x: tf.Tensor4D): tf.Tensor[] {
       if (disposed) throw new Error(`${abs}: model was disposed`);
       if (x.rank !== 4 || x.shape[1] !== h || x.shape[2] !== w || x.shape[3] !== c) {
