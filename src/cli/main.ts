@@ -10,7 +10,6 @@ import { DEFAULT_VISUALIZE, visualize, type VisualizeOptions, type VisualizeProg
 import { createImage, encodePng, makeGrid, type RGBImage } from '../core/image';
 import { GRID_BACKGROUND } from '../core/image/grid';
 import { writeFileAtomic } from '../core/util/fs';
-import type { ParamKind } from '../core/render/param';
 import { ATTACK_HELP, ATTACK_USAGE, cmdAttack } from './attack';
 import { numberOption, openModel, startBackend, UsageError, withStopOnSigint } from './common';
 
@@ -126,7 +125,7 @@ function formatMs(ms: number): string {
 
 async function cmdVisualize(values: Values, positionals: string[]): Promise<void> {
   if (positionals.length > 1) throw new UsageError('visualize takes at most one model path');
-  const params: ParamKind[] = (() => {
+  const params: string[] = (() => {
     const p = values.param ?? 'fourier';
     if (p === 'both') return ['pixel', 'fourier'];
     if (p === 'pixel' || p === 'fourier') return [p];
@@ -153,11 +152,11 @@ async function cmdVisualize(values: Values, positionals: string[]): Promise<void
   }
 }
 
-async function writeVisualizations(model: NLModel, backend: BackendInfo, specs: string[], params: ParamKind[],
+async function writeVisualizations(model: NLModel, backend: BackendInfo, specs: string[], params: string[],
   opts: Partial<VisualizeOptions>, outDir: string, stopped: () => boolean, json: boolean): Promise<void> {
   const units = parseUnits(model, specs);
   fs.mkdirSync(outDir, { recursive: true });
-  const files: { unit: string; label: string; param: ParamKind; file: string; activation: number; steps: number }[] = [];
+  const files: { unit: string; label: string; param: string; file: string; activation: number; steps: number }[] = [];
   const tiles: RGBImage[] = [];
   const labels: string[] = [];
   const used = new Set<string>();

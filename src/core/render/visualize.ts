@@ -5,7 +5,7 @@ import type { NLModel } from '../model/types';
 import { preprocessImage } from '../model/preprocess';
 import { tensorToImages, type RGBImage } from '../image';
 import { Objective, type Unit } from './objectives';
-import { createParam, type ParamKind } from './param';
+import { createParam, paramNames } from './param';
 import { applyTransforms, parseTransforms } from './transforms';
 import { blurPenalty, l1, l2, totalVariation } from './regularizers';
 import { Rng } from './rng';
@@ -18,7 +18,8 @@ export interface Regularization {
 }
 
 export interface VisualizeOptions {
-  param: ParamKind;
+  /** A registered parameterization (see param/registry.ts). */
+  param: string;
   steps: number;
   lr: number;
   seed: number;
@@ -164,7 +165,7 @@ function validate(o: VisualizeOptions): void {
   if (!Number.isInteger(o.seed) || o.seed < 0) bad(`--seed must be a non-negative integer, got ${o.seed}`);
   if (!Number.isInteger(o.batch) || o.batch < 1) bad(`--batch must be a positive integer, got ${o.batch}`);
   if (o.size !== undefined && (!Number.isInteger(o.size) || o.size < 8 || o.size > 2048)) bad(`--size must be an integer in 8..2048, got ${o.size}`);
-  if (o.param !== 'pixel' && o.param !== 'fourier') bad(`--param must be pixel or fourier, got "${o.param}"`);
+  if (!paramNames().includes(o.param)) bad(`--param must be one of ${paramNames().join(', ')}, got "${o.param}"`);
   if (!(o.decay >= 0)) bad(`--decay must be >= 0, got ${o.decay}`);
   for (const [k, v] of Object.entries(o.reg)) if (!(v >= 0)) bad(`--${k} must be >= 0, got ${v}`);
 }

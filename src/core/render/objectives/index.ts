@@ -7,9 +7,9 @@
 // Every unit becomes, per layer it reads, a constant weight tensor W with the layer's per-image shape; the
 // objective of batch element b is sum(activation[b] * W[b]). One mechanism serves every kind.
 import * as tf from '@tensorflow/tfjs-core';
-import type { LayerInfo, NLModel } from '../model/types';
-import { className, resolveClass } from '../model/classes';
-import { nearest } from '../util/nearest';
+import type { LayerInfo, NLModel } from '../../model/types';
+import { className, resolveClass } from '../../model/classes';
+import { nearest } from '../../util/nearest';
 
 export type TermKind = 'logit' | 'channel' | 'neuron' | 'vit';
 
@@ -35,7 +35,12 @@ export interface Unit {
   terms: Term[];
 }
 
-const KINDS: TermKind[] = ['logit', 'channel', 'neuron', 'vit'];
+import './kinds';
+import { unitKinds } from './registry';
+
+export * from './registry';
+
+const KINDS = unitKinds().map((k) => k.name) as TermKind[];
 
 function findLayer(model: NLModel, name: string, spec: string): LayerInfo {
   const layer = model.layers.find((l) => l.name === name);

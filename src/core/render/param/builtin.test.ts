@@ -2,10 +2,10 @@ import * as assert from 'assert';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
-import { ImageParam, createIrfft2dBases, createParam, inverseRealDft2d, rfft2dFreqs, colorDecorrelationMatrix } from './param';
-import { initBackend } from '../backend';
-import { onBackend, relErr as relErrMax } from '../backend/testing_utils';
-import { Rng } from './rng';
+import { ImageParam, createIrfft2dBases, createParam, inverseRealDft2d, rfft2dFreqs, colorDecorrelationMatrix } from '.';
+import { initBackend } from '../../backend';
+import { onBackend, relErr as relErrMax } from '../../backend/testing_utils';
+import { Rng } from '../rng';
 
 /** numpy irfft2(X, s=(h,w)) in float64: complex inverse DFT over rows, then Hermitian-extended inverse DFT per row. */
 function refIrfft2(re: Float64Array, im: Float64Array, h: number, w: number): Float64Array {
@@ -314,7 +314,7 @@ describe('render/param', () => {
       assert.throws(() => createParam('fourier', { batch: 1, height: 8, width: 8, channels: 1, seed: 0, decorrelate: true }), /decorrelation needs 3 channels, got channels=1/);
       assert.throws(() => createParam('pixel', { batch: 0, height: 8, width: 8, channels: 3, seed: 0 }), /batch must be a positive integer, got 0/);
       assert.throws(() => createParam('fourier', { batch: 1, height: 8, width: 8, channels: 3, seed: 0, decay: -1 }), /decay must be/);
-      assert.throws(() => createParam('wavelet' as never, { batch: 1, height: 8, width: 8, channels: 3, seed: 0 }), /unknown parameterization 'wavelet'/);
+      assert.throws(() => createParam('wavelet' as never, { batch: 1, height: 8, width: 8, channels: 3, seed: 0 }), /unknown parameterization "wavelet" \(expected pixel, fourier/);
     });
 
     it('fourier images have far less high-frequency energy than pixel images (init and random spectra)', () => {

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Rng } from './rng';
-import { channelAffine } from '../backend/affine';
+import { Rng } from '../rng';
+import { channelAffine } from '../../backend/affine';
 
 /**
  * Image parameterizations for activation maximization (after Lucid `optvis/param`).
@@ -17,29 +17,9 @@ import { channelAffine } from '../backend/affine';
  * `color_correlation_svd_sqrt / max column norm` (transposed), then a sigmoid maps to (0,1) (Lucid
  * `to_valid_rgb(..., sigmoid=True)`).
  */
-export type ParamKind = 'pixel' | 'fourier';
+import type { ImageParam, ParamOptions } from './registry';
 
-export interface ParamOptions {
-  batch: number;
-  height: number;
-  width: number;
-  channels: number;
-  seed: number;
-  /** Fourier 1/f power, default 1. */
-  decay?: number;
-  /** Standard deviation of the initial values, default 0.01. */
-  sd?: number;
-  /** Lucid colour decorrelation; default true when channels == 3, only allowed then. */
-  decorrelate?: boolean;
-}
-
-export interface ImageParam {
-  readonly kind: ParamKind;
-  readonly variables: tf.Variable[];
-  /** [B,H,W,C] in (0,1). Creates new tensors: call inside tf.tidy / a gradient scope. */
-  image(): tf.Tensor4D;
-  dispose(): void;
-}
+type BuiltinKind = 'pixel' | 'fourier';
 
 /** Lucid's `color_correlation_svd_sqrt` (square root of the ImageNet colour correlation matrix). */
 export const COLOR_CORRELATION_SVD_SQRT: readonly (readonly number[])[] = [
@@ -213,10 +193,7 @@ function seededVariable(values: Float32Array, shape: number[]): tf.Variable {
   return v;
 }
 
-export function createParam(kind: ParamKind, opts: ParamOptions): ImageParam {
-  if (kind !== 'pixel' && kind !== 'fourier') {
-    throw new Error(`createParam: unknown parameterization '${String(kind)}' (expected 'pixel' or 'fourier')`);
-  }
+export function createBuiltinParam(kind: BuiltinKind, opts: ParamOptions): ImageParam {
   const o = checkOptions(kind, opts);
   const { batch: b, height: h, width: w, channels: c } = o;
   const rng = new Rng(o.seed);
