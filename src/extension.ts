@@ -13,6 +13,7 @@ import { VIEW_TYPE, VisualizationPanel, type PanelDeps, type RunOutcome } from '
 import { backendSetting, defaultSettings, layerChannels } from './ui/settings';
 import { ModelTree, unitLabel, unitNoun, unitSpec, visualLayers, type Node } from './ui/tree';
 import type { LoadedModel } from './engine/protocol';
+import { modelFileExtensions, modelFileList } from './core/model/formats';
 
 export interface NeuronLensApi {
   engine: EngineClient;
@@ -118,7 +119,7 @@ export function activate(context: vscode.ExtensionContext): NeuronLensApi {
   const cmd = (id: string, fn: (...args: any[]) => unknown) => context.subscriptions.push(vscode.commands.registerCommand(id, fn));
 
   cmd('neuronLens.openModel', async () => {
-    const picked = await vscode.window.showOpenDialog({ canSelectMany: false, filters: { 'Model (TF.js model.json, Keras, ONNX)': ['json', 'keras', 'h5', 'onnx'] }, openLabel: 'Open in Neuron Lens' });
+    const picked = await vscode.window.showOpenDialog({ canSelectMany: false, filters: { [`Model (${modelFileList()})`]: modelFileExtensions() }, openLabel: 'Open in Neuron Lens' });
     return picked?.[0] ? openModel(picked[0].fsPath, 'opened') : undefined;
   });
   cmd('neuronLens.openInNeuronLens', (uri?: vscode.Uri) => {

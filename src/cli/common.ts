@@ -1,10 +1,29 @@
-// Pieces every CLI command shares: starting the backend, opening the model, Ctrl-C.
-import { initBackend, type BackendInfo, type BackendName } from '../core/backend';
+// Pieces every CLI command shares: the options (from the jobs' option table), starting the backend,
+// opening the model, writing a job's files, Ctrl-C.
+import { BACKEND_SETTINGS, initBackend, isBackendSetting, type BackendInfo } from '../core/backend';
 import { embeddedModelPath, loadModel, parseInputRange, type NLModel } from '../core/model';
+import { ATTACK_OPTIONS, backendLine, cliFlag, optionHelp, optionProblem, VISUALIZE_OPTIONS, type OptionSpec } from '../core/jobs';
 
 export class UsageError extends Error {}
 
-export const BACKENDS = ['auto', 'wasm', 'cpu', 'webgpu', 'tensorflow'];
+export const VERSION: string = require('../../package.json').version;
+export const TOOL = `neuron-lens ${VERSION}`;
+
+/** parseArgs' options: every job option (as a string, parsed by its table entry) and the CLI's own. */
+export const OPTIONS = {
+  ...Object.fromEntries([...VISUALIZE_OPTIONS, ...ATTACK_OPTIONS].map((o) => [cliFlag(o.key), { type: 'string' as const }])),
+  unit: { type: 'string', multiple: true },
+  image: { type: 'string', multiple: true },
+  target: { type: 'string', multiple: true },
+  out: { type: 'string' },
+  json: { type: 'boolean' },
+  backend: { type: 'string' },
+  'input-range': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean' },
+} as const;
+
+export type Values = Record<string, string | string[] | boolean | undefined>;
 
 /** A numeric option's value (undefined when not given); anything that is not a finite number is a usage error. */
 export function numberOption(key: string, raw: unknown, integer = false): number | undefined {
@@ -16,12 +35,34 @@ export function numberOption(key: string, raw: unknown, integer = false): number
   return v;
 }
 
+/** The given options of one job's table, parsed and checked against its limits (usage errors name the flag). */
+export function readOptions(table: readonly OptionSpec[], values: Values, skip: string[] = []): Record<string, number | string> {
+  const out: Record<string, number | string> = {};
+  for (const o of table) {
+    const raw = values[cliFlag(o.key)];
+    if (raw === undefined || skip.includes(o.key)) continue;
+    const v = o.type === 'string' ? String(raw) : numberOption(cliFlag(o.key), raw, o.type === 'integer')!;
+    const problem = optionProblem(o, v);
+    if (problem) throw new UsageError(problem);
+    out[o.key] = v;
+  }
+  return out;
+}
+
+/** Help lines for a table's options: `  --steps N        optimization steps (default 512)`. */
+export function optionLines(table: readonly OptionSpec[], skip: string[] = []): string {
+  return table.filter((o) => !skip.includes(o.key)).map((o) => {
+    const left = `  --${cliFlag(o.key)} ${o.arg}`;
+    return `${left.padEnd(20)} ${optionHelp(o)}`;
+  }).join('\n');
+}
+
 /** Starts the backend named by `--backend` (default auto) and says on stderr which one runs and why. */
 export async function startBackend(requested: string | undefined): Promise<BackendInfo> {
   const b = requested ?? 'auto';
-  if (!BACKENDS.includes(b)) throw new UsageError(`--backend must be one of ${BACKENDS.join(', ')}, got "${b}"`);
-  const info = await initBackend(b as BackendName | 'auto');
-  process.stderr.write(`backend: ${info.name} (${info.reason})\n`);
+  if (!isBackendSetting(b)) throw new UsageError(`--backend must be one of ${BACKEND_SETTINGS.join(', ')}, got "${b}"`);
+  const info = await initBackend(b);
+  process.stderr.write(`${backendLine(info)}\n`);
   return info;
 }
 

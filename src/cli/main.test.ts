@@ -37,7 +37,8 @@ describe('neuron-lens CLI', function () {
     assert.deepEqual(d.inputShape, [null, 224, 224, 3]);
     assert.equal(d.logitsLayer, 'conv_preds');
     const pw = d.layers.find((l: any) => l.name === 'conv_pw_6');
-    assert.deepEqual(pw, { name: 'conv_pw_6', kind: 'Conv2D', outputShape: [null, 14, 14, 128], channels: 128 });
+    assert.deepEqual(pw, { name: 'conv_pw_6', kind: 'Conv2D', outputShape: [null, 14, 14, 128], channels: 128, unitKinds: ['channel', 'neuron'] });
+    assert.ok(d.layers.find((l: any) => l.isLogits).unitKinds.includes('logit'));
     assert.match(r.stderr, /^backend: cpu \(/m, 'says which backend and why');
   });
 

@@ -8,7 +8,10 @@ import { EngineClient } from './client';
 import type { Progress } from './protocol';
 import { writeTinyModel } from './testing';
 import { loadModel } from '../core/model';
-import { describeModel } from '../core/model/describe';
+import { describeJob } from '../core/jobs';
+import { BACKEND_SETTINGS, backendSummary } from '../core/backend/names';
+import { paramInfos } from '../core/render/param';
+import { repoRoot } from '../core/testing/fixtures';
 import { createImage, encodePng } from '../core/image';
 
 const settings = { param: 'fourier' as const, steps: 6, size: 32, lr: 0.05, seed: 1, transforms: 'standard', batch: 4 };
@@ -57,10 +60,35 @@ describe('EngineClient with a real engine process', function () {
     assert.strictEqual(client.starts, 1);
   });
 
+  it('init carries the native kernels when the addon serves the engine, and the capabilities from the registries', async () => {
+    const b = await client.start();
+    // The addon is built in native/build (npm run build:native) unless this machine lacks libdnnl: then the
+    // engine must say so instead (and must not claim it).
+    const built = fs.existsSync(path.join(repoRoot, 'native', 'build', 'onednn.node')) && process.env.NEURON_LENS_NATIVE !== '0';
+    if (built) {
+      assert.match(b.native ?? '', /^oneDNN/, `no native in init: ${b.reason}`);
+      assert.match(b.reason, /oneDNN/);
+      assert.match(backendSummary(b), /^wasm \+ oneDNN, \d+ threads?$/);
+    } else {
+      assert.strictEqual(b.native, undefined);
+      assert.match(b.reason, /native kernels/);
+    }
+    // From the engine's registries (this process's may hold test registrations: compare the built-ins).
+    const names = (xs: { name: string }[]) => xs.map((x) => x.name);
+    assert.ok(['pixel', 'fourier'].every((n) => names(b.capabilities.params).includes(n)), names(b.capabilities.params).join());
+    assert.ok(['logit', 'channel', 'neuron', 'vit'].every((n) => names(b.capabilities.unitKinds).includes(n)), names(b.capabilities.unitKinds).join());
+    assert.deepStrictEqual(b.capabilities.params.find((p) => p.name === 'fourier'), paramInfos().find((p) => p.name === 'fourier'));
+    assert.ok(b.capabilities.unitKinds.some((k) => k.name === 'channel' && k.syntax.startsWith('channel:')));
+    assert.deepStrictEqual(b.capabilities.backends, [...BACKEND_SETTINGS]);
+    assert.ok(b.capabilities.modelFiles.some((f) => f.pattern === '.onnx'));
+  });
+
   it('loads a model and describes it exactly as the core does in this process', async () => {
     const r = await client.loadModel({ path: modelPath });
     const local = await loadModel(modelPath);
-    assert.deepStrictEqual(r.description, JSON.parse(JSON.stringify(describeModel(local))));
+    assert.deepStrictEqual(r.description, JSON.parse(JSON.stringify(describeJob(local))));
+    assert.deepStrictEqual(r.description.layers.find((l) => l.name === 'conv_b')?.unitKinds, ['channel', 'neuron']);
+    assert.deepStrictEqual(r.description.layers.find((l) => l.name === 'logits')?.unitKinds, ['logit']);
     local.dispose();
     assert.match(r.hash, /^[0-9a-f]{64}$/);
     assert.strictEqual(r.classNames?.[7], 'sneaker');
@@ -138,6 +166,8 @@ describe('EngineClient with a real engine process', function () {
   it('answers malformed requests with an error naming the field and keeps running', async () => {
     const bad = client.visualize({ model: { path: modelPath }, units: ['channel:conv_b:0'], settings: { ...settings, steps: 'many' as unknown as number }, previewEvery: 0 });
     await assert.rejects(bad.result, /invalid params for visualize: settings\.steps: Expected number, received string/);
+    const unknownParam = client.visualize({ model: { path: modelPath }, units: ['channel:conv_b:0'], settings: { ...settings, param: 'wavelet' }, previewEvery: 0 });
+    await assert.rejects(unknownParam.result, /unknown parameterization "wavelet" \(expected pixel, fourier[,)]/);
     const unknownLayer = client.visualize({ model: { path: modelPath }, units: ['channel:conv_z:0'], settings, previewEvery: 0 });
     await assert.rejects(unknownLayer.result, /conv_z/);
     await assert.rejects(client.loadModel({ path: path.join(dir, 'missing', 'model.json') }), /model not found/);

@@ -4,7 +4,7 @@
 import { fork, type ChildProcess } from 'child_process';
 import {
   describeIssues, EngineMessage, parseResult, type BackendSetting, type EngineBackendInfo, type Method,
-  type Params, type Progress, type Result,
+  type ParamsIn, type Progress, type Result,
 } from './protocol';
 
 export interface EngineClientOptions {
@@ -83,7 +83,7 @@ export class EngineClient {
   }
 
   /** Sends a request, starting the engine first if needed. */
-  request<M extends Method>(method: M, params: Params<M>, onProgress?: (p: Progress) => void): Job<Result<M>> {
+  request<M extends Method>(method: M, params: ParamsIn<M>, onProgress?: (p: Progress) => void): Job<Result<M>> {
     const id = this.nextId++;
     const result = this.start().then(() => {
       if (!this.child) throw new Error(`the Neuron Lens engine stopped before ${method} could be sent`);
@@ -92,11 +92,11 @@ export class EngineClient {
     return { id, result };
   }
 
-  loadModel(params: Params<'loadModel'>): Promise<Result<'loadModel'>> {
+  loadModel(params: ParamsIn<'loadModel'>): Promise<Result<'loadModel'>> {
     return this.request('loadModel', params).result;
   }
 
-  visualize(params: Params<'visualize'>, onProgress?: (p: Progress) => void): Job<Result<'visualize'>> {
+  visualize(params: ParamsIn<'visualize'>, onProgress?: (p: Progress) => void): Job<Result<'visualize'>> {
     return this.request('visualize', params, onProgress);
   }
 
@@ -128,7 +128,7 @@ export class EngineClient {
     this.disposed = true;
   }
 
-  private send<M extends Method>(child: ChildProcess, method: M, params: Params<M>, onProgress?: (p: Progress) => void, id = this.nextId++): Job<Result<M>> {
+  private send<M extends Method>(child: ChildProcess, method: M, params: ParamsIn<M>, onProgress?: (p: Progress) => void, id = this.nextId++): Job<Result<M>> {
     const result = new Promise<Result<M>>((resolve, reject) => {
       this.pending.set(id, { method, resolve: resolve as (v: unknown) => void, reject, onProgress });
       try {

@@ -4,14 +4,10 @@
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { initBackend, type BackendInfo, type BackendName } from '../core/backend';
+import { initBackend, type BackendInfo } from '../core/backend';
 import { loadModel, type NLModel } from '../core/model';
-import { describeModel } from '../core/model/describe';
-import { parseUnits } from '../core/render/objectives';
-import { visualize } from '../core/render/visualize';
-import { encodePng, fitToInput, readImage } from '../core/image';
-import { attack, attackPairs } from '../core/attack';
-import { resolveClass } from '../core/model/classes';
+import { encodePng } from '../core/image';
+import { capabilities, describeJob, readPhotos, runAttack, runVisualize } from '../core/jobs';
 import {
   describeIssues, parseParams, Request, type EngineMessage, type Method, type ModelRef, type Params, type Result,
 } from './protocol';
@@ -83,83 +79,74 @@ function enqueue<T>(fn: () => Promise<T>): Promise<T> {
   return run;
 }
 
-const png64 = (img: Parameters<typeof encodePng>[0]) => encodePng(img).toString('base64');
+const b64 = (png: Buffer) => png.toString('base64');
+
+/** Runs a job in the queue, cancellable by its request id. */
+async function job<T>(id: number, fn: (stopped: () => boolean) => Promise<T>): Promise<T> {
+  active.add(id);
+  try {
+    return await enqueue(() => fn(() => cancelled.has(id)));
+  } finally {
+    active.delete(id);
+    cancelled.delete(id);
+  }
+}
 
 const handlers: { [M in Method]: (p: Params<M>, id: number) => Promise<Result<M>> } = {
   async init(p) {
     if (!backend) {
-      backend = initBackend(p.backend as BackendName | 'auto');
+      backend = initBackend(p.backend);
       backend.catch(() => { backend = null; });
     }
     const b = await backend;
-    return { name: b.name, reason: b.reason, threads: b.threads, device: b.device };
+    return {
+      name: b.name, reason: b.reason, threads: b.threads, device: b.device, ...(b.native ? { native: b.native } : {}),
+      capabilities: capabilities(),
+    };
   },
   async loadModel(p) {
     const m = await getModel(p);
-    return { description: describeModel(m), hash: hashModel(m.source), classNames: m.classNames };
+    return { description: describeJob(m), hash: hashModel(m.source), classNames: m.classNames };
   },
   async describe(p) {
-    return describeModel(await getModel(p));
+    return describeJob(await getModel(p));
   },
-  async visualize(p, id) {
-    active.add(id);
-    try {
-      return await enqueue(async () => {
-        const b = await requireBackend();
-        const model = await getModel(p.model);
-        const units = parseUnits(model, p.units);
-        if (cancelled.has(id)) return { units: [], msPerStep: 0, cancelled: true, backend: b.name };
-        const s = p.settings;
-        const r = await visualize(model, units, {
-          param: s.param, steps: s.steps, size: s.size, lr: s.lr, seed: s.seed, transforms: s.transforms,
-          ...(s.decay !== undefined ? { decay: s.decay } : {}), batch: s.batch, previewEvery: p.previewEvery,
-          shouldStop: () => cancelled.has(id),
-          onProgress: (pr) => send({
-            kind: 'progress', id, step: pr.step, steps: pr.steps, chunk: pr.chunk, chunks: pr.chunks, unitIndexes: pr.unitIndexes,
-            msPerStep: pr.msPerStep, etaMs: pr.etaMs, ...(pr.preview ? { previews: pr.preview.map(png64) } : {}),
-          }),
-        });
-        return {
-          units: r.units.map((u) => ({ spec: u.unit.spec, label: u.unit.label, png: png64(u.image), activation: u.activation, steps: u.steps })),
-          msPerStep: r.msPerStep,
-          cancelled: r.cancelled,
-          backend: b.name,
-        };
-      });
-    } finally {
-      active.delete(id);
-      cancelled.delete(id);
-    }
-  },
-  async attack(p, id) {
-    active.add(id);
-    try {
-      return await enqueue(async () => {
-        const model = await getModel(p.model);
-        const { height: H, width: W, channels: C } = model.input;
-        const images = p.images.map((f) => fitToInput(readImage(path.resolve(f)), H, W, C).image);
-        const targets = p.targets.map((t) => resolveClass(model, t.trim(), `target ${t}`));
-        const pairs = attackPairs(images.length, targets.length);
-        if (cancelled.has(id)) return { pairs: [], msPerStep: 0, stepsRun: 0, cancelled: true };
-        const run = await attack(model, pairs.map(([i]) => images[i]), pairs.map(([, t]) => targets[t]), {
-          ...p.settings,
-          shouldStop: () => cancelled.has(id),
-          onProgress: (pr) => send({ kind: 'progress', id, step: pr.step, steps: pr.steps, chunk: 0, chunks: 1, unitIndexes: [], msPerStep: pr.msPerStep, etaMs: pr.etaMs }),
-        });
-        return {
-          pairs: run.results.map(({ original, adversarial, perturbation, ...r }) => ({
-            ...r, image: path.resolve(p.images[pairs[r.pair][0]]), original: png64(original), adversarial: png64(adversarial), perturbation: png64(perturbation),
-          })),
-          msPerStep: run.msPerStep,
-          stepsRun: run.stepsRun,
-          cancelled: run.cancelled,
-        };
-      });
-    } finally {
-      active.delete(id);
-      cancelled.delete(id);
-    }
-  },
+  visualize: (p, id) => job(id, async (stopped) => {
+    const b = await requireBackend();
+    const model = await getModel(p.model);
+    if (stopped()) return { units: [], msPerStep: 0, cancelled: true, backend: b.name };
+    const r = await runVisualize(model, {
+      units: p.units, settings: p.settings, previewEvery: p.previewEvery, shouldStop: stopped,
+      onProgress: (pr) => send({
+        kind: 'progress', id, step: pr.step, steps: pr.steps, chunk: pr.chunk, chunks: pr.chunks, unitIndexes: pr.unitIndexes,
+        msPerStep: pr.msPerStep, etaMs: pr.etaMs, ...(pr.preview ? { previews: pr.preview.map((img) => b64(encodePng(img))) } : {}),
+      }),
+    });
+    return {
+      units: r.units.map((u) => ({
+        spec: u.spec, label: u.label, png: b64(u.png), activation: u.activation, steps: u.steps,
+        ...(u.importancePng ? { importancePng: b64(u.importancePng) } : {}), ...(u.copy !== undefined ? { copy: u.copy } : {}),
+      })),
+      msPerStep: r.msPerStep,
+      cancelled: r.cancelled,
+      backend: b.name,
+    };
+  }),
+  attack: (p, id) => job(id, async (stopped) => {
+    const model = await getModel(p.model);
+    const photos = readPhotos(p.images);
+    if (stopped()) return { pairs: [], msPerStep: 0, stepsRun: 0, cancelled: true };
+    const r = await runAttack(model, {
+      photos, targets: p.targets, settings: p.settings, shouldStop: stopped,
+      onProgress: (pr) => send({ kind: 'progress', id, step: pr.step, steps: pr.steps, chunk: 0, chunks: 1, unitIndexes: [], msPerStep: pr.msPerStep, etaMs: pr.etaMs }),
+    });
+    return {
+      pairs: r.pairs.map(({ png, folder: _f, imageNote: _n, ...pair }) => ({ ...pair, original: b64(png.original), adversarial: b64(png.adversarial), perturbation: b64(png.perturbation) })),
+      msPerStep: r.run.msPerStep,
+      stepsRun: r.run.stepsRun,
+      cancelled: r.run.cancelled,
+    };
+  }),
   async cancel(p) {
     const found = active.has(p.jobId);
     if (found) cancelled.add(p.jobId);

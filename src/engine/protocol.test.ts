@@ -1,5 +1,7 @@
 import * as assert from 'assert';
 import { EngineMessage, parseParams, parseResult, Request } from './protocol';
+import { BACKEND_SETTINGS } from '../core/backend/names';
+import { VISUALIZE_DEFAULTS } from '../core/jobs/options';
 
 describe('engine protocol', () => {
   const settings = { param: 'pixel', steps: 10, lr: 0.05, seed: 0, transforms: 'standard', batch: 2 };
@@ -12,10 +14,24 @@ describe('engine protocol', () => {
 
   it('names the bad field of invalid params', () => {
     assert.throws(() => parseParams('visualize', { model: { path: '/m' }, units: [], settings, previewEvery: 0 }), /invalid params for visualize: units: Array must contain at least 1 element/);
-    assert.throws(() => parseParams('visualize', { model: { path: '/m' }, units: ['logit:1'], settings: { ...settings, param: 'wavelet' }, previewEvery: 0 }), /settings\.param: Invalid enum value/);
+    assert.throws(() => parseParams('visualize', { model: { path: '/m' }, units: ['logit:1'], settings: { ...settings, param: '' }, previewEvery: 0 }), /settings\.param: String must contain at least 1/);
+    assert.throws(() => parseParams('visualize', { model: { path: '/m' }, units: ['logit:1'], settings: { ...settings, batch: 999 }, previewEvery: 0 }), /settings\.batch: Number must be less than or equal to 256/);
     assert.throws(() => parseParams('visualize', { model: { path: '/m' }, units: ['logit:1'], settings: { ...settings, steps: 1.5 }, previewEvery: 0 }), /settings\.steps: Expected integer/);
     assert.throws(() => parseParams('init', { backend: 'cuda' }), /invalid params for init: backend/);
     assert.throws(() => parseParams('cancel', {}), /jobId: Required/);
+  });
+
+  it('takes the parameterization as a name (the engine checks it against its registry) and fills defaults from the option table', () => {
+    const p = parseParams('visualize', { model: { path: '/m' }, units: ['logit:1'], settings: { param: 'wavelet' }, previewEvery: 0 });
+    assert.strictEqual(p.settings.param, 'wavelet');
+    const { param: _p, ...defaults } = VISUALIZE_DEFAULTS;
+    assert.deepStrictEqual({ ...p.settings, param: undefined }, { ...defaults, param: undefined });
+    assert.strictEqual(p.settings.steps, 512);
+    assert.strictEqual(p.settings.size, undefined);
+  });
+
+  it('backend names come from core/backend', () => {
+    for (const b of BACKEND_SETTINGS) assert.strictEqual(parseParams('init', { backend: b }).backend, b);
   });
 
   it('rejects unknown methods and malformed envelopes', () => {

@@ -7,9 +7,27 @@
 //                      {kind:'progress', id, ...}   (id = the request id of the running job)
 //                      {kind:'log', level, message}
 import { z } from 'zod';
+import { BACKEND_SETTINGS, type BackendSetting } from '../core/backend/names';
+import { ATTACK_OPTIONS, VISUALIZE_OPTIONS, type OptionSpec } from '../core/jobs/options';
 
-export const BACKENDS = ['auto', 'wasm', 'webgpu', 'tensorflow', 'cpu'] as const;
-export type BackendSetting = (typeof BACKENDS)[number];
+export { BACKEND_SETTINGS, type BackendSetting };
+
+/** A zod schema of one job option, from the option table: its type and limits; optional, the job fills the default. */
+function optionSchema(o: OptionSpec): z.ZodTypeAny {
+  if (o.type === 'string') return o.choices ? z.enum(o.choices as [string, ...string[]]) : z.string();
+  let n = o.type === 'integer' ? z.number().int() : z.number();
+  if (o.positive) n = n.positive();
+  if (o.min !== undefined) n = n.min(o.min);
+  if (o.max !== undefined) n = n.max(o.max);
+  return n;
+}
+
+function tableSchema(table: readonly OptionSpec[], overrides: Record<string, z.ZodTypeAny> = {}) {
+  return z.object(Object.fromEntries(table.map((o) => {
+    const base = overrides[o.key] ?? optionSchema(o);
+    return [o.key, o.default !== undefined ? base.default(o.default) : base.optional()];
+  })));
+}
 
 const ModelRef = z.object({
   /** Absolute path of a model file (model.json). */
@@ -18,16 +36,15 @@ const ModelRef = z.object({
 });
 export type ModelRef = z.infer<typeof ModelRef>;
 
-export const VisualizeSettings = z.object({
-  param: z.enum(['pixel', 'fourier']),
-  steps: z.number().int().min(1).max(100000),
-  size: z.number().int().min(8).max(2048).optional(),
-  lr: z.number().positive(),
-  seed: z.number().int().min(0),
-  transforms: z.string(),
-  decay: z.number().min(0).optional(),
-  batch: z.number().int().min(1).max(256),
-});
+/**
+ * Every option of core/jobs/options.ts VISUALIZE_OPTIONS; missing ones take the table's default.
+ * `param` is any string here: the engine checks it against its parameterization registry.
+ */
+export const VisualizeSettings = tableSchema(VISUALIZE_OPTIONS, { param: z.string().min(1) }) as z.ZodObject<{
+  param: z.ZodDefault<z.ZodString>; steps: z.ZodDefault<z.ZodNumber>; size: z.ZodOptional<z.ZodNumber>; lr: z.ZodDefault<z.ZodNumber>;
+  seed: z.ZodDefault<z.ZodNumber>; transforms: z.ZodDefault<z.ZodString>; decay: z.ZodDefault<z.ZodNumber>; tv: z.ZodDefault<z.ZodNumber>;
+  l1: z.ZodDefault<z.ZodNumber>; l2: z.ZodDefault<z.ZodNumber>; blur: z.ZodDefault<z.ZodNumber>; batch: z.ZodDefault<z.ZodNumber>;
+}>;
 export type VisualizeSettings = z.infer<typeof VisualizeSettings>;
 
 const LayerDesc = z.object({
@@ -36,6 +53,8 @@ const LayerDesc = z.object({
   outputShape: z.array(z.number().nullable()),
   channels: z.number(),
   isLogits: z.boolean().optional(),
+  /** The unit kinds this layer offers (from the engine's unit-kind registry). */
+  unitKinds: z.array(z.string()),
 });
 
 export const ModelDescription = z.object({
@@ -50,7 +69,21 @@ export const ModelDescription = z.object({
 });
 export type ModelDescription = z.infer<typeof ModelDescription>;
 
-const BackendInfo = z.object({ name: z.string(), reason: z.string(), threads: z.number().optional(), device: z.string().optional(), native: z.string().optional() });
+/** What the engine can do, from its registries: the editor builds its menus and options from this. */
+const Capabilities = z.object({
+  params: z.array(z.object({ name: z.string(), title: z.string(), description: z.string(), importance: z.boolean().optional() })),
+  unitKinds: z.array(z.object({ name: z.string(), syntax: z.string(), description: z.string(), example: z.string() })),
+  backends: z.array(z.string()),
+  modelFiles: z.array(z.object({ pattern: z.string(), what: z.string() })),
+});
+export type Capabilities = z.infer<typeof Capabilities>;
+
+const BackendInfo = z.object({
+  name: z.string(), reason: z.string(), threads: z.number().optional(), device: z.string().optional(),
+  /** The native kernel library serving the wasm backend (e.g. `oneDNN v3.x`), when there is one. */
+  native: z.string().optional(),
+  capabilities: Capabilities,
+});
 export type EngineBackendInfo = z.infer<typeof BackendInfo>;
 
 const LoadedModel = z.object({
@@ -68,23 +101,28 @@ const UnitImage = z.object({
   png: z.string(),
   activation: z.number(),
   steps: z.number(),
+  /** The parameterization's importance map (PNG, base64), when it has one (MACO). */
+  importancePng: z.string().optional(),
+  /** Index of the diversity copy. */
+  copy: z.number().int().optional(),
 });
 export type UnitImage = z.infer<typeof UnitImage>;
 
 const VisualizeResult = z.object({ units: z.array(UnitImage), msPerStep: z.number(), cancelled: z.boolean(), backend: z.string() });
 export type VisualizeResult = z.infer<typeof VisualizeResult>;
 
+/** Every option of core/jobs/options.ts ATTACK_OPTIONS (earlyStop as a boolean), plus PGD's random start. */
 export const AttackSettings = z.object({
   method: z.enum(['am', 'fgsm', 'pgd']),
   /** L-infinity radius on the [0,1] pixel scale. */
-  epsilon: z.number().positive().max(1),
-  steps: z.number().int().min(1).max(100000),
-  step: z.number().positive().optional(),
-  tv: z.number().min(0).optional(),
+  epsilon: optionSchema(ATTACK_OPTIONS[1]) as z.ZodNumber,
+  steps: optionSchema(ATTACK_OPTIONS[4]) as z.ZodNumber,
+  step: (optionSchema(ATTACK_OPTIONS[2]) as z.ZodNumber).optional(),
+  tv: (optionSchema(ATTACK_OPTIONS[3]) as z.ZodNumber).optional(),
   update: z.enum(['sign', 'gradient']).optional(),
   earlyStop: z.boolean().optional(),
   randomStart: z.boolean().optional(),
-  seed: z.number().int().min(0).optional(),
+  seed: (optionSchema(ATTACK_OPTIONS[7]) as z.ZodNumber).optional(),
 });
 export type AttackSettings = z.infer<typeof AttackSettings>;
 
@@ -124,7 +162,7 @@ export type AttackPair = z.infer<typeof AttackPair>;
 /** Every method: its params and its result. */
 export const METHODS = {
   /** Start the backend (`auto` picks like the CLI). Must be the first request; later calls return the same info. */
-  init: { params: z.object({ backend: z.enum(BACKENDS) }), result: BackendInfo },
+  init: { params: z.object({ backend: z.enum(BACKEND_SETTINGS) }), result: BackendInfo },
   loadModel: { params: ModelRef, result: LoadedModel },
   describe: { params: ModelRef, result: ModelDescription },
   visualize: {
@@ -160,7 +198,10 @@ export const METHODS = {
 } as const;
 
 export type Method = keyof typeof METHODS;
+/** Params as the engine sees them (defaults filled in). */
 export type Params<M extends Method> = z.infer<(typeof METHODS)[M]['params']>;
+/** Params as a client may send them (options with a default may be left out). */
+export type ParamsIn<M extends Method> = z.input<(typeof METHODS)[M]['params']>;
 export type Result<M extends Method> = z.infer<(typeof METHODS)[M]['result']>;
 
 export const Request = z.object({

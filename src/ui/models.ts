@@ -1,10 +1,11 @@
-// The models the user works with: model files discovered in the workspace (TF.js model.json, Keras .keras/.h5, ONNX), models opened by command,
+// The models the user works with: model files discovered in the workspace (the kinds of core/model/formats.ts), models opened by command,
 // and the embedded examples. Descriptions come from the engine (loaded lazily, when first needed).
 import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
 import type { EngineClient } from '../engine/client';
 import type { LoadedModel } from '../engine/protocol';
+import { modelFileGlob, modelFileKind } from '../core/model/formats';
 
 export interface ModelEntry {
   path: string;
@@ -14,31 +15,23 @@ export interface ModelEntry {
 
 const OPENED_KEY = 'neuronLens.openedModels';
 
-/** Every model file format the engine loads. */
-export const MODEL_GLOB = '**/{model.json,*.keras,*.h5,*.onnx}';
+/** Every model file kind the engine loads (core/model/formats.ts). */
+export const MODEL_GLOB = modelFileGlob();
 
 /** The name a model is shown by: the folder of a model.json, else the file name. */
 export function modelDisplayName(file: string): string {
   return path.basename(file) === 'model.json' ? path.basename(path.dirname(file)) : path.basename(file);
 }
 
-/**
- * A model file, judged by a quick look at its first bytes: a TF.js model.json (layers or graph model) has a
- * "modelTopology", a .keras file is a zip, a .h5 file is HDF5; an .onnx file has no magic bytes to check.
- */
+/** A model file, judged by its name and a quick look at its first bytes (see MODEL_FILE_KINDS). */
 export function looksLikeModel(file: string): boolean {
+  const kind = modelFileKind(file);
+  if (!kind) return false;
   try {
     const fd = fs.openSync(file, 'r');
     try {
       const buf = Buffer.alloc(64 * 1024);
-      const head = buf.subarray(0, fs.readSync(fd, buf, 0, buf.length, 0));
-      switch (path.extname(file).toLowerCase()) {
-        case '.json': return head.toString('utf8').includes('"modelTopology"');
-        case '.keras': return head.subarray(0, 2).toString('latin1') === 'PK';
-        case '.h5': return head.subarray(0, 8).equals(Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]));
-        case '.onnx': return head.length > 0;
-        default: return false;
-      }
+      return kind.looksLike(buf.subarray(0, fs.readSync(fd, buf, 0, buf.length, 0)));
     } finally {
       fs.closeSync(fd);
     }

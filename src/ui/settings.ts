@@ -1,6 +1,9 @@
-// The neuronLens.* settings.
+// The neuronLens.* settings. Their defaults and limits come from the jobs' option table
+// (core/jobs/options.ts); package.json's static copy is checked against it by a test.
 import * as vscode from 'vscode';
-import { BACKENDS, type BackendSetting, type VisualizeSettings } from '../engine/protocol';
+import { isBackendSetting, type BackendSetting } from '../core/backend/names';
+import { EDITOR_DEFAULTS, VISUALIZE_DEFAULTS, VISUALIZE_OPTIONS } from '../core/jobs/options';
+import type { VisualizeSettings } from '../engine/protocol';
 
 export function config(): vscode.WorkspaceConfiguration {
   return vscode.workspace.getConfiguration('neuronLens');
@@ -8,27 +11,29 @@ export function config(): vscode.WorkspaceConfiguration {
 
 export function backendSetting(): BackendSetting {
   const b = config().get<string>('backend', 'auto');
-  return (BACKENDS as readonly string[]).includes(b) ? (b as BackendSetting) : 'auto';
+  return isBackendSetting(b) ? b : 'auto';
 }
 
+/**
+ * The visualize settings: the table's defaults, then every option that is also a VS Code setting. The
+ * parameterization is checked by the engine against its registry (a clear error names the valid ones).
+ */
 export function defaultSettings(): VisualizeSettings {
   const c = config();
-  const size = c.get<number>('size', 0);
-  return {
-    param: c.get<string>('param', 'fourier') === 'pixel' ? 'pixel' : 'fourier',
-    steps: c.get<number>('steps', 256),
-    ...(size > 0 ? { size } : {}),
-    lr: c.get<number>('lr', 0.05),
-    seed: c.get<number>('seed', 0),
-    transforms: c.get<string>('transforms', 'standard'),
-    batch: c.get<number>('batch', 8),
-  };
+  const s: Record<string, unknown> = { ...VISUALIZE_DEFAULTS };
+  for (const o of VISUALIZE_OPTIONS) {
+    if (!('setting' in o && o.setting)) continue;
+    const v = c.get<unknown>(o.key);
+    // size 0 (the setting's default) means "the model's input size": no size.
+    if (v !== undefined && !(o.key === 'size' && v === 0)) s[o.key] = v;
+  }
+  return s as VisualizeSettings;
 }
 
 export function previewEvery(): number {
-  return config().get<number>('previewEvery', 8);
+  return config().get<number>('previewEvery', EDITOR_DEFAULTS.previewEvery);
 }
 
 export function layerChannels(): number {
-  return config().get<number>('layerChannels', 8);
+  return config().get<number>('layerChannels', EDITOR_DEFAULTS.layerChannels);
 }

@@ -14,6 +14,7 @@ import { decodeImage, encodePng, fromUint8, perturbationImage, toUint8, type RGB
 import { preprocessImage } from '../model/preprocess';
 import { className as shortName } from '../model/classes';
 import { totalVariation } from '../render/regularizers';
+import { ATTACK_DEFAULTS } from '../jobs/options';
 import {
   levelsInBall, linfDistance, l2Distance, psnr, softmax, ssim, topK, tvDistance, type ClassProb,
 } from './metrics';
@@ -49,15 +50,15 @@ export interface AttackOptions {
 
 /** The paper's defaults for AM (ViTs: the paper used epsilon 0.05). FGSM and PGD default to tv 0; PGD to step epsilon / 4. */
 export const DEFAULT_ATTACK: Omit<AttackOptions, 'onProgress' | 'shouldStop'> = {
-  method: 'am',
-  epsilon: 0.01,
-  step: 0.01,
-  tv: 1e-4,
-  steps: 30,
-  update: 'sign',
-  earlyStop: true,
+  method: ATTACK_DEFAULTS.method as AttackMethod,
+  epsilon: ATTACK_DEFAULTS.epsilon,
+  step: ATTACK_DEFAULTS.step,
+  tv: ATTACK_DEFAULTS.tv,
+  steps: ATTACK_DEFAULTS.steps,
+  update: ATTACK_DEFAULTS.update as AttackUpdate,
+  earlyStop: ATTACK_DEFAULTS.earlyStop === 'yes',
   randomStart: false,
-  seed: 0,
+  seed: ATTACK_DEFAULTS.seed,
 };
 
 export interface AttackProgress {

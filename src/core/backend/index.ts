@@ -23,7 +23,9 @@ import { completeWasmThreads, MAX_WASM_THREADS, prepareWasmThreads } from './was
 // TF.js prints a banner suggesting tfjs-node on first use in Node; the chosen backend is reported instead.
 tf.env().set('PROD', true);
 
-export type BackendName = 'wasm' | 'cpu' | 'webgpu' | 'tensorflow';
+import { BACKEND_NAMES, type BackendName } from './names';
+
+export { BACKEND_NAMES, BACKEND_SETTINGS, backendSummary, isBackendSetting, type BackendName, type BackendSetting } from './names';
 
 export interface BackendInfo {
   name: BackendName;
@@ -36,7 +38,6 @@ export interface BackendInfo {
   native?: string;
 }
 
-const BACKEND_NAMES: readonly BackendName[] = ['tensorflow', 'webgpu', 'wasm', 'cpu'];
 const WASM_FILES = ['tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm', 'tfjs-backend-wasm-threaded-simd.wasm'];
 
 /**
@@ -269,7 +270,7 @@ async function choose(requested: BackendName | 'auto'): Promise<BackendInfo> {
  * the chosen backend if something switched away from it).
  */
 export async function initBackend(requested: BackendName | 'auto' = 'auto'): Promise<BackendInfo> {
-  if (requested !== 'auto' && !BACKEND_NAMES.includes(requested)) {
+  if (requested !== 'auto' && !(BACKEND_NAMES as readonly string[]).includes(requested)) {
     throw new Error(`unknown backend '${String(requested)}': expected one of auto, ${BACKEND_NAMES.join(', ')}`);
   }
   while (pending) await pending.catch(() => undefined);

@@ -8,6 +8,7 @@ import { loadOnnxModel } from './onnx';
 import type { NLModel, Preprocess } from './types';
 import { meanStdPreprocess, rangePreprocess } from './preprocess';
 import { countClasses } from './classes';
+import { modelFileKind, modelFileList } from './formats';
 
 export type { NLModel, LayerInfo, Preprocess } from './types';
 export { parseInputRange, rangePreprocess } from './preprocess';
@@ -78,19 +79,19 @@ export function resolveModelPath(p: string): string {
 export async function loadModel(p: string, opts: LoadOptions = {}): Promise<NLModel> {
   const file = resolveModelPath(p);
   const dir = path.dirname(file);
-  const ext = path.extname(file).toLowerCase();
+  const kind = modelFileKind(file)?.pattern;
   let graph: ImportedGraph;
-  if (ext === '.json') {
+  if (path.extname(file).toLowerCase() === '.json') {
     const json = readJson(file);
     if (json.format === 'graph-model' || (json.modelTopology && Array.isArray(json.modelTopology.node))) graph = await importGraphModel(file, json);
     else if (json.modelTopology) graph = importLayersModel(file, json);
     else throw new Error(`${file} is not a TF.js model (no "modelTopology")`);
-  } else if (ext === '.keras' || ext === '.h5' || ext === '.hdf5') {
+  } else if (kind === '.keras' || kind === '.h5' || kind === '.hdf5') {
     graph = await importKerasFile(file);
-  } else if (ext === '.onnx') {
+  } else if (kind === '.onnx') {
     graph = fromNLModel(await loadOnnxModel(file));
   } else {
-    throw new Error(`unsupported model file ${file}: expected a TF.js model.json, a Keras .keras or .h5 file, or an .onnx file`);
+    throw new Error(`unsupported model file ${file}: expected ${modelFileList()}`);
   }
   const sidecar = readSidecar(dir);
   const [, h, w, c] = graph.inputShape as number[];

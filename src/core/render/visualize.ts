@@ -9,6 +9,7 @@ import { createParam, paramNames } from './param';
 import { applyTransforms, parseTransforms } from './transforms';
 import { blurPenalty, l1, l2, totalVariation } from './regularizers';
 import { Rng } from './rng';
+import { VISUALIZE_DEFAULTS } from '../jobs/options';
 
 export interface Regularization {
   tv: number;
@@ -39,15 +40,16 @@ export interface VisualizeOptions {
   shouldStop?: () => boolean;
 }
 
+/** From the one option table (core/jobs/options.ts). */
 export const DEFAULT_VISUALIZE: Omit<VisualizeOptions, 'onProgress' | 'shouldStop'> = {
-  param: 'fourier',
-  steps: 512,
-  lr: 0.05,
-  seed: 0,
-  transforms: 'standard',
-  decay: 1,
-  reg: { tv: 0, l1: 0, l2: 0, blur: 0 },
-  batch: 8,
+  param: VISUALIZE_DEFAULTS.param,
+  steps: VISUALIZE_DEFAULTS.steps,
+  lr: VISUALIZE_DEFAULTS.lr,
+  seed: VISUALIZE_DEFAULTS.seed,
+  transforms: VISUALIZE_DEFAULTS.transforms,
+  decay: VISUALIZE_DEFAULTS.decay,
+  reg: { tv: VISUALIZE_DEFAULTS.tv, l1: VISUALIZE_DEFAULTS.l1, l2: VISUALIZE_DEFAULTS.l2, blur: VISUALIZE_DEFAULTS.blur },
+  batch: VISUALIZE_DEFAULTS.batch,
   previewEvery: 0,
 };
 
@@ -73,6 +75,10 @@ export interface UnitResult {
   /** Objective value on the final (untransformed) image. */
   activation: number;
   steps: number;
+  /** The parameterization's importance map (MACO's transparency), when it has one. */
+  importance?: RGBImage;
+  /** Index of the diversity copy, when the objective asked for several. */
+  copy?: number;
 }
 
 export interface VisualizeResult {
