@@ -1,0 +1,92 @@
+import { strict as assert } from 'assert';
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { repoRoot } from '../testing/fixtures';
+import { ATTACK_DEFAULTS, optionProblem, orList, VISUALIZE_DEFAULTS, VISUALIZE_OPTIONS } from './options';
+import { pairedRows, resolveVisualizeSettings } from './visualize';
+import { Stems, writeFiles } from './output';
+import { DEFAULT_VISUALIZE } from '../render/visualize';
+import { DEFAULT_ATTACK } from '../attack';
+
+describe('jobs: the option table', () => {
+  it('is the one set of defaults: core, the CLI and the protocol read it', () => {
+    assert.equal(VISUALIZE_DEFAULTS.steps, 512);
+    assert.equal(DEFAULT_VISUALIZE.steps, VISUALIZE_DEFAULTS.steps);
+    assert.deepEqual(DEFAULT_VISUALIZE.reg, { tv: 0, l1: 0, l2: 0, blur: 0 });
+    assert.equal(DEFAULT_ATTACK.epsilon, ATTACK_DEFAULTS.epsilon);
+    assert.equal(DEFAULT_ATTACK.earlyStop, true);
+  });
+
+  it('checks values against the limits, naming the flag', () => {
+    const steps = VISUALIZE_OPTIONS.find((o) => o.key === 'steps')!;
+    assert.equal(optionProblem(steps, 10), undefined);
+    assert.equal(optionProblem(steps, 0), '--steps must be an integer >= 1, got 0');
+    assert.equal(optionProblem(steps, 2.5), '--steps expects an integer, got 2.5');
+    assert.equal(optionProblem(steps, 1e6), '--steps must be an integer <= 100000, got 1000000');
+    const lr = VISUALIZE_OPTIONS.find((o) => o.key === 'lr')!;
+    assert.equal(optionProblem(lr, 0), '--lr must be > 0, got 0');
+    assert.equal(orList(['a', 'b', 'c']), 'a, b or c');
+  });
+
+  it('resolves settings: defaults filled, unknown parameterizations named with the registered ones', () => {
+    const s = resolveVisualizeSettings({ steps: 3, size: undefined });
+    assert.equal(s.steps, 3);
+    assert.equal(s.param, 'fourier');
+    assert.equal(s.size, undefined);
+    assert.throws(() => resolveVisualizeSettings({ param: 'wavelet' }), /unknown parameterization "wavelet" \(expected pixel, fourier/);
+    assert.throws(() => resolveVisualizeSettings({ batch: 0 }), /--batch must be an integer >= 1, got 0/);
+  });
+});
+
+describe('jobs: outputs', () => {
+  it('numbers repeated stems', () => {
+    const s = new Stems();
+    assert.deepEqual(['a', 'a', 'b', 'a'].map((x) => s.take(x)), ['a', 'a-2', 'b', 'a-3']);
+  });
+
+  it('orders a comparison grid as one row per parameterization of the same units', () => {
+    // 3 units, 2 parameterizations, 2 columns: [u0 u1 / u0' u1'] [u2 _ / u2' _]
+    assert.deepEqual(pairedRows(3, 2, 2), [0, 1, 3, 4, 2, -1, 5, -1]);
+    assert.deepEqual(pairedRows(2, 3, 2), [0, 1, 2, 3, 4, 5]);
+  });
+
+  it('writes files under the output folder only', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nl-jobs-'));
+    try {
+      writeFiles(dir, { 'a.png': Buffer.from([1]), 'sub/b.json': '{}\n' });
+      assert.deepEqual(fs.readFileSync(path.join(dir, 'sub', 'b.json'), 'utf8'), '{}\n');
+      assert.throws(() => writeFiles(dir, { '../x.png': Buffer.from([1]) }), /outside/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('jobs: a parameterization registered at runtime', function () {
+  this.timeout(120000);
+
+  it('appears in the CLI help, the capabilities and the settings check without another edit (and so does a unit kind)', () => {
+    // A separate process: the registry is global, and this test's registration must not leak.
+    const script = `
+      const { registerParam, getParam } = require('./src/core/render/param');
+      registerParam({ name: 'test-wave', title: 'Test wave', description: 'a parameterization registered by a test', create: (o) => getParam('pixel').create(o) });
+      const { registerUnitKind } = require('./src/core/render/objectives');
+      registerUnitKind({ name: 'testkind', syntax: 'testkind:<layer>:<c>', description: 'a unit kind registered by a test', example: 'testkind:conv:0', appliesTo: () => false });
+      const { helpText } = require('./src/cli/main');
+      const { capabilities, resolveVisualizeSettings } = require('./src/core/jobs');
+      process.stdout.write(JSON.stringify({ help: helpText(), caps: capabilities(), param: resolveVisualizeSettings({ param: 'test-wave' }).param }));
+    `;
+    const r = spawnSync(process.execPath, ['--require', 'tsx/cjs', '-e', script], { cwd: repoRoot, encoding: 'utf8', timeout: 110000 });
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout);
+    assert.match(out.help, /^ {2}test-wave +a parameterization registered by a test$/m);
+    assert.match(out.help, /^ {2}testkind:<layer>:<c> +a unit kind registered by a test, e\.g\. testkind:conv:0$/m);
+    const names = out.caps.params.map((p: { name: string }) => p.name);
+    assert.ok(names.includes('pixel') && names.includes('fourier'), names.join());
+    assert.equal(names.at(-1), 'test-wave');
+    assert.equal(out.caps.unitKinds.at(-1).name, 'testkind');
+    assert.equal(out.param, 'test-wave');
+  });
+});
