@@ -11,7 +11,7 @@ import { ModelCodeLens } from './ui/codelens';
 import { ModelStore, modelDisplayName } from './ui/models';
 import { VIEW_TYPE, VisualizationPanel, type PanelDeps, type RunOutcome } from './ui/panel';
 import { backendSetting, defaultSettings, layerChannels } from './ui/settings';
-import { ModelTree, unitLabel, unitNoun, unitSpec, visualLayers, type Node } from './ui/tree';
+import { layerKinds, ModelTree, specFromSyntax, unitLabel, unitNoun, unitSpec, visualLayers, type Node } from './ui/tree';
 import type { LoadedModel } from './engine/protocol';
 import { modelFileExtensions, modelFileList } from './core/model/formats';
 
@@ -106,7 +106,7 @@ export function activate(context: vscode.ExtensionContext): NeuronLensApi {
   }
 
   function runLayer(modelPath: string, model: LoadedModel, layer: LayerNode['layer'], indexes: number[]): Promise<RunOutcome | undefined> {
-    return run(modelPath, indexes.map((i) => unitSpec(layer, i)), indexes.map((i) => `${layer.name} ${unitLabel(layer, i, model)}`));
+    return run(modelPath, indexes.map((i) => unitSpec(layer, i, model)), indexes.map((i) => `${layer.name} ${unitLabel(layer, i, model)}`));
   }
 
   function openModel(p: string, origin: 'opened' | 'example'): string {
@@ -160,16 +160,31 @@ export function activate(context: vscode.ExtensionContext): NeuronLensApi {
     if (n?.type !== 'unit') return undefined;
     return runLayer(n.path, n.model, n.layer, [n.index]);
   });
-  cmd('neuronLens.visualizeClass', async (n?: LayerNode) => {
-    if (n?.type !== 'layer' || !n.layer.isLogits) return undefined;
-    const items = Array.from({ length: n.layer.channels }, (_, i) => ({ label: n.model.classNames?.[i] ?? `class ${i}`, description: `logit ${i}`, index: i }));
-    const picked = await vscode.window.showQuickPick(items, { canPickMany: true, title: `Visualize classes of ${n.model.description.name}`, placeHolder: n.model.classNames ? 'Type a class name' : 'No labels file next to the model: classes by index' });
-    if (!picked?.length) return undefined;
-    return runLayer(n.path, n.model, n.layer, picked.map((p) => p.index));
+  // Every unit kind the layer offers (from the engine's unit-kind registry), then the rest of the spec.
+  cmd('neuronLens.visualizeAs', async (n?: LayerNode, preset?: { kind: string; spec: string }) => {
+    if (n?.type !== 'layer') return undefined;
+    const kinds = layerKinds(n.layer, n.model);
+    const kind = preset ? kinds.find((k) => k.name === preset.kind) : (await vscode.window.showQuickPick(
+      kinds.map((k) => ({ label: k.name, description: k.syntax, detail: `${k.description} — e.g. ${k.example}`, unitKind: k })),
+      { title: `Visualize ${n.layer.name} as…`, placeHolder: 'The kind of unit', matchOnDescription: true, matchOnDetail: true },
+    ))?.unitKind;
+    if (!kind) return undefined;
+    const ref = { path: n.path };
+    const expand = (spec: string) => engine.request('units', { model: ref, units: [spec] }).result;
+    const initial = specFromSyntax(kind.syntax, n.layer.name, `0-${Math.min(layerChannels(), n.layer.channels) - 1}`);
+    const spec = preset?.spec ?? await vscode.window.showInputBox({
+      title: `Visualize ${n.layer.name} as ${kind.name}`,
+      prompt: `${kind.syntax}: ${kind.description} (e.g. ${kind.example})`,
+      value: initial,
+      validateInput: async (s) => { try { await expand(s.trim()); return undefined; } catch (e) { return (e as Error).message; } },
+    });
+    if (!spec) return undefined;
+    const units = (await expand(spec.trim())).units;
+    return run(n.path, units.map((u) => u.spec), units.map((u) => u.label));
   });
   cmd('neuronLens.compareParameterizations', (n?: UnitNode) => {
     if (n?.type !== 'unit') return undefined;
-    return run(n.path, [unitSpec(n.layer, n.index)], [`${n.layer.name} ${unitLabel(n.layer, n.index, n.model)}`], true);
+    return run(n.path, [unitSpec(n.layer, n.index, n.model)], [`${n.layer.name} ${unitLabel(n.layer, n.index, n.model)}`], true);
   });
   cmd('neuronLens.visualizeLayerByName', async (modelPath: string, layerName: string) => {
     const model = await store.load(modelPath);

@@ -7,7 +7,7 @@ import * as path from 'path';
 import { initBackend, type BackendInfo } from '../core/backend';
 import { loadModel, type NLModel } from '../core/model';
 import { encodePng } from '../core/image';
-import { capabilities, describeJob, readPhotos, runAttack, runVisualize } from '../core/jobs';
+import { capabilities, describeJob, expandUnits, readPhotos, runAttack, runVisualize } from '../core/jobs';
 import {
   describeIssues, parseParams, Request, type EngineMessage, type Method, type ModelRef, type Params, type Result,
 } from './protocol';
@@ -106,10 +106,13 @@ const handlers: { [M in Method]: (p: Params<M>, id: number) => Promise<Result<M>
   },
   async loadModel(p) {
     const m = await getModel(p);
-    return { description: describeJob(m), hash: hashModel(m.source), classNames: m.classNames };
+    return { description: describeJob(m), unitKinds: capabilities().unitKinds, hash: hashModel(m.source), classNames: m.classNames };
   },
   async describe(p) {
     return describeJob(await getModel(p));
+  },
+  async units(p) {
+    return { units: expandUnits(await getModel(p.model), p.units) };
   },
   visualize: (p, id) => job(id, async (stopped) => {
     const b = await requireBackend();

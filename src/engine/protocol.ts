@@ -69,10 +69,16 @@ export const ModelDescription = z.object({
 });
 export type ModelDescription = z.infer<typeof ModelDescription>;
 
+
+const UnitKindInfo = z.object({ name: z.string(), syntax: z.string(), description: z.string(), example: z.string() });
+export type UnitKindInfo = z.infer<typeof UnitKindInfo>;
+export const ParamInfo = z.object({ name: z.string(), title: z.string(), description: z.string(), importance: z.boolean().optional() });
+export type ParamInfo = z.infer<typeof ParamInfo>;
+
 /** What the engine can do, from its registries: the editor builds its menus and options from this. */
 const Capabilities = z.object({
-  params: z.array(z.object({ name: z.string(), title: z.string(), description: z.string(), importance: z.boolean().optional() })),
-  unitKinds: z.array(z.object({ name: z.string(), syntax: z.string(), description: z.string(), example: z.string() })),
+  params: z.array(ParamInfo),
+  unitKinds: z.array(UnitKindInfo),
   backends: z.array(z.string()),
   modelFiles: z.array(z.object({ pattern: z.string(), what: z.string() })),
 });
@@ -88,6 +94,8 @@ export type EngineBackendInfo = z.infer<typeof BackendInfo>;
 
 const LoadedModel = z.object({
   description: ModelDescription,
+  /** Every unit kind of the engine's registry (a layer's `unitKinds` name those that apply to it). */
+  unitKinds: z.array(UnitKindInfo),
   /** sha256 of the model file, its weight files and its neuron-lens.json: the result cache key. */
   hash: z.string(),
   classNames: z.array(z.string()).optional(),
@@ -165,6 +173,11 @@ export const METHODS = {
   init: { params: z.object({ backend: z.enum(BACKEND_SETTINGS) }), result: BackendInfo },
   loadModel: { params: ModelRef, result: LoadedModel },
   describe: { params: ModelRef, result: ModelDescription },
+  /** Expands unit specs (ranges, class names) into single units, as visualize would: the editor's cells and its spec check. */
+  units: {
+    params: z.object({ model: ModelRef, units: z.array(z.string().min(1)).min(1) }),
+    result: z.object({ units: z.array(z.object({ spec: z.string(), label: z.string() })) }),
+  },
   visualize: {
     params: z.object({
       model: ModelRef,

@@ -100,7 +100,7 @@ export class VisualizationPanel extends WebviewPanelBase<PanelState, ToWebview, 
   }
 
   private static initialState(t: VisualizeTarget, settings: VisualizeSettings): PanelState {
-    return { modelPath: t.modelPath, modelName: t.modelName, units: t.units, settings, compare: t.compare, cells: [], status: 'idle' };
+    return { modelPath: t.modelPath, modelName: t.modelName, units: t.units, settings, params: [], compare: t.compare, cells: [], status: 'idle' };
   }
 
   private constructor(private readonly deps: PanelDeps, panel: vscode.WebviewPanel, state: PanelState) {
@@ -158,14 +158,19 @@ export class VisualizationPanel extends WebviewPanelBase<PanelState, ToWebview, 
   private async doRun(target: VisualizeTarget, settings: VisualizeSettings): Promise<RunOutcome> {
     this.cancelRequested = false;
     this.jobIds = [];
-    const runs: { param: VisualizeSettings['param']; spec: string; label: string; tag?: string }[] = target.compare
-      ? (['pixel', 'fourier'] as const).map((param) => ({ param, spec: target.units[0], label: target.labels?.[0] ?? target.units[0], tag: param }))
-      : target.units.map((spec, i) => ({ param: settings.param, spec, label: target.labels?.[i] ?? spec }));
-    const cells: Cell[] = runs.map((r) => ({ spec: r.spec, label: r.label, png: '', activation: null, steps: 0, ...(r.tag ? { tag: r.tag } : {}) }));
+    const placeholder = (spec: string, label: string, tag?: string): Cell => ({ spec, label, png: '', activation: null, steps: 0, ...(tag ? { tag } : {}) });
+    let cells: Cell[] = target.units.map((spec, i) => placeholder(spec, target.labels?.[i] ?? spec));
     this.panel.title = `Neuron Lens: ${target.modelName}`;
     this.setState({ modelPath: target.modelPath, modelName: target.modelName, units: target.units, settings, compare: target.compare, cells, status: 'running', message: undefined });
     let fromCache = 0;
     try {
+      // The parameterizations the engine registers: the select's options, and a comparison's columns.
+      const params = (await this.deps.engine.start()).capabilities.params;
+      const runs: { param: string; spec: string; label: string; tag?: string }[] = target.compare
+        ? params.map(({ name }) => ({ param: name, spec: target.units[0], label: target.labels?.[0] ?? target.units[0], tag: name }))
+        : target.units.map((spec, i) => ({ param: settings.param, spec, label: target.labels?.[i] ?? spec }));
+      cells = runs.map((r) => placeholder(r.spec, r.label, r.tag));
+      this.setState({ params, cells });
       const model = await this.deps.store.load(target.modelPath);
       // Group the cells that still need work by parameterization (a comparison has two groups).
       const todo = new Map<string, number[]>();
@@ -192,7 +197,7 @@ export class VisualizationPanel extends WebviewPanelBase<PanelState, ToWebview, 
             let reported = 0;
             for (const [param, idx] of todo) {
               if (this.cancelRequested) { cancelled = true; break; }
-              const s = { ...settings, param: param as VisualizeSettings['param'] };
+              const s = { ...settings, param };
               const chunkSteps = Math.ceil(idx.length / settings.batch) * settings.steps;
               const job = this.deps.engine.visualize(
                 { model: { path: target.modelPath }, units: idx.map((i) => runs[i].spec), settings: s, previewEvery: previewEvery() },
@@ -216,7 +221,7 @@ export class VisualizationPanel extends WebviewPanelBase<PanelState, ToWebview, 
               doneBefore += chunkSteps;
               r.units.forEach((u: UnitImage, k) => {
                 const i = idx[k];
-                cells[i] = { ...cells[i], png: u.png, activation: u.activation, steps: u.steps, label: u.label };
+                cells[i] = { ...cells[i], png: u.png, activation: u.activation, steps: u.steps, label: u.label, ...(u.importancePng ? { importancePng: u.importancePng } : {}) };
                 if (!r.cancelled) this.deps.cache.set(this.deps.cache.key(model.hash, runs[i].spec, s), u);
               });
               if (r.cancelled) { cancelled = true; break; }
@@ -262,6 +267,7 @@ export class VisualizationPanel extends WebviewPanelBase<PanelState, ToWebview, 
     for (const c of cells) {
       const stem = `${c.spec.replace(/[^A-Za-z0-9_.-]+/g, '-')}${c.tag ? `-${c.tag}` : ''}`;
       fs.writeFileSync(path.join(dirs[0].fsPath, `${stem}.png`), Buffer.from(c.png, 'base64'));
+      if (c.importancePng) fs.writeFileSync(path.join(dirs[0].fsPath, `${stem}-importance.png`), Buffer.from(c.importancePng, 'base64'));
     }
     void vscode.window.showInformationMessage(`Neuron Lens: saved ${cells.length} PNG${cells.length === 1 ? '' : 's'} to ${dirs[0].fsPath}`);
   }

@@ -1,7 +1,7 @@
 // The "Models" tree: model -> layers -> channels (or classes, or ViT hidden dims), loaded lazily and
 // paged for wide layers.
 import * as vscode from 'vscode';
-import type { LoadedModel, ModelDescription } from '../engine/protocol';
+import type { LoadedModel, ModelDescription, UnitKindInfo } from '../engine/protocol';
 import { modelDisplayName, type ModelStore } from './models';
 
 export const PAGE = 64;
@@ -15,11 +15,24 @@ export type Node =
   | { type: 'unit'; path: string; layer: Layer; model: LoadedModel; index: number }
   | { type: 'error'; message: string };
 
-/** The unit spec the engine takes for one index of a layer. */
-export function unitSpec(layer: Layer, index: number): string {
-  if (layer.isLogits) return `logit:${index}`;
-  if (layer.outputShape.length === 3) return `vit:${layer.name}:${index}`;
-  return `channel:${layer.name}:${index}`;
+/**
+ * A spec from a unit kind's syntax: `<layer>` becomes the layer's name, the next `<...>` the value,
+ * optional `[...]` parts are left out (`channel:<layer>:<c|a-b>` -> `channel:conv_b:0-7`).
+ */
+export function specFromSyntax(syntax: string, layer: string, value: string): string {
+  return syntax.replace(/\[[^\]]*\]/g, '').replace('<layer>', layer).replace(/<[^>]*>/, value);
+}
+
+/** The kinds a layer offers, with what the engine says of them (syntax, description, example). */
+export function layerKinds(layer: Layer, model: LoadedModel): UnitKindInfo[] {
+  return layer.unitKinds.flatMap((k) => model.unitKinds.filter((i) => i.name === k));
+}
+
+/** The unit spec the engine takes for one index of a layer: the layer's first unit kind (the registry's order). */
+export function unitSpec(layer: Layer, index: number, model: LoadedModel): string {
+  const kind = layerKinds(layer, model)[0];
+  if (!kind) throw new Error(`layer ${layer.name} offers no unit kind`);
+  return specFromSyntax(kind.syntax, layer.name, String(index));
 }
 
 /** What one index of a layer is called: channel, class, hidden dim or unit. */
@@ -50,9 +63,9 @@ function layerIcon(layer: Layer): vscode.ThemeIcon {
   return new vscode.ThemeIcon('symbol-field');
 }
 
-/** Layers worth visualizing: everything but the input. */
+/** Layers worth visualizing: those that offer a unit kind, but the input. */
 export function visualLayers(m: LoadedModel): Layer[] {
-  return m.description.layers.filter((l) => l.kind !== 'InputLayer' && l.channels > 0);
+  return m.description.layers.filter((l) => l.kind !== 'InputLayer' && l.channels > 0 && layerKinds(l, m).length > 0);
 }
 
 export class ModelTree implements vscode.TreeDataProvider<Node> {
@@ -80,7 +93,7 @@ export class ModelTree implements vscode.TreeDataProvider<Node> {
         const t = new vscode.TreeItem(n.layer.name, C.Collapsed);
         t.id = `layer:${n.path}:${n.layer.name}`;
         t.description = `${n.layer.kind} ${shape(n.layer.outputShape)}${n.layer.isLogits ? ' · logits' : ''}`;
-        t.tooltip = new vscode.MarkdownString(`**${n.layer.name}** — ${n.layer.kind}\n\noutput ${shape(n.layer.outputShape)}, ${n.layer.channels} ${unitNoun(n.layer)}${n.layer.channels === 1 ? '' : 's'}${n.layer.isLogits ? '\n\npre-softmax logits' : ''}`);
+        t.tooltip = new vscode.MarkdownString(`**${n.layer.name}** — ${n.layer.kind}\n\noutput ${shape(n.layer.outputShape)}, ${n.layer.channels} ${unitNoun(n.layer)}${n.layer.channels === 1 ? '' : 's'}${n.layer.isLogits ? '\n\npre-softmax logits' : ''}\n\nunits: ${n.layer.unitKinds.join(', ')}`);
         t.iconPath = layerIcon(n.layer);
         t.contextValue = n.layer.isLogits ? 'nl.layer.logits' : 'nl.layer';
         return t;
@@ -97,7 +110,7 @@ export class ModelTree implements vscode.TreeDataProvider<Node> {
         t.id = `unit:${n.path}:${n.layer.name}:${n.index}`;
         t.iconPath = new vscode.ThemeIcon(n.layer.isLogits ? 'tag' : 'circle-small-filled');
         t.contextValue = 'nl.unit';
-        t.tooltip = `${unitSpec(n.layer, n.index)} — click to visualize`;
+        t.tooltip = `${unitSpec(n.layer, n.index, n.model)} — click to visualize`;
         t.command = { command: 'neuronLens.visualizeUnit', title: 'Visualize', arguments: [n] };
         return t;
       }

@@ -1,7 +1,7 @@
 // Messages between the extension host and the visualization webview. Shared by both sides (the webview
 // bundle includes it); every message is validated on arrival.
 import { z } from 'zod';
-import { VisualizeSettings } from '../engine/protocol';
+import { ParamInfo, VisualizeSettings } from '../engine/protocol';
 
 export const Cell = z.object({
   spec: z.string(),
@@ -12,6 +12,8 @@ export const Cell = z.object({
   steps: z.number(),
   /** Shown on the card, e.g. `fourier` in a comparison. */
   tag: z.string().optional(),
+  /** The parameterization's importance map (PNG, base64), shown under the image. */
+  importancePng: z.string().optional(),
 });
 export type Cell = z.infer<typeof Cell>;
 
@@ -22,6 +24,8 @@ export const PanelState = z.object({
   inputRange: z.tuple([z.number(), z.number()]).optional(),
   units: z.array(z.string()).min(1),
   settings: VisualizeSettings,
+  /** The engine's parameterizations (its registry): the options of the select, the columns of a comparison. */
+  params: z.array(ParamInfo).default([]),
   compare: z.boolean(),
   cells: z.array(Cell),
   status: z.enum(['running', 'done', 'cancelled', 'error', 'idle']),

@@ -21,10 +21,20 @@ function field(id: string, label: string, value: string, width = 'narrow'): HTML
   return h('div', { class: `field ${width}` }, h('vscode-label', { for: id }, label), h('vscode-textfield', { id, value }));
 }
 
-function select(id: string, label: string, value: string, options: string[]): HTMLElement {
+function select(id: string, label: string, value: string, options: (string | { value: string; label: string; title?: string })[]): HTMLElement {
   const s = h('vscode-single-select', { id });
-  for (const o of options) s.append(h('vscode-option', { value: o, selected: o === value }, o));
+  for (const o of options) {
+    const { value: v, label: l, title } = typeof o === 'string' ? { value: o, label: o, title: undefined } : o;
+    s.append(h('vscode-option', { value: v, selected: v === value, ...(title ? { description: title } : {}) }, l));
+  }
   return h('div', { class: 'field' }, h('vscode-label', { for: id }, label), s);
+}
+
+/** The engine's parameterizations (from its registry); the current one even before the engine answered. */
+function paramOptions(current: string): { value: string; label: string; title: string }[] {
+  const known = state?.params ?? [];
+  const opts = known.map((p) => ({ value: p.name, label: p.name, title: `${p.title}: ${p.description}` }));
+  return opts.some((o) => o.value === current) ? opts : [{ value: current, label: current, title: current }, ...opts];
 }
 
 const valueOf = (id: string) => String((document.getElementById(id) as unknown as { value: string }).value ?? '').trim();
@@ -33,15 +43,15 @@ function readSettings(): VisualizeSettings | null {
   if (!state) return null;
   const num = (id: string) => (valueOf(id) === '' ? undefined : Number(valueOf(id)));
   const raw = {
+    ...state.settings,
     param: valueOf('param'),
     steps: num('steps'),
-    ...(num('size') ? { size: num('size') } : {}),
+    size: num('size'),
     lr: num('lr'),
     seed: num('seed'),
     transforms: valueOf('transforms'),
-    batch: state.settings.batch,
-    ...(state.settings.decay !== undefined ? { decay: state.settings.decay } : {}),
   };
+  if (!num('size')) delete (raw as { size?: number }).size;
   const r = VisualizeSettings.safeParse(raw);
   for (const id of ['steps', 'size', 'lr', 'seed']) document.getElementById(id)?.removeAttribute('invalid');
   if (!r.success) {
@@ -63,14 +73,17 @@ function card(c: Cell, index: number): HTMLElement {
     ? h('img', { src: `data:image/png;base64,${c.png}`, alt: c.label, title: 'Click to enlarge', class: 'unit-image' })
     : h('div', { class: 'placeholder' }, running ? h('vscode-progress-ring') : 'no image');
   media.addEventListener('click', () => c.png && enlarge(c));
+  const importance = c.importancePng
+    ? h('img', { src: `data:image/png;base64,${c.importancePng}`, alt: `importance of ${c.label}`, title: 'Importance map: where the parameterization put its weight', class: 'importance-image' })
+    : null;
   const act = c.activation !== null ? h('span', { class: 'activation', title: 'Objective value on the final image' }, `act ${formatNumber(c.activation)}`) : null;
   const meta = h('div', { class: 'meta' },
     h('span', { class: 'label', title: c.spec }, c.label),
     h('span', { class: 'row' }, c.tag ? h('vscode-badge', { variant: 'counter' }, c.tag) : null, act, running && c.steps ? h('span', { class: 'dim' }, `step ${c.steps}`) : null),
   );
-  const el = h('div', { class: 'card', 'data-index': String(index), 'data-spec': c.spec }, media, meta);
+  const el = h('div', { class: 'card', 'data-index': String(index), 'data-spec': c.spec }, media, importance, meta);
   if (!state?.compare && !running && c.png) {
-    const cmp = h('a', { href: '#', class: 'compare-link', title: 'Run this unit with the pixel and the Fourier parameterization side by side' }, 'Compare parameterizations');
+    const cmp = h('a', { href: '#', class: 'compare-link', title: `Run this unit with every parameterization side by side (${(state?.params ?? []).map((p) => p.title).join(', ')})` }, 'Compare parameterizations');
     cmp.addEventListener('click', (e) => { e.preventDefault(); const st = readSettings(); if (st) vscode.postMessage({ type: 'compare', index, settings: st }); });
     meta.append(cmp);
   }
@@ -101,7 +114,9 @@ function render(): void {
   }
   const s = state.settings;
   const running = state.status === 'running';
-  const what = state.compare ? `${state.cells[0]?.label ?? state.units[0]} · pixel vs Fourier` : `${state.units.length} unit${state.units.length === 1 ? '' : 's'}`;
+  const what = state.compare
+    ? `${state.cells[0]?.label ?? state.units[0]} · ${(state.params ?? []).map((p) => p.title).join(' vs ') || 'every parameterization'}`
+    : `${state.units.length} unit${state.units.length === 1 ? '' : 's'}`;
   const header = h('header', {},
     h('div', { class: 'title' }, h('h1', {}, state.modelName), h('span', { class: 'dim' }, what)),
     h('div', { id: 'status', class: `status ${state.status}`, role: 'status' }, running ? progress.text || 'Starting…' : state.message ?? ''),
@@ -116,7 +131,7 @@ function render(): void {
   const savePngs = h('vscode-button', { id: 'save-pngs', secondary: true, disabled: !hasImages }, 'Save PNGs…');
   savePngs.addEventListener('click', () => vscode.postMessage({ type: 'savePngs' }));
   const toolbar = h('div', { class: 'toolbar' },
-    state.compare ? null : select('param', 'Parameterization', s.param, ['fourier', 'pixel']),
+    state.compare ? null : select('param', 'Parameterization', s.param, paramOptions(s.param)),
     field('steps', 'Steps', String(s.steps)),
     field('size', 'Size', s.size ? String(s.size) : '', 'narrow'),
     field('lr', 'Learning rate', String(s.lr)),

@@ -4,7 +4,7 @@ import type { BackendInfo } from '../backend';
 import { backendSummary } from '../backend/names';
 import type { NLModel } from '../model/types';
 import { describeModel, formatDescription, type ModelDescription } from '../model/describe';
-import { kindsForLayer } from '../render/objectives';
+import { kindsForLayer, parseUnits } from '../render/objectives';
 
 export interface JobModelDescription extends ModelDescription {
   layers: (ModelDescription['layers'][number] & { unitKinds: string[] })[];
@@ -30,4 +30,9 @@ export function formatJobDescription(d: JobModelDescription): string {
 /** `backend: wasm + oneDNN (why, with the threads)`. */
 export function backendLine(b: BackendInfo): string {
   return `backend: ${backendSummary({ name: b.name, native: b.native })} (${b.reason})`;
+}
+
+/** Unit specs (ranges, class names, sums) expanded into single units, as visualize makes them. */
+export function expandUnits(model: NLModel, specs: string[]): { spec: string; label: string }[] {
+  return parseUnits(model, specs).map((u) => ({ spec: u.spec, label: u.label }));
 }
