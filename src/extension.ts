@@ -14,6 +14,7 @@ import { backendSetting, defaultSettings, layerChannels } from './ui/settings';
 import { layerKinds, ModelTree, specFromSyntax, unitLabel, unitNoun, unitSpec, visualLayers, type Node } from './ui/tree';
 import type { LoadedModel } from './engine/protocol';
 import { modelFileExtensions, modelFileList } from './core/model/formats';
+import { backendSummary } from './core/backend/names';
 
 export interface NeuronLensApi {
   engine: EngineClient;
@@ -73,7 +74,7 @@ export function activate(context: vscode.ExtensionContext): NeuronLensApi {
     backend: backendSetting(),
     onLog: (level, m) => log.appendLine(`[engine ${level}] ${m}`),
     onReady: (b) => {
-      status.text = `$(pulse) Neuron Lens: ${b.name}${b.native ? ` + ${b.native.split(' ')[0]}` : ''}${b.threads ? `, ${b.threads} thread${b.threads === 1 ? '' : 's'}` : ''}`;
+      status.text = `$(pulse) Neuron Lens: ${backendSummary(b)}`;
       status.tooltip = `Neuron Lens backend — ${b.reason}`;
       log.appendLine(`engine ready: ${b.reason}`);
     },

@@ -89,6 +89,10 @@ describe('EngineClient with a real engine process', function () {
     assert.deepStrictEqual(r.description, JSON.parse(JSON.stringify(describeJob(local))));
     assert.deepStrictEqual(r.description.layers.find((l) => l.name === 'conv_b')?.unitKinds, ['channel', 'neuron']);
     assert.deepStrictEqual(r.description.layers.find((l) => l.name === 'logits')?.unitKinds, ['logit']);
+    assert.ok(r.unitKinds.some((k) => k.name === 'channel' && k.syntax.startsWith('channel:')));
+    const units = await client.request('units', { model: { path: modelPath }, units: ['channel:conv_b:0-1', 'logit:sneaker'] }).result;
+    assert.deepStrictEqual(units.units.map((u) => u.spec), ['channel:conv_b:0', 'channel:conv_b:1', 'logit:7']);
+    await assert.rejects(client.request('units', { model: { path: modelPath }, units: ['channel:conv_z:0'] }).result, /unknown layer "conv_z"/);
     local.dispose();
     assert.match(r.hash, /^[0-9a-f]{64}$/);
     assert.strictEqual(r.classNames?.[7], 'sneaker');

@@ -1,13 +1,11 @@
 // The engine child process: runs src/core for the extension host, speaking the protocol in ./protocol.ts
 // over the IPC channel. Jobs run one at a time in arrival order; every request gets exactly one response,
 // and no exception escapes unanswered.
-import * as crypto from 'crypto';
-import * as fs from 'fs';
 import * as path from 'path';
 import { initBackend, type BackendInfo } from '../core/backend';
 import { loadModel, type NLModel } from '../core/model';
 import { encodePng } from '../core/image';
-import { capabilities, describeJob, expandUnits, readPhotos, runAttack, runVisualize } from '../core/jobs';
+import { capabilities, describeJob, expandUnits, hashModel, readPhotos, runAttack, runVisualize } from '../core/jobs';
 import {
   describeIssues, parseParams, Request, type EngineMessage, type Method, type ModelRef, type Params, type Result,
 } from './protocol';
@@ -43,28 +41,6 @@ async function getModel(ref: ModelRef): Promise<NLModel> {
     m.catch(() => models.delete(key));
   }
   return m;
-}
-
-/** sha256 over the model file, the weight files its manifest names, and the neuron-lens.json sidecar. */
-function hashModel(file: string): string {
-  const h = crypto.createHash('sha256');
-  const text = fs.readFileSync(file);
-  h.update(text);
-  const dir = path.dirname(file);
-  try {
-    const json = JSON.parse(text.toString('utf8'));
-    for (const group of Array.isArray(json.weightsManifest) ? json.weightsManifest : []) {
-      for (const p of Array.isArray(group.paths) ? group.paths : []) {
-        const f = path.resolve(dir, String(p));
-        if (f.startsWith(dir + path.sep) && fs.existsSync(f)) h.update(fs.readFileSync(f));
-      }
-    }
-  } catch {
-    // not JSON: the file bytes alone identify it
-  }
-  const sidecar = path.join(dir, 'neuron-lens.json');
-  if (fs.existsSync(sidecar)) h.update(fs.readFileSync(sidecar));
-  return h.digest('hex');
 }
 
 /** Jobs cancelled by id (running or still queued). */

@@ -3,6 +3,9 @@
 import * as vscode from 'vscode';
 import type { LoadedModel, ModelDescription, UnitKindInfo } from '../engine/protocol';
 import { modelDisplayName, type ModelStore } from './models';
+import { specFromSyntax } from './specs';
+
+export { specFromSyntax };
 
 export const PAGE = 64;
 
@@ -14,14 +17,6 @@ export type Node =
   | { type: 'page'; path: string; layer: Layer; model: LoadedModel; start: number; end: number }
   | { type: 'unit'; path: string; layer: Layer; model: LoadedModel; index: number }
   | { type: 'error'; message: string };
-
-/**
- * A spec from a unit kind's syntax: `<layer>` becomes the layer's name, the next `<...>` the value,
- * optional `[...]` parts are left out (`channel:<layer>:<c|a-b>` -> `channel:conv_b:0-7`).
- */
-export function specFromSyntax(syntax: string, layer: string, value: string): string {
-  return syntax.replace(/\[[^\]]*\]/g, '').replace('<layer>', layer).replace(/<[^>]*>/, value);
-}
 
 /** The kinds a layer offers, with what the engine says of them (syntax, description, example). */
 export function layerKinds(layer: Layer, model: LoadedModel): UnitKindInfo[] {

@@ -172,10 +172,34 @@ export function resolveAttackOptions(opts: Partial<AttackOptions>): Omit<AttackO
  */
 export async function attack(model: NLModel, images: RGBImage[], targets: number[], options: Partial<AttackOptions> = {}): Promise<AttackRun> {
   const o = resolveAttackOptions(options);
-  const { onProgress, shouldStop } = options;
+  const ctx = checkInputs(model, images, targets);
+  const batch = await prepare(ctx, images, targets, o);
+  try {
+    const loop = await stepLoop(ctx, batch, o, options);
+    const results = await finalize(ctx, batch, loop);
+    const { stepTimes, pairSteps } = loop;
+    return { results, settings: o, msPerStep: meanMs(stepTimes), msPerPairStep: pairSteps ? stepTimes.reduce((a, c) => a + c, 0) / pairSteps : 0, stepsRun: loop.step, cancelled: loop.cancelled };
+  } finally {
+    for (const ts of [batch.x0, batch.lo, batch.hi, batch.oneHot, batch.delta]) ts.forEach((t) => t.dispose());
+  }
+}
+
+/** What every step of an attack needs to know of the model. */
+interface AttackContext {
+  model: NLModel;
+  logitsLayer: string;
+  nClasses: number;
+  H: number;
+  W: number;
+  C: number;
+  /** [1, H, W, C]. */
+  shape: [number, number, number, number];
+}
+
+/** Checks the model, the images and the targets; one clear error for the first problem. */
+function checkInputs(model: NLModel, images: RGBImage[], targets: number[]): AttackContext {
   const nClasses = model.classCount;
   if (!nClasses) throw new Error(`model ${model.name} has no pre-softmax logits layer (none found automatically; set "logitsLayer" in neuron-lens.json)`);
-  const logitsLayer = model.logitsLayer!;
   const { height: H, width: W, channels: C } = model.input;
   if (images.length === 0) throw new Error('attack: no images given');
   if (images.length !== targets.length) throw new Error(`attack: ${images.length} images but ${targets.length} targets (one target per image; see attackPairs)`);
@@ -187,171 +211,216 @@ export async function attack(model: NLModel, images: RGBImage[], targets: number
   targets.forEach((t, i) => {
     if (!Number.isInteger(t) || t < 0 || t >= nClasses) throw new Error(`attack: target ${t} of pair ${i} is not a class index of ${model.name} (0-${nClasses - 1})`);
   });
+  return { model, logitsLayer: model.logitsLayer!, nClasses, H, W, C, shape: [1, H, W, C] };
+}
 
-  const B = images.length;
+/** Per pair: the 8-bit original, the ball's bounds in 8-bit levels, the target one-hot and the current delta. */
+interface Batch {
+  targets: number[];
+  origQ: Uint8Array[];
+  x0: tf.Tensor4D[];
+  lo: tf.Tensor4D[];
+  hi: tf.Tensor4D[];
+  oneHot: tf.Tensor2D[];
+  delta: tf.Tensor4D[];
+  /** Logits of the originals, when known before the first step (a random start moves off them at once). */
+  originalLogits: Float32Array[] | null;
+}
+
+async function prepare(ctx: AttackContext, images: RGBImage[], targets: number[], o: AttackSettings): Promise<Batch> {
+  const { H, W, C, shape, nClasses } = ctx;
   const m = levelsInBall(o.epsilon);
-  const origQ = images.map((img) => toUint8(img));
   const size = H * W * C;
-  const shape: [number, number, number, number] = [1, H, W, C];
-  const x0: tf.Tensor4D[] = [];
-  const lo: tf.Tensor4D[] = [];
-  const hi: tf.Tensor4D[] = [];
-  const oneHot: tf.Tensor2D[] = [];
-  const delta: tf.Tensor4D[] = [];
+  const batch: Batch = { targets, origQ: images.map((img) => toUint8(img)), x0: [], lo: [], hi: [], oneHot: [], delta: [], originalLogits: null };
+  try {
+    batch.origQ.forEach((q, b) => {
+      const l = new Float32Array(size); const h = new Float32Array(size);
+      for (let i = 0; i < size; i++) { l[i] = Math.max(q[i] - m, 0); h[i] = Math.min(q[i] + m, 255); }
+      batch.x0.push(tf.tensor4d(fromUint8(q, H, W, C).data, shape));
+      batch.lo.push(tf.tensor4d(l, shape));
+      batch.hi.push(tf.tensor4d(h, shape));
+      const oh = new Float32Array(nClasses); oh[targets[b]] = 1;
+      batch.oneHot.push(tf.tensor2d(oh, [1, nClasses]));
+      batch.delta.push(o.randomStart
+        ? tf.tidy(() => project(tf.randomUniform(shape, -o.epsilon, o.epsilon, 'float32', (o.seed ?? 0) * 100003 + b) as tf.Tensor4D, batch.x0[b], o.epsilon))
+        : tf.zeros(shape));
+    });
+    if (o.randomStart) batch.originalLogits = await classify(ctx.model, ctx.logitsLayer, batch.x0, nClasses);
+    return batch;
+  } catch (e) {
+    for (const ts of [batch.x0, batch.lo, batch.hi, batch.oneHot, batch.delta]) ts.forEach((t) => t.dispose());
+    throw e;
+  }
+}
+
+type AttackSettings = Omit<AttackOptions, 'onProgress' | 'shouldStop'>;
+
+/** What the step loop found, per pair and overall. */
+interface LoopOutcome {
+  firstSuccess: (number | null)[];
+  lastSuccess: boolean[];
+  stepsRun: number[];
+  /** Logits of the originals (step 0's evaluation, or the random start's classification). */
+  originalLogits: Float32Array[];
+  stepTimes: number[];
+  pairSteps: number;
+  /** Gradient steps run (the longest pair). */
+  step: number;
+  cancelled: boolean;
+}
+
+/**
+ * The gradient steps on the pairs still running; a pair stops (its delta frozen) once its target is
+ * top-1 (with earlyStop), after the last step, or on a cancel. A last pass without gradient evaluates
+ * the pairs still running.
+ */
+async function stepLoop(ctx: AttackContext, batch: Batch, o: AttackSettings, cb: Pick<AttackOptions, 'onProgress' | 'shouldStop'>): Promise<LoopOutcome> {
+  const { model, logitsLayer, nClasses } = ctx;
+  const { x0, lo, hi, oneHot, delta, targets } = batch;
+  const B = x0.length;
   const firstSuccess: (number | null)[] = Array(B).fill(null);
   const lastSuccess: boolean[] = Array(B).fill(false);
   const stepsRun: number[] = Array(B).fill(0);
   const frozen: boolean[] = Array(B).fill(false);
-  let originalLogits: Float32Array[] | null = null;
+  let originalLogits = batch.originalLogits;
   const stepTimes: number[] = [];
   let pairSteps = 0;
   let cancelled = false;
   let step = 0;
-  try {
-    for (let b = 0; b < B; b++) {
-      const q = origQ[b];
-      const l = new Float32Array(size); const h = new Float32Array(size);
-      for (let i = 0; i < size; i++) { l[i] = Math.max(q[i] - m, 0); h[i] = Math.min(q[i] + m, 255); }
-      x0.push(tf.tensor4d(fromUint8(q, H, W, C).data, shape));
-      lo.push(tf.tensor4d(l, shape));
-      hi.push(tf.tensor4d(h, shape));
-      const oh = new Float32Array(nClasses); oh[targets[b]] = 1;
-      oneHot.push(tf.tensor2d(oh, [1, nClasses]));
-      delta.push(o.randomStart
-        ? tf.tidy(() => project(tf.randomUniform(shape, -o.epsilon, o.epsilon, 'float32', (o.seed ?? 0) * 100003 + b) as tf.Tensor4D, x0[b], o.epsilon))
-        : tf.zeros(shape));
-    }
-    if (o.randomStart) originalLogits = await classify(model, logitsLayer, x0, nClasses);
-
-    const forward = (img: tf.Tensor4D, n: number): tf.Tensor2D => tf.reshape(model.tap([logitsLayer], preprocessImage(model, img))[0], [n, nClasses]);
-    for (;;) {
-      const active = frozen.flatMap((f, b) => (f ? [] : [b]));
-      if (active.length === 0) break;
-      if (step > 0 && !cancelled && shouldStop?.()) cancelled = true;
-      const withGrad = step < o.steps && !cancelled;
-      const n = active.length;
-      const t0 = performance.now();
-      const out = tf.tidy(() => {
-        const cat = (ts: tf.Tensor4D[]) => (n === 1 ? ts[active[0]].clone() : tf.concat(active.map((b) => ts[b]), 0));
-        const xs = cat(x0);
-        const ds = cat(delta);
-        // The 8-bit image inside the ball: round, then clamp to [orig - m, orig + m] ∩ [0, 255] levels.
-        const q = tf.div(tf.minimum(tf.maximum(tf.round(tf.mul(tf.add(xs, ds), 255)), cat(lo)), cat(hi)), 255) as tf.Tensor4D;
-        if (!withGrad) return { logits: forward(q, n) };
-        const oh = n === 1 ? oneHot[active[0]].clone() : tf.concat(active.map((b) => oneHot[b]), 0);
-        let kept: tf.Tensor2D | null = null;
-        const grad = tf.grad((img: tf.Tensor) => {
-          const logits = forward(img as tf.Tensor4D, n);
-          kept = tf.keep(logits);
-          const score = o.method === 'am' ? logits : tf.logSoftmax(logits);
-          let obj: tf.Tensor = tf.sum(tf.mul(score, oh));
-          if (o.tv > 0) obj = tf.sub(obj, tf.mul(tf.sum(totalVariation(tf.sub(img, xs) as tf.Tensor4D)), o.tv));
-          return obj;
-        })(q) as tf.Tensor4D;
-        let dir: tf.Tensor4D;
-        if (o.update === 'sign') dir = tf.sign(grad);
-        else dir = tf.div(grad, tf.add(tf.max(tf.abs(grad), [1, 2, 3], true), 1e-30));
-        const next = project(tf.add(ds, tf.mul(dir, o.step)), xs, o.epsilon);
-        return { logits: kept! as tf.Tensor2D, next };
-      });
-      const logits = (await out.logits.data()) as Float32Array;
-      out.logits.dispose();
-      if (step === 0 && !originalLogits) originalLogits = active.map((_, i) => logits.slice(i * nClasses, (i + 1) * nClasses));
-      const nexts = out.next ? (n === 1 ? [out.next] : tf.split(out.next, n, 0)) : [];
-      if (out.next && n > 1) out.next.dispose();
-      active.forEach((b, i) => {
-        const row = logits.subarray(i * nClasses, (i + 1) * nClasses);
-        const hit = argmax(row) === targets[b];
-        lastSuccess[b] = hit;
-        if (hit && firstSuccess[b] === null) firstSuccess[b] = step;
-        if (!withGrad || (hit && o.earlyStop)) {
-          frozen[b] = true;
-          nexts[i]?.dispose();
-        } else {
-          delta[b].dispose();
-          delta[b] = nexts[i] as tf.Tensor4D;
-          stepsRun[b] = step + 1;
-        }
-      });
-      await tf.nextFrame();
-      if (!withGrad) break;
-      stepTimes.push(performance.now() - t0);
-      pairSteps += n;
-      step++;
-      if (onProgress) {
-        const ms = meanMs(stepTimes);
-        onProgress({
-          step, steps: o.steps, pairs: B,
-          active: frozen.filter((f) => !f).length,
-          succeeded: firstSuccess.filter((s) => s !== null).length,
-          msPerStep: ms, etaMs: (o.steps - step) * ms,
-        });
+  const forward = (img: tf.Tensor4D, n: number): tf.Tensor2D => tf.reshape(model.tap([logitsLayer], preprocessImage(model, img))[0], [n, nClasses]);
+  for (;;) {
+    const active = frozen.flatMap((f, b) => (f ? [] : [b]));
+    if (active.length === 0) break;
+    if (step > 0 && !cancelled && cb.shouldStop?.()) cancelled = true;
+    const withGrad = step < o.steps && !cancelled;
+    const n = active.length;
+    const t0 = performance.now();
+    const out = tf.tidy(() => {
+      const cat = (ts: tf.Tensor4D[]) => (n === 1 ? ts[active[0]].clone() : tf.concat(active.map((b) => ts[b]), 0));
+      const xs = cat(x0);
+      const ds = cat(delta);
+      // The 8-bit image inside the ball: round, then clamp to [orig - m, orig + m] ∩ [0, 255] levels.
+      const q = tf.div(tf.minimum(tf.maximum(tf.round(tf.mul(tf.add(xs, ds), 255)), cat(lo)), cat(hi)), 255) as tf.Tensor4D;
+      if (!withGrad) return { logits: forward(q, n) };
+      const oh = n === 1 ? oneHot[active[0]].clone() : tf.concat(active.map((b) => oneHot[b]), 0);
+      let kept: tf.Tensor2D | null = null;
+      const grad = tf.grad((img: tf.Tensor) => {
+        const logits = forward(img as tf.Tensor4D, n);
+        kept = tf.keep(logits);
+        const score = o.method === 'am' ? logits : tf.logSoftmax(logits);
+        let obj: tf.Tensor = tf.sum(tf.mul(score, oh));
+        if (o.tv > 0) obj = tf.sub(obj, tf.mul(tf.sum(totalVariation(tf.sub(img, xs) as tf.Tensor4D)), o.tv));
+        return obj;
+      })(q) as tf.Tensor4D;
+      let dir: tf.Tensor4D;
+      if (o.update === 'sign') dir = tf.sign(grad);
+      else dir = tf.div(grad, tf.add(tf.max(tf.abs(grad), [1, 2, 3], true), 1e-30));
+      const next = project(tf.add(ds, tf.mul(dir, o.step)), xs, o.epsilon);
+      return { logits: kept! as tf.Tensor2D, next };
+    });
+    const logits = (await out.logits.data()) as Float32Array;
+    out.logits.dispose();
+    if (step === 0 && !originalLogits) originalLogits = active.map((_, i) => logits.slice(i * nClasses, (i + 1) * nClasses));
+    const nexts = out.next ? (n === 1 ? [out.next] : tf.split(out.next, n, 0)) : [];
+    if (out.next && n > 1) out.next.dispose();
+    active.forEach((b, i) => {
+      const row = logits.subarray(i * nClasses, (i + 1) * nClasses);
+      const hit = argmax(row) === targets[b];
+      lastSuccess[b] = hit;
+      if (hit && firstSuccess[b] === null) firstSuccess[b] = step;
+      if (!withGrad || (hit && o.earlyStop)) {
+        frozen[b] = true;
+        nexts[i]?.dispose();
+      } else {
+        delta[b].dispose();
+        delta[b] = nexts[i] as tf.Tensor4D;
+        stepsRun[b] = step + 1;
       }
-    }
-
-    // The saved images, and an independent check: re-encode each as PNG, decode, classify again.
-    const finalQ: Uint8Array[] = [];
-    const tq = tf.tidy(() => tf.concat(delta.map((d, b) => tf.div(tf.minimum(tf.maximum(tf.round(tf.mul(tf.add(x0[b], d), 255)), lo[b]), hi[b]), 255)), 0));
-    const all = (await tq.data()) as Float32Array;
-    tq.dispose();
-    for (let b = 0; b < B; b++) {
-      const k = new Uint8Array(size);
-      for (let i = 0; i < size; i++) k[i] = Math.round(all[b * size + i] * 255);
-      finalQ.push(k);
-    }
-    const adversarial = finalQ.map((k) => fromUint8(k, H, W, C));
-    const readBack = adversarial.map((img, b) => decodeImage(encodePng(img), `adversarial of pair ${b}`));
-    const readT = readBack.map((img) => tf.tensor4d(img.data, shape));
-    const after = await classify(model, logitsLayer, readT, nClasses);
-    readT.forEach((t) => t.dispose());
-
-    const results: AttackResult[] = [];
-    for (let b = 0; b < B; b++) {
-      const original = fromUint8(origQ[b], H, W, C);
-      const adv = adversarial[b];
-      const d: RGBImage = { width: W, height: H, channels: C, data: new Float32Array(size) };
-      let levels = 0;
-      for (let i = 0; i < size; i++) {
-        d.data[i] = adv.data[i] - original.data[i];
-        levels = Math.max(levels, Math.abs(finalQ[b][i] - origQ[b][i]));
-      }
-      const pBefore = softmax(originalLogits![b]);
-      const pAfter = softmax(after[b]);
-      const top1Before = argmax(pBefore);
-      const top1After = argmax(pAfter);
-      results.push({
-        pair: b,
-        target: targets[b],
-        targetName: shortName(model, targets[b]),
-        success: lastSuccess[b],
-        successAfterQuantization: top1After === targets[b],
-        stepsToSuccess: firstSuccess[b],
-        stepsRun: stepsRun[b],
-        originalClass: top1Before,
-        originalName: shortName(model, top1Before),
-        originalProb: pBefore[top1Before],
-        finalClass: top1After,
-        finalName: shortName(model, top1After),
-        finalProb: pAfter[top1After],
-        targetProb: pAfter[targets[b]],
-        targetLogit: after[b][targets[b]],
-        linf: linfDistance(adv, original),
-        linfLevels: levels,
-        l2: l2Distance(adv, original),
-        tv: tvDistance(adv, original),
-        psnr: psnr(adv, original),
-        ssim: ssim(adv, original),
-        top5Before: topK(pBefore, 5, model.classNames),
-        top5After: topK(pAfter, 5, model.classNames),
-        original,
-        adversarial: adv,
-        perturbation: perturbationImage(d, 10),
+    });
+    await tf.nextFrame();
+    if (!withGrad) break;
+    stepTimes.push(performance.now() - t0);
+    pairSteps += n;
+    step++;
+    if (cb.onProgress) {
+      const ms = meanMs(stepTimes);
+      cb.onProgress({
+        step, steps: o.steps, pairs: B,
+        active: frozen.filter((f) => !f).length,
+        succeeded: firstSuccess.filter((s) => s !== null).length,
+        msPerStep: ms, etaMs: (o.steps - step) * ms,
       });
     }
-    return { results, settings: o, msPerStep: meanMs(stepTimes), msPerPairStep: pairSteps ? stepTimes.reduce((a, c) => a + c, 0) / pairSteps : 0, stepsRun: step, cancelled };
-  } finally {
-    for (const ts of [x0, lo, hi, oneHot, delta]) ts.forEach((t) => t.dispose());
   }
+  return { firstSuccess, lastSuccess, stepsRun, originalLogits: originalLogits!, stepTimes, pairSteps, step, cancelled };
+}
+
+/** The saved images, an independent check (re-encode each as PNG, decode, classify again) and the metrics. */
+async function finalize(ctx: AttackContext, batch: Batch, loop: LoopOutcome): Promise<AttackResult[]> {
+  const { model, logitsLayer, nClasses, H, W, C, shape } = ctx;
+  const { x0, lo, hi, delta, origQ } = batch;
+  const size = H * W * C;
+  const finalQ: Uint8Array[] = [];
+  const tq = tf.tidy(() => tf.concat(delta.map((d, b) => tf.div(tf.minimum(tf.maximum(tf.round(tf.mul(tf.add(x0[b], d), 255)), lo[b]), hi[b]), 255)), 0));
+  const all = (await tq.data()) as Float32Array;
+  tq.dispose();
+  for (let b = 0; b < x0.length; b++) {
+    const k = new Uint8Array(size);
+    for (let i = 0; i < size; i++) k[i] = Math.round(all[b * size + i] * 255);
+    finalQ.push(k);
+  }
+  const adversarial = finalQ.map((k) => fromUint8(k, H, W, C));
+  const readBack = adversarial.map((img, b) => decodeImage(encodePng(img), `adversarial of pair ${b}`));
+  const readT = readBack.map((img) => tf.tensor4d(img.data, shape));
+  const after = await classify(model, logitsLayer, readT, nClasses);
+  readT.forEach((t) => t.dispose());
+  return adversarial.map((adv, b) => pairResult(ctx, b, batch.targets[b], origQ[b], finalQ[b], adv, loop.originalLogits[b], after[b], loop));
+}
+
+/** One pair's result: success, classes and probabilities before and after, distances, images. */
+function pairResult(ctx: AttackContext, b: number, target: number, origQ: Uint8Array, finalQ: Uint8Array, adv: RGBImage,
+  logitsBefore: Float32Array, logitsAfter: Float32Array, loop: LoopOutcome): AttackResult {
+  const { model, H, W, C } = ctx;
+  const size = H * W * C;
+  const original = fromUint8(origQ, H, W, C);
+  const d: RGBImage = { width: W, height: H, channels: C, data: new Float32Array(size) };
+  let levels = 0;
+  for (let i = 0; i < size; i++) {
+    d.data[i] = adv.data[i] - original.data[i];
+    levels = Math.max(levels, Math.abs(finalQ[i] - origQ[i]));
+  }
+  const pBefore = softmax(logitsBefore);
+  const pAfter = softmax(logitsAfter);
+  const top1Before = argmax(pBefore);
+  const top1After = argmax(pAfter);
+  return {
+    pair: b,
+    target,
+    targetName: shortName(model, target),
+    success: loop.lastSuccess[b],
+    successAfterQuantization: top1After === target,
+    stepsToSuccess: loop.firstSuccess[b],
+    stepsRun: loop.stepsRun[b],
+    originalClass: top1Before,
+    originalName: shortName(model, top1Before),
+    originalProb: pBefore[top1Before],
+    finalClass: top1After,
+    finalName: shortName(model, top1After),
+    finalProb: pAfter[top1After],
+    targetProb: pAfter[target],
+    targetLogit: logitsAfter[target],
+    linf: linfDistance(adv, original),
+    linfLevels: levels,
+    l2: l2Distance(adv, original),
+    tv: tvDistance(adv, original),
+    psnr: psnr(adv, original),
+    ssim: ssim(adv, original),
+    top5Before: topK(pBefore, 5, model.classNames),
+    top5After: topK(pAfter, 5, model.classNames),
+    original,
+    adversarial: adv,
+    perturbation: perturbationImage(d, 10),
+  };
 }
 
 /** delta clipped to [-eps, eps], then so that x + delta stays in [0, 1]. */

@@ -6,3 +6,4 @@ export * from './describe';
 export * from './visualize';
 export * from './attack';
 export * from './capabilities';
+export * from './modelHash';

@@ -99,6 +99,14 @@ test('visualizes a range of channels and compares parameterizations', async () =
   assert.notStrictEqual(cmp.state.cells[0].png, cmp.state.cells[1].png);
 });
 
+test('"Visualize as…" offers the layer\'s unit kinds from the engine and expands the spec', async () => {
+  const layer = await layerNode(tiny(), 'conv_b');
+  assert.deepStrictEqual(layer.layer.unitKinds, ['channel', 'neuron']);
+  const r = (await vscode.commands.executeCommand('neuronLens.visualizeAs', layer, { kind: 'neuron', spec: 'neuron:conv_b:0-1' })) as RunOutcome;
+  assert.deepStrictEqual(r.state.cells.map((c) => c.spec), ['neuron:conv_b:0', 'neuron:conv_b:1']);
+  assert.ok(r.state.cells.every((c) => c.png && c.activation !== null));
+});
+
 test('CodeLens: "Open in Neuron Lens" on a model path and "Visualize <layer>" on a layer name', async () => {
   const doc = await vscode.workspace.openTextDocument(path.join(ws(), 'train.py'));
   await vscode.window.showTextDocument(doc);
