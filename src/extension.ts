@@ -15,6 +15,7 @@ import { layerKinds, ModelTree, specFromSyntax, unitLabel, unitNoun, unitSpec, v
 import type { LoadedModel } from './engine/protocol';
 import { modelFileExtensions, modelFileList } from './core/model/formats';
 import { backendSummary } from './core/backend/names';
+import { ATTACK_DEFAULTS } from './core/jobs/options';
 
 export interface NeuronLensApi {
   engine: EngineClient;
@@ -39,7 +40,8 @@ export interface AttackImageArgs {
 }
 
 const IMAGE_EXTENSIONS = ['png', 'jpg', 'jpeg'];
-const DEFAULT_ATTACK_CONTROLS: AttackControls = { method: 'am', epsilon: 0.01, tv: 1e-4, steps: 30 };
+/** The attack panel's starting knobs: the jobs' option table's defaults (AM, the paper's). */
+const DEFAULT_ATTACK_CONTROLS: AttackControls = { method: ATTACK_DEFAULTS.method as AttackControls['method'], epsilon: ATTACK_DEFAULTS.epsilon, tv: ATTACK_DEFAULTS.tv, steps: ATTACK_DEFAULTS.steps };
 
 type LayerNode = Extract<Node, { type: 'layer' }>;
 type UnitNode = Extract<Node, { type: 'unit' }>;

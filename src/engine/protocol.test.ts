@@ -30,6 +30,13 @@ describe('engine protocol', () => {
     assert.strictEqual(p.settings.size, undefined);
   });
 
+  it('attack settings take their limits from the option table', () => {
+    const a = { model: { path: '/m' }, images: ['/i.png'], targets: ['1'] };
+    assert.strictEqual(parseParams('attack', { ...a, settings: { method: 'pgd', epsilon: 0.03, steps: 5 } }).settings.method, 'pgd');
+    assert.throws(() => parseParams('attack', { ...a, settings: { method: 'pgd', epsilon: 2, steps: 5 } }), /settings\.epsilon: Number must be less than or equal to 1/);
+    assert.throws(() => parseParams('attack', { ...a, settings: { method: 'deepfool', epsilon: 0.1, steps: 5 } }), /settings\.method/);
+  });
+
   it('backend names come from core/backend', () => {
     for (const b of BACKEND_SETTINGS) assert.strictEqual(parseParams('init', { backend: b }).backend, b);
   });

@@ -119,18 +119,23 @@ export type UnitImage = z.infer<typeof UnitImage>;
 const VisualizeResult = z.object({ units: z.array(UnitImage), msPerStep: z.number(), cancelled: z.boolean(), backend: z.string() });
 export type VisualizeResult = z.infer<typeof VisualizeResult>;
 
-/** Every option of core/jobs/options.ts ATTACK_OPTIONS (earlyStop as a boolean), plus PGD's random start. */
+const attackOption = (key: string) => optionSchema(ATTACK_OPTIONS.find((o) => o.key === key)!);
+
+/**
+ * The options of core/jobs/options.ts ATTACK_OPTIONS (earlyStop as a boolean), plus PGD's random start.
+ * Method and epsilon are required here; the rest default in core by method (resolveAttackOptions).
+ */
 export const AttackSettings = z.object({
-  method: z.enum(['am', 'fgsm', 'pgd']),
+  method: attackOption('method') as z.ZodEnum<['am', 'fgsm', 'pgd']>,
   /** L-infinity radius on the [0,1] pixel scale. */
-  epsilon: optionSchema(ATTACK_OPTIONS[1]) as z.ZodNumber,
-  steps: optionSchema(ATTACK_OPTIONS[4]) as z.ZodNumber,
-  step: (optionSchema(ATTACK_OPTIONS[2]) as z.ZodNumber).optional(),
-  tv: (optionSchema(ATTACK_OPTIONS[3]) as z.ZodNumber).optional(),
-  update: z.enum(['sign', 'gradient']).optional(),
+  epsilon: attackOption('epsilon') as z.ZodNumber,
+  steps: attackOption('steps') as z.ZodNumber,
+  step: (attackOption('step') as z.ZodNumber).optional(),
+  tv: (attackOption('tv') as z.ZodNumber).optional(),
+  update: (attackOption('update') as z.ZodEnum<['sign', 'gradient']>).optional(),
   earlyStop: z.boolean().optional(),
   randomStart: z.boolean().optional(),
-  seed: (optionSchema(ATTACK_OPTIONS[7]) as z.ZodNumber).optional(),
+  seed: (attackOption('seed') as z.ZodNumber).optional(),
 });
 export type AttackSettings = z.infer<typeof AttackSettings>;
 

@@ -5,11 +5,11 @@ import { METHODS } from '../engine/protocol';
 
 /** The knobs the panel exposes (epsilon, lambda = TV weight, method, steps). */
 export const AttackControls = z.object({
-  method: z.enum(['am', 'fgsm', 'pgd']),
-  epsilon: z.number().positive().max(1),
-  /** Lambda: the weight of the total-variation penalty on the perturbation (AM). */
+  method: METHODS.attack.params.shape.settings.shape.method,
+  epsilon: METHODS.attack.params.shape.settings.shape.epsilon,
+  /** Lambda: the weight of the total-variation penalty on the perturbation (AM); the panel caps it at 1. */
   tv: z.number().min(0).max(1),
-  steps: z.number().int().min(1).max(100000),
+  steps: METHODS.attack.params.shape.settings.shape.steps,
 });
 export type AttackControls = z.infer<typeof AttackControls>;
 
