@@ -42,6 +42,14 @@ describe('neuron-lens CLI', function () {
     assert.match(r.stderr, /^backend: cpu \(/m, 'says which backend and why');
   });
 
+  it('describe says "+ oneDNN" when the native kernels serve the wasm backend', () => {
+    const r = cli('describe', MN25, '--backend', 'wasm');
+    assert.equal(r.code, 0, r.stderr);
+    const built = fs.existsSync(path.join(repoRoot, 'native', 'build', 'onednn.node')) && process.env.NEURON_LENS_NATIVE !== '0';
+    assert.match(r.stderr, built ? /^backend: wasm \+ oneDNN \(/m : /^backend: wasm \(/m);
+    assert.match(r.stdout, /^conv_pw_6 +Conv2D +\[\?, 14, 14, 128\] +128 +channel, neuron$/m, 'the unit kinds of each layer');
+  });
+
   it('visualize writes PNGs named after the units, a grid and result.json', () => {
     const dir = path.join(out, 'vis');
     const r = cli('visualize', MN25, '--input-range', '-1,1', '--unit', 'logit:goldfish', '--unit', 'channel:conv_pw_6:3-4',
