@@ -6,8 +6,9 @@ import * as vscode from 'vscode';
 import type { ModelStore } from './models';
 import { visualLayers } from './tree';
 import type { LoadedModel } from '../engine/protocol';
+import { modelPathInQuotesSource } from '../core/model/formats';
 
-const MODEL_PATH = /["'`]([^"'`\n]*?(?:model\.json|\.keras|\.h5|\.onnx))["'`]/g;
+const MODEL_PATH = new RegExp(modelPathInQuotesSource(), 'g');
 const LAYER_NAME = /\bname\s*[=:]\s*["']([A-Za-z0-9_./-]+)["']/g;
 
 export class ModelCodeLens implements vscode.CodeLensProvider {

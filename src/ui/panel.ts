@@ -172,7 +172,7 @@ export class VisualizationPanel extends WebviewPanelBase<PanelState, ToWebview, 
       cells = runs.map((r) => placeholder(r.spec, r.label, r.tag));
       this.setState({ params, cells });
       const model = await this.deps.store.load(target.modelPath);
-      // Group the cells that still need work by parameterization (a comparison has two groups).
+      // Group the cells that still need work by parameterization (a comparison: one group per parameterization).
       const todo = new Map<string, number[]>();
       runs.forEach((r, i) => {
         const s = { ...settings, param: r.param };

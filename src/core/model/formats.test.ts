@@ -1,5 +1,5 @@
 import { strict as assert } from 'assert';
-import { modelFileExtensions, modelFileGlob, modelFileKind, modelFileList, modelFilesHelp, modelFileWhenClause } from './formats';
+import { modelPathInQuotesSource, modelFileExtensions, modelFileGlob, modelFileKind, modelFileList, modelFilesHelp, modelFileWhenClause } from './formats';
 
 describe('model file kinds', () => {
   it('names a file by its kind', () => {
@@ -16,6 +16,12 @@ describe('model file kinds', () => {
     assert.equal(modelFileList(), 'model.json, .keras, .h5, .hdf5 or .onnx');
     assert.match(modelFileWhenClause(), /^resourceFilename == model\.json \|\| resourceExtname == \.keras/);
     assert.equal(modelFilesHelp().split('\n').length, 5);
+  });
+
+  it('finds quoted model paths in source code', () => {
+    const re = new RegExp(modelPathInQuotesSource(), 'g');
+    const src = `m = load("models/net/model.json"); k = keras.load('a/b.keras'); x = "notes.txt"; o = \`c.onnx\`; h = 'w.hdf5'`;
+    assert.deepEqual([...src.matchAll(re)].map((m) => m[1]), ['models/net/model.json', 'a/b.keras', 'c.onnx', 'w.hdf5']);
   });
 
   it('sniffs the first bytes', () => {

@@ -67,3 +67,9 @@ export function modelFilesHelp(indent = '  '): string {
   const w = Math.max(...MODEL_FILE_KINDS.map((k) => k.pattern.length));
   return MODEL_FILE_KINDS.map((k) => `${indent}${k.pattern.padEnd(w)}  ${k.what}`).join('\n');
 }
+
+/** A regex source matching a quoted path to a model file in source code (capture 1: the path). */
+export function modelPathInQuotesSource(): string {
+  const alts = MODEL_FILE_KINDS.map((k) => k.pattern.replace(/\./g, '\\.')).join('|');
+  return `["'\`]([^"'\`\n]*?(?:${alts}))["'\`]`;
+}
