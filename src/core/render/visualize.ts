@@ -9,7 +9,7 @@ import { createParam, paramNames } from './param';
 import { applyTransforms, parseTransforms } from './transforms';
 import { blurPenalty, l1, l2, totalVariation } from './regularizers';
 import { Rng } from './rng';
-import { VISUALIZE_DEFAULTS } from '../jobs/options';
+import { optionProblem, VISUALIZE_DEFAULTS, VISUALIZE_OPTIONS } from '../jobs/options';
 
 export interface Regularization {
   tv: number;
@@ -164,14 +164,13 @@ function mean(xs: number[]): number {
   return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0;
 }
 
+/** Every value within the limits of the one option table (core/jobs/options.ts); the parameterization registered. */
 function validate(o: VisualizeOptions): void {
-  const bad = (m: string) => { throw new Error(m); };
-  if (!Number.isInteger(o.steps) || o.steps < 1) bad(`--steps must be a positive integer, got ${o.steps}`);
-  if (!(o.lr > 0)) bad(`--lr must be positive, got ${o.lr}`);
-  if (!Number.isInteger(o.seed) || o.seed < 0) bad(`--seed must be a non-negative integer, got ${o.seed}`);
-  if (!Number.isInteger(o.batch) || o.batch < 1) bad(`--batch must be a positive integer, got ${o.batch}`);
-  if (o.size !== undefined && (!Number.isInteger(o.size) || o.size < 8 || o.size > 2048)) bad(`--size must be an integer in 8..2048, got ${o.size}`);
-  if (!paramNames().includes(o.param)) bad(`--param must be one of ${paramNames().join(', ')}, got "${o.param}"`);
-  if (!(o.decay >= 0)) bad(`--decay must be >= 0, got ${o.decay}`);
-  for (const [k, v] of Object.entries(o.reg)) if (!(v >= 0)) bad(`--${k} must be >= 0, got ${v}`);
+  const flat: Record<string, unknown> = { ...o, ...o.reg };
+  for (const spec of VISUALIZE_OPTIONS) {
+    if (spec.key === 'param' || flat[spec.key] === undefined) continue;
+    const problem = optionProblem(spec, flat[spec.key]);
+    if (problem) throw new Error(problem);
+  }
+  if (!paramNames().includes(o.param)) throw new Error(`--param must be one of ${paramNames().join(', ')}, got "${o.param}"`);
 }
