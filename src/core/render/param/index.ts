@@ -2,6 +2,7 @@
 // them all, in this order (the order the CLI, the settings and the webview list them).
 import './pixel';
 import './fourier';
+import './maco';
 
 export * from './registry';
 export { COLOR_CORRELATION_SVD_SQRT, colorDecorrelationMatrix, toValidImage } from './color';
