@@ -5,7 +5,8 @@ import type { NLModel } from '../model/types';
 import { preprocessImage } from '../model/preprocess';
 import { tensorToImages, type RGBImage } from '../image';
 import { Objective, type Unit } from './objectives';
-import { createParam, paramNames } from './param';
+import { createParam, getParam, paramNames } from './param';
+import { ImportanceAccumulator } from './param/importance';
 import { applyTransforms, parseTransforms } from './transforms';
 import { blurPenalty, l1, l2, totalVariation } from './regularizers';
 import { Rng } from './rng';
@@ -75,7 +76,10 @@ export interface UnitResult {
   /** Objective value on the final (untransformed) image. */
   activation: number;
   steps: number;
-  /** The parameterization's importance map (MACO's transparency), when it has one. */
+  /**
+   * Where the objective looked (MACO's transparency map), when the parameterization asks for it
+   * (`importance` in its definition): |d objective / d image| summed over the steps, one channel in [0, 1].
+   */
   importance?: RGBImage;
   /** Index of the diversity copy, when the objective asked for several. */
   copy?: number;
@@ -108,9 +112,10 @@ export async function visualize(model: NLModel, units: Unit[], options: Partial<
     const param = createParam(o.param, { batch: idx.length, height: size, width: size, channels: C, seed: o.seed * 7919 + ci, decay: o.decay });
     const objective = new Objective(model, chunkUnits);
     const optimizer = tf.train.adam(o.lr);
+    const importance = getParam(o.param).importance ? new ImportanceAccumulator([idx.length, size, size, C]) : null;
     const lossFn = (): tf.Scalar => {
       const img = param.image();
-      const x = preprocessImage(model, applyTransforms(img, specs, rng, outSize));
+      const x = preprocessImage(model, applyTransforms(importance ? importance.track(img) : img, specs, rng, outSize));
       const value = objective.evaluate(model.tap(objective.layers, x));
       let loss: tf.Tensor = tf.neg(tf.sum(value));
       if (o.reg.tv) loss = tf.add(loss, tf.mul(tf.sum(totalVariation(img)), o.reg.tv));
@@ -143,10 +148,11 @@ export async function visualize(model: NLModel, units: Unit[], options: Partial<
         const x = preprocessImage(model, applyTransforms(finalImg, [], rng, outSize));
         return objective.evaluate(model.tap(objective.layers, x));
       });
-      const [images, values] = await Promise.all([readImages(finalImg), finalValue.data()]);
+      const [images, values, maps] = await Promise.all([readImages(finalImg), finalValue.data(), importance?.maps()]);
       finalValue.dispose();
-      chunkUnits.forEach((unit, k) => results.push({ unit, image: images[k], activation: values[k], steps: done }));
+      chunkUnits.forEach((unit, k) => results.push({ unit, image: images[k], activation: values[k], steps: done, ...(maps ? { importance: maps[k] } : {}) }));
     } finally {
+      importance?.dispose();
       optimizer.dispose();
       objective.dispose();
       param.dispose();

@@ -48,6 +48,11 @@ export function registerParam(def: ParamDefinition): void {
   registry.set(def.name, def);
 }
 
+/** Removes a registration: for tests that register a parameterization of their own and clean up after. */
+export function unregisterParam(name: string): void {
+  if (!registry.delete(name)) throw new Error(`unregisterParam: "${name}" is not registered`);
+}
+
 /** Every parameterization, in registration order. */
 export function paramDefinitions(): readonly ParamDefinition[] {
   return [...registry.values()];
