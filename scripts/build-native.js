@@ -107,12 +107,20 @@ if (portable) {
   fs.rmSync(licenses, { recursive: true, force: true });
   fs.mkdirSync(licenses);
   const notes = [];
+  const texts = new Set();
   for (const d of bundle) {
     fs.copyFileSync(fs.realpathSync(d.file), path.join(outDir, d.soname));
     const { pkg, copyright } = copyrightOf(d.file);
     fs.copyFileSync(copyright, path.join(licenses, `${pkg}.copyright`));
     notes.push(`${d.soname}: Debian package ${pkg} (licence: licenses/${pkg}.copyright)`);
+    // Debian's copyright files name the full licence texts by path (Apache-2.0, GPL-3, ...): those come along too.
+    for (const m of fs.readFileSync(copyright, 'utf8').matchAll(/\/usr\/share\/common-licenses\/([\w.+-]*[\w+-])/g)) texts.add(m[1]);
   }
+  for (const t of texts) {
+    const f = `/usr/share/common-licenses/${t}`;
+    if (fs.existsSync(f)) fs.copyFileSync(f, path.join(licenses, t));
+  }
+  if (!fs.existsSync(path.join(licenses, 'Apache-2.0'))) give('the Apache-2.0 text oneDNN\'s licence refers to is not in /usr/share/common-licenses');
   fs.writeFileSync(path.join(outDir, 'NOTICE'), [
     'The native kernels of Neuron Lens (onednn.node, MIT) are linked to these libraries, copied unchanged from Debian:',
     '', ...notes, '',
