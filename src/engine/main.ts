@@ -92,7 +92,7 @@ const handlers: { [M in Method]: (p: Params<M>, id: number) => Promise<Result<M>
       backend.catch(() => { backend = null; });
     }
     const b = await backend;
-    return { name: b.name, reason: b.reason, threads: b.threads, device: b.device };
+    return { name: b.name, reason: b.reason, threads: b.threads, device: b.device, native: b.native };
   },
   async loadModel(p) {
     const m = await getModel(p);
