@@ -80,6 +80,11 @@ export function addonCandidates(env: NodeJS.ProcessEnv = process.env, here = __d
   return roots.flatMap((r) => [path.join(r, 'native', 'build', ADDON_FILE), path.join(r, 'native', 'build', 'portable', ADDON_FILE)]);
 }
 
+/** Whether this runs from a source checkout (which can build the addon), not from an installed package. */
+function fromSource(here = __dirname): boolean {
+  return [path.join(here, '..', '..', '..'), path.join(here, '..')].some((r) => fs.existsSync(path.join(r, 'native', 'onednn.cc')));
+}
+
 let addon: Addon | null = null;
 let addonFile = '';
 let loadNote = '';
@@ -114,7 +119,9 @@ function loadAddon(): Addon | null {
   if (!file) {
     loadNote = process.env.NEURON_LENS_NATIVE_ADDON
       ? `native kernels not found: NEURON_LENS_NATIVE_ADDON=${process.env.NEURON_LENS_NATIVE_ADDON} does not exist`
-      : 'native kernels not built (npm run build:native needs libdnnl-dev)';
+      : fromSource()
+        ? 'native kernels not built (npm run build:native needs libdnnl-dev)'
+        : 'native kernels not in this package (the linux-x64 .vsix carries them)';
     return null;
   }
   let loaded: Addon;
