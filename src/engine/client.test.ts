@@ -55,6 +55,9 @@ describe('EngineClient with a real engine process', function () {
     assert.match(b.reason, /wasm/);
     assert.ok(b.threads! >= 1);
     assert.strictEqual(client.starts, 1);
+    // The native kernels' library comes through when they serve the engine (the status bar's "+ oneDNN").
+    if (/convolutions and matmuls on oneDNN/.test(b.reason)) assert.match(b.native ?? '', /^oneDNN \d/);
+    else assert.strictEqual(b.native, undefined);
   });
 
   it('loads a model and describes it exactly as the core does in this process', async () => {
