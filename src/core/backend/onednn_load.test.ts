@@ -11,11 +11,12 @@ import { addonCandidates, checkAddon } from './onednn';
 const root = path.join(__dirname, '..', '..', '..');
 const portable = path.join(root, 'native', 'build', 'portable', 'onednn.node');
 
-function backendIn(env: NodeJS.ProcessEnv): { name: string; reason: string; native?: string } {
-  const code = `require(${JSON.stringify(path.join(__dirname, 'index.ts'))}).initBackend('wasm').then((b) => console.log(JSON.stringify(b)))`;
-  const r = spawnSync(process.execPath, ['-r', 'tsx/cjs', '-e', code], {
-    cwd: root, encoding: 'utf8', timeout: 120000, env: { ...process.env, NEURON_LENS_NATIVE: '', NEURON_LENS_NATIVE_ADDON: '', NEURON_LENS_WASM_THREADS: '1', ...env },
-  });
+function backendIn(env: NodeJS.ProcessEnv): { name: string; reason: string; native?: string; spin?: string } {
+  const code = `require(${JSON.stringify(path.join(__dirname, 'index.ts'))}).initBackend('wasm').then((b) => console.log(JSON.stringify({ ...b, spin: process.env.GOMP_SPINCOUNT })))`;
+  const base: NodeJS.ProcessEnv = { ...process.env, NEURON_LENS_NATIVE: '', NEURON_LENS_NATIVE_ADDON: '', NEURON_LENS_WASM_THREADS: '1' };
+  delete base.GOMP_SPINCOUNT;
+  delete base.OMP_WAIT_POLICY;
+  const r = spawnSync(process.execPath, ['-r', 'tsx/cjs', '-e', code], { cwd: root, encoding: 'utf8', timeout: 120000, env: { ...base, ...env } });
   assert.strictEqual(r.status, 0, `child failed: ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').pop()!);
 }
@@ -82,5 +83,9 @@ describe('oneDNN addon: finding, checking and refusing it', function () {
     const b = backendIn({ NEURON_LENS_NATIVE_ADDON: portable });
     assert.match(b.native ?? '', /^oneDNN \d/);
     assert.match(b.reason, /native kernels, portable build/);
+    // OpenMP's threads spin briefly, not 300,000 times, before they sleep; a user's own setting is kept.
+    assert.strictEqual(b.spin, '1000');
+    assert.strictEqual(backendIn({ NEURON_LENS_NATIVE_ADDON: portable, GOMP_SPINCOUNT: '5' }).spin, '5');
+    assert.strictEqual(backendIn({ NEURON_LENS_NATIVE_ADDON: portable, OMP_WAIT_POLICY: 'active' }).spin, undefined);
   });
 });
