@@ -15,7 +15,7 @@ describe('npm run bench -- --editor (smoke, 2 steps)', () => {
     assert.equal(r.status, 0, `bench exited ${r.status}: ${r.stderr}`);
     const rows = r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
     assert.deepEqual(rows.map((x) => x.name), ['cli', 'cli portable', 'editor universal (before)', 'editor linux-x64 (after)']);
-    for (const row of rows) assert.ok(row.msPerStep > 0 && Number.isFinite(row.msPerStep), JSON.stringify(row));
+    for (const row of rows) assert.ok(row.msPerStep > 0 && row.cpuMsPerStep > 0 && Number.isFinite(row.vsCli) && Number.isFinite(row.cpuVsCli), JSON.stringify(row));
     assert.equal(rows[2].backend, 'wasm');
     assert.match(rows[3].backend, /^wasm \+ oneDNN \d/);
     assert.match(rows[1].backend, /^wasm \+ oneDNN \d/);

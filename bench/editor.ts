@@ -5,8 +5,10 @@
 //   editor universal  the engine child process of the unpacked neuron-lens.vsix, forked by EngineClient as the
 //                     extension forks it, timed by the arrival of its progress messages: wasm alone ("before")
 //   editor linux-x64  the same from neuron-lens-linux-x64.vsix: wasm + the portable addon ("after")
-// and prints each one's median ms/step and its ratio to cli (other processes load this machine, so only
-// same-run ratios mean anything). It packages both .vsix first (scripts/package.js: needs g++ and libdnnl-dev).
+// and prints each one's ms/step (median over repeats of each repeat's median) and CPU ms/step (the process's user +
+// system time over the timed steps: the engine's read from /proc), and their ratios to cli (median over repeats of
+// the ratio within the repeat: other processes load this machine, so only ratios of neighbouring runs mean anything).
+// It packages both .vsix first (scripts/package.js: needs g++ and libdnnl-dev).
 //
 //   npm run bench -- --editor [--steps 10] [--repeats 3] [--model DIR] [--json]
 import { spawnSync } from 'child_process';
@@ -38,10 +40,22 @@ function stepTimes(stamps: number[]): number[] {
   return stamps.slice(1).map((t, i) => t - stamps[i]).slice(1);
 }
 
-export interface EditorCase { name: string; backend: string; msPerStep: number; steps: number[] }
+export interface EditorCase { name: string; backend: string; msPerStep: number; vsCli: number; cpuMsPerStep: number; cpuVsCli: number; steps: number[] }
+interface CaseRun { backend: string; steps: number[]; cpuMsPerStep: number }
+
+/** CPU ms (user + system, all threads) a process has used so far, from /proc/PID/stat. */
+function processCpuMs(pid: number): number {
+  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // utime, stime in clock ticks (USER_HZ 100)
+}
+
+/** CPU ms per timed step, from CPU readings taken with the step stamps (the first step excluded, as for wall time). */
+function cpuPerStep(cpu: number[]): number {
+  return (cpu[cpu.length - 1] - cpu[1]) / (cpu.length - 2);
+}
 
 /** The CLI path, run in a child process (`--editor-cli-case`) so that each case starts fresh. */
-async function cliCase(model: string, steps: number, env: NodeJS.ProcessEnv): Promise<{ backend: string; steps: number[] }> {
+async function cliCase(model: string, steps: number, env: NodeJS.ProcessEnv): Promise<CaseRun> {
   const r = spawnSync(process.execPath, [...process.execArgv, __filename, '--editor-cli-case', model, String(steps)], { env, encoding: 'utf8', maxBuffer: 1 << 24 });
   const line = r.stdout.split('\n').find((l) => l.startsWith('{'));
   if (r.status !== 0 || !line) throw new Error(`cli case failed (${r.status ?? r.signal}): ${r.stderr.trim().split('\n').pop()}`);
@@ -56,21 +70,29 @@ async function cliCaseMain(model: string, steps: number): Promise<void> {
   const b = await initBackend('wasm');
   const m = await loadModel(model);
   const stamps: number[] = [performance.now()];
-  await visualize(m, parseUnits(m, [UNIT]), { ...SETTINGS, steps: steps + 1, previewEvery: 0, onProgress: () => stamps.push(performance.now()) });
-  process.stdout.write(`${JSON.stringify({ backend: b.native ? `wasm + ${b.native}` : b.name, steps: stepTimes(stamps) })}\n`);
+  const cpuMs = () => { const c = process.cpuUsage(); return (c.user + c.system) / 1000; };
+  const cpu: number[] = [cpuMs()];
+  await visualize(m, parseUnits(m, [UNIT]), { ...SETTINGS, steps: steps + 1, previewEvery: 0, onProgress: () => { stamps.push(performance.now()); cpu.push(cpuMs()); } });
+  const r: CaseRun = { backend: b.native ? `wasm + ${b.native}` : b.name, steps: stepTimes(stamps), cpuMsPerStep: cpuPerStep(cpu) };
+  process.stdout.write(`${JSON.stringify(r)}\n`);
 }
 
 /** The editor path: the engine of an unpacked .vsix, forked and driven by EngineClient as the extension does. */
-async function editorCase(extensionDir: string, model: string, steps: number): Promise<{ backend: string; steps: number[] }> {
+async function editorCase(extensionDir: string, model: string, steps: number): Promise<CaseRun> {
   const env = { ...process.env };
   delete env.NEURON_LENS_NATIVE_ADDON; // the engine finds the addon the package carries, or none
   const client = new EngineClient({ modulePath: path.join(extensionDir, 'dist', 'engine.js'), backend: 'wasm', env });
   try {
     const b = await client.start();
     await client.loadModel({ path: model });
+    const pid = client.pid!;
     const stamps: number[] = [performance.now()];
-    await client.visualize({ model: { path: model }, units: [UNIT], settings: { ...SETTINGS, steps: steps + 1 }, previewEvery: 0 }, () => stamps.push(performance.now())).result;
-    return { backend: b.native ? `wasm + ${b.native}` : b.name, steps: stepTimes(stamps) };
+    const cpu: number[] = [processCpuMs(pid)];
+    await client.visualize({ model: { path: model }, units: [UNIT], settings: { ...SETTINGS, steps: steps + 1 }, previewEvery: 0 }, () => {
+      stamps.push(performance.now());
+      cpu.push(processCpuMs(pid));
+    }).result;
+    return { backend: b.native ? `wasm + ${b.native}` : b.name, steps: stepTimes(stamps), cpuMsPerStep: cpuPerStep(cpu) };
   } finally {
     client.dispose();
   }
@@ -104,26 +126,31 @@ export async function editorBench(argv: string[]): Promise<EditorCase[]> {
     const universal = unpack(path.join(root, 'neuron-lens.vsix'), path.join(tmp, 'universal'));
     const linux = unpack(path.join(root, 'neuron-lens-linux-x64.vsix'), path.join(tmp, 'linux-x64'));
     const portable = path.join(root, 'native', 'build', 'portable', 'onednn.node');
-    const cases: Array<{ name: string; run: () => Promise<{ backend: string; steps: number[] }> }> = [
+    const cases: Array<{ name: string; run: () => Promise<CaseRun> }> = [
       { name: 'cli', run: () => cliCase(model, steps, process.env) },
       { name: 'cli portable', run: () => cliCase(model, steps, { ...process.env, NEURON_LENS_NATIVE_ADDON: portable }) },
       { name: 'editor universal (before)', run: () => editorCase(universal, model, steps) },
       { name: 'editor linux-x64 (after)', run: () => editorCase(linux, model, steps) },
     ];
-    const got = new Map<string, { backend: string; medians: number[]; steps: number[] }>();
+    const got = new Map<string, { backend: string; medians: number[]; cpu: number[]; steps: number[] }>();
     for (let r = 0; r < repeats; r++) {
       for (const c of cases) {
         const res = await c.run();
-        const g = got.get(c.name) ?? { backend: res.backend, medians: [], steps: [] };
+        const g = got.get(c.name) ?? { backend: res.backend, medians: [], cpu: [], steps: [] };
         g.medians.push(median(res.steps));
+        g.cpu.push(res.cpuMsPerStep);
         g.steps.push(...res.steps.map((t) => Math.round(t * 10) / 10));
         got.set(c.name, g);
       }
     }
-    const rows = cases.map((c) => { const g = got.get(c.name)!; return { name: c.name, backend: g.backend, msPerStep: median(g.medians), steps: g.steps }; });
-    const cli = rows[0].msPerStep;
-    log('\n| path | backend | ms/step | / cli |\n|---|---|---|---|');
-    for (const r of rows) log(`| ${r.name} | ${r.backend} | ${r.msPerStep.toFixed(1)} | ${(r.msPerStep / cli).toFixed(2)}x |`);
+    const cli = got.get(cases[0].name)!;
+    const ratio = (xs: number[], ref: number[]) => median(xs.map((x, i) => x / ref[i]));
+    const rows: EditorCase[] = cases.map((c) => {
+      const g = got.get(c.name)!;
+      return { name: c.name, backend: g.backend, msPerStep: median(g.medians), vsCli: ratio(g.medians, cli.medians), cpuMsPerStep: median(g.cpu), cpuVsCli: ratio(g.cpu, cli.cpu), steps: g.steps };
+    });
+    log('\n| path | backend | ms/step | / cli | cpu ms/step | / cli |\n|---|---|---|---|---|---|');
+    for (const r of rows) log(`| ${r.name} | ${r.backend} | ${r.msPerStep.toFixed(1)} | ${r.vsCli.toFixed(2)}x | ${r.cpuMsPerStep.toFixed(1)} | ${r.cpuVsCli.toFixed(2)}x |`);
     if (json) for (const r of rows) process.stdout.write(`${JSON.stringify(r)}\n`);
     return rows;
   } finally {
