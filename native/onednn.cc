@@ -879,8 +879,11 @@ NAPI_MODULE_INIT() {
   std::string s = "oneDNN " + std::to_string(ver->major) + "." + std::to_string(ver->minor) + "." + std::to_string(ver->patch);
   napi_create_string_utf8(env, s.c_str(), NAPI_AUTO_LENGTH, &v);
   napi_set_named_property(env, exports, "version", v);
-  // "native": compiled for the CPU that built it (-march=native); "portable": for any x86-64 (the .vsix's).
-#ifdef NEURON_LENS_PORTABLE
+  // "native": compiled for the CPU that built it (-march=native); "portable": for any x86-64 (the .vsix's), or
+  // "portable x86-64-v3": its copy for CPUs with AVX2 and FMA.
+#if defined(NEURON_LENS_PORTABLE) && defined(__AVX2__)
+  napi_create_string_utf8(env, "portable x86-64-v3", NAPI_AUTO_LENGTH, &v);
+#elif defined(NEURON_LENS_PORTABLE)
   napi_create_string_utf8(env, "portable", NAPI_AUTO_LENGTH, &v);
 #else
   napi_create_string_utf8(env, "native", NAPI_AUTO_LENGTH, &v);

@@ -43,7 +43,7 @@ const ABI = 5;
 interface Addon {
   version: string;
   abi?: number;
-  /** 'native' (-march=native, for the machine that built it) or 'portable'; absent before they were told apart. */
+  /** 'native' (-march=native, for the machine that built it), 'portable' or 'portable x86-64-v3'; absent before they were told apart. */
   build?: string;
   /** Instruction sets the build uses that this CPU lacks, space-separated ('' or absent: none). */
   cpuMissing?: string;
@@ -80,6 +80,29 @@ export function addonCandidates(env: NodeJS.ProcessEnv = process.env, here = __d
   return roots.flatMap((r) => [path.join(r, 'native', 'build', ADDON_FILE), path.join(r, 'native', 'build', 'portable', ADDON_FILE)]);
 }
 
+/** The instruction sets of x86-64-v3 (AVX2, FMA, ...) as /proc/cpuinfo names them; abm is lzcnt. */
+const X86_64_V3 = ['avx', 'avx2', 'bmi1', 'bmi2', 'f16c', 'fma', 'abm', 'movbe', 'xsave'];
+const V3_FILE = 'onednn-x86-64-v3.node';
+
+/** This CPU's flags from /proc/cpuinfo (empty where there is none). */
+function cpuFlags(): Set<string> {
+  try {
+    const line = /^flags\s*:(.*)$/m.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'));
+    return new Set(line ? line[1].trim().split(/\s+/) : []);
+  } catch {
+    return new Set();
+  }
+}
+
+/**
+ * The portable build's copy for x86-64-v3 CPUs (beside `file`) when this CPU has every one of those instruction sets,
+ * else `file`. Decided before loading: a library built for instruction sets the CPU lacks may crash as it loads.
+ */
+export function addonVariant(file: string, flags: Set<string> = cpuFlags()): string {
+  const v3 = path.join(path.dirname(file), V3_FILE);
+  return path.basename(file) === ADDON_FILE && fs.existsSync(v3) && X86_64_V3.every((f) => flags.has(f)) ? v3 : file;
+}
+
 /** Whether this runs from a source checkout (which can build the addon), not from an installed package. */
 function fromSource(here = __dirname): boolean {
   return [path.join(here, '..', '..', '..'), path.join(here, '..')].some((r) => fs.existsSync(path.join(r, 'native', 'onednn.cc')));
@@ -114,8 +137,8 @@ function loadAddon(): Addon | null {
     loadNote = 'native kernels off (NEURON_LENS_NATIVE=0)';
     return null;
   }
-  const candidates = addonCandidates();
-  const file = candidates.find((f) => fs.existsSync(f));
+  const found = addonCandidates().find((f) => fs.existsSync(f));
+  const file = found && addonVariant(found);
   if (!file) {
     loadNote = process.env.NEURON_LENS_NATIVE_ADDON
       ? `native kernels not found: NEURON_LENS_NATIVE_ADDON=${process.env.NEURON_LENS_NATIVE_ADDON} does not exist`
@@ -398,7 +421,7 @@ export function nativeLoops(): NativeLoops | null {
   return enabled ? addon : null;
 }
 
-/** The addon's version string, build ('native' or 'portable'), file and cache sizes, or null when it is not loaded. */
+/** The addon's version string, build ('native', 'portable' or 'portable x86-64-v3'), file and cache sizes, or null when it is not loaded. */
 export function oneDnnInfo(): { version: string; build: string; file: string; primitives: number; keptWeights: number } | null {
   return addon ? { version: addon.version, build: addon.build ?? 'native', file: addonFile, ...addon.stats() } : null;
 }

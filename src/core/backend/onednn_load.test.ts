@@ -3,7 +3,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { addonCandidates, checkAddon } from './onednn';
+import { addonCandidates, addonVariant, checkAddon } from './onednn';
 
 // How the addon is found, checked and refused. Each case loads it in a fresh process (the addon loads once per
 // process), through initBackend('wasm') as the engine does, and reads the backend's reason.
@@ -41,6 +41,19 @@ describe('oneDNN addon: finding, checking and refusing it', function () {
     ]);
     assert.deepStrictEqual(addonCandidates({}, '/ext/dist').slice(2), ['/ext/native/build/onednn.node', '/ext/native/build/portable/onednn.node']);
     assert.deepStrictEqual(addonCandidates({ NEURON_LENS_NATIVE_ADDON: '/a/b.node' }, here), ['/a/b.node']);
+  });
+
+  it('picks the portable build\'s x86-64-v3 copy only on a CPU with every one of its instruction sets', () => {
+    const dir = path.join(tmp, 'portable');
+    fs.mkdirSync(dir);
+    const base = path.join(dir, 'onednn.node');
+    fs.writeFileSync(base, '');
+    const v3 = new Set(['sse4_2', 'avx', 'avx2', 'bmi1', 'bmi2', 'f16c', 'fma', 'abm', 'movbe', 'xsave', 'avx512f']);
+    assert.strictEqual(addonVariant(base, v3), base, 'no v3 copy beside it');
+    fs.writeFileSync(path.join(dir, 'onednn-x86-64-v3.node'), '');
+    assert.strictEqual(addonVariant(base, v3), path.join(dir, 'onednn-x86-64-v3.node'));
+    assert.strictEqual(addonVariant(base, new Set([...v3].filter((f) => f !== 'fma'))), base, 'a CPU without FMA');
+    assert.strictEqual(addonVariant(base, new Set()), base, 'no /proc/cpuinfo');
   });
 
   it('checkAddon passes a right addon and names what a wrong one computed', () => {
@@ -82,7 +95,9 @@ describe('oneDNN addon: finding, checking and refusing it', function () {
     }
     const b = backendIn({ NEURON_LENS_NATIVE_ADDON: portable });
     assert.match(b.native ?? '', /^oneDNN \d/);
-    assert.match(b.reason, /native kernels, portable build/);
+    assert.match(b.reason, /native kernels, portable( x86-64-v3)? build/);
+    const flags = fs.readFileSync('/proc/cpuinfo', 'utf8');
+    if (/ avx2 /.test(flags) && / fma /.test(flags) && / bmi2 /.test(flags) && / movbe /.test(flags)) assert.match(b.reason, /portable x86-64-v3 build/);
     // OpenMP's threads spin briefly, not 300,000 times, before they sleep; a user's own setting is kept.
     assert.strictEqual(b.spin, '1000');
     assert.strictEqual(backendIn({ NEURON_LENS_NATIVE_ADDON: portable, GOMP_SPINCOUNT: '5' }).spin, '5');
