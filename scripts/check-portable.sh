@@ -26,9 +26,11 @@ unshare -m sh -eu -c '
   [ -d /usr/include/oneapi ] && mount --bind "$tmp/emptydir" /usr/include/oneapi
   echo "== hidden: $(ls -l /usr/lib/x86_64-linux-gnu/libdnnl.so.2* | tr -s " " | cut -d" " -f5,9 | tr "\n" " ")"
   if g++ --version >/dev/null 2>&1; then echo "g++ still runs" >&2; exit 1; else echo "== g++: does not run"; fi
-  echo "== readelf -d onednn.node"; readelf -d "$addon" | grep -E "NEEDED|RUNPATH|RPATH"
-  echo "== ldd onednn.node"; ldd "$addon"
-  if ldd "$addon" | grep -q "not found"; then echo "a library is missing" >&2; exit 1; fi
+  for a in "$(dirname "$addon")"/*.node; do
+    echo "== readelf -d $(basename "$a")"; readelf -d "$a" | grep -E "NEEDED|RUNPATH|RPATH"
+    echo "== ldd $(basename "$a")"; ldd "$a"
+    if ldd "$a" | grep -q "not found"; then echo "a library is missing" >&2; exit 1; fi
+  done
   echo "== the packaged engine"
   node -e "
     const { fork } = require(\"child_process\");
