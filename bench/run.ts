@@ -20,6 +20,7 @@ import * as os from 'os';
 import * as path from 'path';
 import type { BackendName } from '../src/core/backend';
 import { BENCH_MODELS, type BenchModel } from './models';
+import { editorBench } from './editor';
 import { runCase, type StepResult } from './step';
 
 const PYTHON = '/usr/bin/python3';
@@ -247,7 +248,8 @@ async function caseMain(argv: string[]): Promise<void> {
 }
 
 const argv = process.argv.slice(2);
-(argv.includes('--case') ? caseMain(argv) : main(argv)).then(() => process.exit(0), (e) => {
+// --editor: the engine child process against the in-process CLI path (bench/editor.ts).
+(argv.includes('--case') ? caseMain(argv) : argv.includes('--editor') ? editorBench(argv).then(() => undefined) : main(argv)).then(() => process.exit(0), (e) => {
   process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n`);
   process.exit(1);
 });

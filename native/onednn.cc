@@ -879,6 +879,47 @@ NAPI_MODULE_INIT() {
   std::string s = "oneDNN " + std::to_string(ver->major) + "." + std::to_string(ver->minor) + "." + std::to_string(ver->patch);
   napi_create_string_utf8(env, s.c_str(), NAPI_AUTO_LENGTH, &v);
   napi_set_named_property(env, exports, "version", v);
+  // "native": compiled for the CPU that built it (-march=native); "portable": for any x86-64 (the .vsix's), or
+  // "portable x86-64-v3": its copy for CPUs with AVX2 and FMA.
+#if defined(NEURON_LENS_PORTABLE) && defined(__AVX2__)
+  napi_create_string_utf8(env, "portable x86-64-v3", NAPI_AUTO_LENGTH, &v);
+#elif defined(NEURON_LENS_PORTABLE)
+  napi_create_string_utf8(env, "portable", NAPI_AUTO_LENGTH, &v);
+#else
+  napi_create_string_utf8(env, "native", NAPI_AUTO_LENGTH, &v);
+#endif
+  napi_set_named_property(env, exports, "build", v);
+  // Instruction sets this build was compiled to use that this CPU lacks (a -march=native build copied from another
+  // machine): the loader refuses the addon when the list is not empty, before any of its kernels runs.
+  std::string missing;
+#define NL_NEED(feature) if (!__builtin_cpu_supports(feature)) missing += (missing.empty() ? "" : " ") + std::string(feature)
+#ifdef __SSE4_2__
+  NL_NEED("sse4.2");
+#endif
+#ifdef __AVX__
+  NL_NEED("avx");
+#endif
+#ifdef __AVX2__
+  NL_NEED("avx2");
+#endif
+#ifdef __FMA__
+  NL_NEED("fma");
+#endif
+#ifdef __AVX512F__
+  NL_NEED("avx512f");
+#endif
+#ifdef __AVX512BW__
+  NL_NEED("avx512bw");
+#endif
+#ifdef __AVX512VL__
+  NL_NEED("avx512vl");
+#endif
+#ifdef __AVX512DQ__
+  NL_NEED("avx512dq");
+#endif
+#undef NL_NEED
+  napi_create_string_utf8(env, missing.c_str(), NAPI_AUTO_LENGTH, &v);
+  napi_set_named_property(env, exports, "cpuMissing", v);
   // The interface revision src/core/backend/onednn.ts expects (bump with every change to the functions above).
   napi_create_int32(env, 5, &v);
   napi_set_named_property(env, exports, "abi", v);

@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 // End-to-end test in a real VS Code, offline: code-server (VS Code 1.100.3 from npm, installed in
 // test/e2e/vscode) + Debian Chromium driven by playwright-core. See ../../../shared/e2e-vscode.md.
-//   1. package the .vsix and install it into fresh code-server dirs
+//   1. package both .vsix (npm run package) and install the linux-x64 one into fresh code-server dirs
 //   2. UI: open the Models view, expand a fixture model, right-click a layer, Visualize, wait for the
-//      webview grid and check the images are not blank; enlarge one; cancel a second, long run;
-//      switch to the light theme and compare parameterizations
+//      webview grid and check the images are not blank and that the status bar says the native kernels
+//      served them (wasm + oneDNN); enlarge one; cancel a second, long run; switch to the light theme and
+//      compare parameterizations
 //   3. run the extension's own integration tests (test/e2e/suite) inside the extension host
+//   4. a second code-server with the universal .vsix: the status bar says wasm alone
 // Screenshots go to .test-artifacts/. Exit code 0 only if everything passed.
 'use strict';
 const { spawn, spawnSync, execFileSync } = require('child_process');
@@ -126,15 +128,57 @@ async function main() {
   fs.mkdirSync(artifacts, { recursive: true });
   for (const f of fs.readdirSync(artifacts)) if (f.startsWith('e2e-')) fs.rmSync(path.join(artifacts, f), { force: true });
   const codeServer = ensureCodeServer();
-  say('packaging the extension');
+  say('packaging the extension (both .vsix)');
   run('npm', ['run', '--silent', 'package'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
-  const vsix = path.join(root, 'neuron-lens.vsix');
   say('building the extension-host test suite');
   require('esbuild').buildSync({
     entryPoints: [path.join(__dirname, 'suite', 'index.ts')], bundle: true, platform: 'node', target: 'node20', format: 'cjs',
     outfile: path.join(__dirname, 'out', 'suite.js'), external: ['vscode'], logLevel: 'warning',
   });
 
+  const failures = [];
+  let browser;
+  try {
+    const { chromium } = require('playwright-core');
+    browser = await chromium.launch({
+      executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    const ui = require('./ui');
+    await withCodeServer(codeServer, path.join(root, 'neuron-lens-linux-x64.vsix'), async (port, dirs, settingsFile) => {
+      const ctx = { browser, port, ws: dirs.ws, artifacts, say, settingsFile, userSettings, statusBar: /Neuron Lens: wasm \+ oneDNN, \d+ threads?/ };
+      try {
+        await ui.runUiTest(ctx);
+        say('UI test passed (linux-x64 package)');
+      } catch (e) {
+        failures.push(`UI test: ${e.stack || e.message}`);
+      }
+      try {
+        const code = await ui.runExtensionHostTests({ ...ctx, extensionPath: root, suite: path.join(__dirname, 'out', 'suite.js') });
+        if (code !== 0) failures.push(`extension-host tests exited with code ${code}`);
+        else say('extension-host tests passed');
+      } catch (e) {
+        failures.push(`extension-host tests: ${e.stack || e.message}`);
+      }
+    });
+    await withCodeServer(codeServer, path.join(root, 'neuron-lens.vsix'), async (port, dirs, settingsFile) => {
+      try {
+        await ui.runBackendCheck({ browser, port, ws: dirs.ws, artifacts, say, settingsFile, statusBar: /^\S* ?Neuron Lens: wasm, \d+ threads?$/ });
+        say('status bar check passed (universal package: wasm alone)');
+      } catch (e) {
+        failures.push(`universal package: ${e.stack || e.message}`);
+      }
+    });
+  } finally {
+    if (browser) await browser.close().catch(() => undefined);
+  }
+  say(`finished; screenshots in ${path.relative(root, artifacts)}/`);
+  for (const f of failures) console.error(`FAILED ${f}`);
+  process.exit(failures.length ? 1 : 0);
+}
+
+/** Installs `vsix` into a fresh code-server (own dirs, HOME, TMPDIR, process group), runs `fn(port, dirs, settingsFile)`, stops it. */
+async function withCodeServer(codeServer, vsix, fn) {
   const base = fs.mkdtempSync(path.join(os.tmpdir(), 'nl-e2e-'));
   const dirs = Object.fromEntries(['user', 'ext', 'home', 'tmp', 'ws'].map((k) => [k, path.join(base, k)]));
   for (const d of Object.values(dirs)) fs.mkdirSync(d, { recursive: true });
@@ -142,59 +186,34 @@ async function main() {
   const settingsFile = path.join(dirs.user, 'User', 'settings.json');
   writeJson(settingsFile, userSettings('Default Dark Modern'));
   const env = { ...process.env, HOME: dirs.home, TMPDIR: dirs.tmp, XDG_CONFIG_HOME: path.join(dirs.home, '.config'), XDG_DATA_HOME: path.join(dirs.home, '.local', 'share') };
+  delete env.NEURON_LENS_NATIVE_ADDON; // the installed package's engine finds its own addon, or none
   const csArgs = ['--user-data-dir', dirs.user, '--extensions-dir', dirs.ext];
-  say('installing the .vsix into code-server');
+  say(`installing ${path.basename(vsix)} into code-server`);
   run(codeServer, [...csArgs, '--install-extension', vsix], { env, stdio: ['ignore', 'ignore', 'inherit'] });
 
   const port = await freePort();
   const server = spawn(codeServer, [...csArgs, '--auth', 'none', '--bind-addr', `127.0.0.1:${port}`, '--disable-telemetry', '--disable-update-check', '--disable-workspace-trust', '--disable-getting-started-override', '--ignore-last-opened', dirs.ws], { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-  const serverLog = fs.createWriteStream(path.join(artifacts, 'e2e-code-server.log'));
+  const serverLog = fs.createWriteStream(path.join(artifacts, `e2e-code-server-${path.basename(vsix, '.vsix')}.log`));
   server.stdout.pipe(serverLog);
   server.stderr.pipe(serverLog);
   const killGroup = (sig) => { try { process.kill(-server.pid, sig); } catch { /* already gone */ } };
   const serverExited = new Promise((r) => server.on('exit', r));
-  /** Stops code-server and everything it started (its own process group): TERM, then KILL after 5 s. */
-  const stopServer = async () => {
-    killGroup('SIGTERM');
-    await Promise.race([serverExited, new Promise((r) => setTimeout(r, 5000))]);
-    killGroup('SIGKILL');
-    server.stdout.destroy();
-    server.stderr.destroy();
-  };
-  process.on('exit', () => killGroup('SIGKILL'));
-  let browser;
-  const failures = [];
+  const onExit = () => killGroup('SIGKILL');
+  process.on('exit', onExit);
   try {
     await waitHttp(`http://127.0.0.1:${port}/healthz`, 60000);
     say(`code-server is up on 127.0.0.1:${port}`);
-    const { chromium } = require('playwright-core');
-    browser = await chromium.launch({
-      executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-    const ui = require('./ui');
-    const ctx = { browser, port, ws: dirs.ws, artifacts, say, settingsFile, userSettings };
-    try {
-      await ui.runUiTest(ctx);
-      say('UI test passed');
-    } catch (e) {
-      failures.push(`UI test: ${e.stack || e.message}`);
-    }
-    try {
-      const code = await ui.runExtensionHostTests({ ...ctx, extensionPath: root, suite: path.join(__dirname, 'out', 'suite.js') });
-      if (code !== 0) failures.push(`extension-host tests exited with code ${code}`);
-      else say('extension-host tests passed');
-    } catch (e) {
-      failures.push(`extension-host tests: ${e.stack || e.message}`);
-    }
+    await fn(port, dirs, settingsFile);
   } finally {
-    if (browser) await browser.close().catch(() => undefined);
-    await stopServer();
+    // Stops code-server and everything it started (its own process group): TERM, then KILL after 5 s.
+    killGroup('SIGTERM');
+    await Promise.race([serverExited, new Promise((r) => setTimeout(r, 5000))]);
+    killGroup('SIGKILL');
+    process.off('exit', onExit);
+    server.stdout.destroy();
+    server.stderr.destroy();
     fs.rmSync(base, { recursive: true, force: true, maxRetries: 3 });
   }
-  say(`finished; screenshots in ${path.relative(root, artifacts)}/`);
-  for (const f of failures) console.error(`FAILED ${f}`);
-  process.exit(failures.length ? 1 : 0);
 }
 
 main().catch((e) => { console.error(e.stack || e.message); process.exit(1); });

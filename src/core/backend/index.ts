@@ -224,7 +224,7 @@ async function tryWasm(): Promise<Attempt> {
   const simd = (await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) as boolean;
   const threads = getThreadsCount();
   const desc = `${simd ? 'SIMD' : 'no SIMD'}, ${threads} thread${threads === 1 ? '' : 's'}${threads === 1 && threadsNote ? `: ${threadsNote}` : ''}`;
-  const nativeDesc = native ? `; convolutions and matmuls on ${oneDnnInfo()!.version} (native)` : `; ${oneDnnNote()}`;
+  const nativeDesc = native ? `; convolutions and matmuls on ${oneDnnInfo()!.version} (native kernels, ${oneDnnInfo()!.build} build)` : `; ${oneDnnNote()}`;
   return { ok: true, info: { name: 'wasm', reason: `wasm: CPU via WebAssembly (${desc})${nativeDesc}`, threads, simd, device: 'CPU', native: native ? oneDnnInfo()!.version : undefined } };
 }
 

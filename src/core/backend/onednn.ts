@@ -1,11 +1,14 @@
 /**
  * Optional native CPU kernels for the wasm backend: convolutions (forward, fused bias + relu/relu6, input
  * gradients; regular and depthwise) and (batched, fused) matmuls run on oneDNN, and the max-pool gradient, softmax and transposes are loops, through a small Node addon
- * (native/onednn.cc) built from Debian's libdnnl by `npm run build:native`. The addon reads and writes
- * the wasm heap in place, so tensors never leave the wasm backend and every other op stays as it was.
+ * (native/onednn.cc) built from Debian's libdnnl by `npm run build:native` (for this machine, native/build/) or
+ * `npm run build:native -- --portable` (for any x86-64 Linux, with its libraries beside it, native/build/portable/: the one
+ * the linux-x64 .vsix carries). The addon reads and writes the wasm heap in place, so tensors never leave the wasm
+ * backend and every other op stays as it was.
  *
- * Without the addon (not built, or libdnnl missing) nothing changes: wasm keeps its own kernels.
- * `NEURON_LENS_NATIVE=0` turns the addon off. Shapes or options the addon does not cover (NCHW data,
+ * Without the addon (not built, libdnnl missing, or it fails its check on this CPU) nothing changes: wasm keeps its own
+ * kernels, and {@link oneDnnNote} says why. `NEURON_LENS_NATIVE=0` turns the addon off; `NEURON_LENS_NATIVE_ADDON=path`
+ * picks the addon file. Shapes or options the addon does not cover (NCHW data,
  * non-float32 tensors, other fused activations, unusual batch broadcasts) go to the wasm kernel it replaced.
  */
 import * as fs from 'fs';
@@ -40,6 +43,10 @@ const ABI = 5;
 interface Addon {
   version: string;
   abi?: number;
+  /** 'native' (-march=native, for the machine that built it), 'portable' or 'portable x86-64-v3'; absent before they were told apart. */
+  build?: string;
+  /** Instruction sets the build uses that this CPU lacks, space-separated ('' or absent: none). */
+  cpuMissing?: string;
   conv(x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array, params: Int32Array): void;
   matmul(a: Float32Array, b: Float32Array, bias: Float32Array | null, c: Float32Array, params: Int32Array): void;
   actGrad(dy: Float32Array, y: Float32Array, out: Float32Array, act: number): void;
@@ -62,15 +69,67 @@ interface Addon {
 
 const ADDON_FILE = 'onednn.node';
 
-/** Where the built addon may be: the repository's native/build from src/core/backend or from a dist/ bundle. */
-function addonCandidates(): string[] {
-  return [path.join(__dirname, '..', '..', '..', 'native', 'build', ADDON_FILE), path.join(__dirname, '..', 'native', 'build', ADDON_FILE)];
+/**
+ * Where the built addon may be, in order: `NEURON_LENS_NATIVE_ADDON` alone when set; else the machine's own build
+ * (native/build), then the portable one (native/build/portable), under the repository from src/core/backend or
+ * under the extension from a dist/ bundle.
+ */
+export function addonCandidates(env: NodeJS.ProcessEnv = process.env, here = __dirname): string[] {
+  if (env.NEURON_LENS_NATIVE_ADDON) return [path.resolve(env.NEURON_LENS_NATIVE_ADDON)];
+  const roots = [path.join(here, '..', '..', '..'), path.join(here, '..')];
+  return roots.flatMap((r) => [path.join(r, 'native', 'build', ADDON_FILE), path.join(r, 'native', 'build', 'portable', ADDON_FILE)]);
+}
+
+/** The instruction sets of x86-64-v3 (AVX2, FMA, ...) as /proc/cpuinfo names them; abm is lzcnt. */
+const X86_64_V3 = ['avx', 'avx2', 'bmi1', 'bmi2', 'f16c', 'fma', 'abm', 'movbe', 'xsave'];
+const V3_FILE = 'onednn-x86-64-v3.node';
+
+/** This CPU's flags from /proc/cpuinfo (empty where there is none). */
+function cpuFlags(): Set<string> {
+  try {
+    const line = /^flags\s*:(.*)$/m.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'));
+    return new Set(line ? line[1].trim().split(/\s+/) : []);
+  } catch {
+    return new Set();
+  }
+}
+
+/**
+ * The portable build's copy for x86-64-v3 CPUs (beside `file`) when this CPU has every one of those instruction sets,
+ * else `file`. Decided before loading: a library built for instruction sets the CPU lacks may crash as it loads.
+ */
+export function addonVariant(file: string, flags: Set<string> = cpuFlags()): string {
+  const v3 = path.join(path.dirname(file), V3_FILE);
+  return path.basename(file) === ADDON_FILE && fs.existsSync(v3) && X86_64_V3.every((f) => flags.has(f)) ? v3 : file;
+}
+
+/** Whether this runs from a source checkout (which can build the addon), not from an installed package. */
+function fromSource(here = __dirname): boolean {
+  return [path.join(here, '..', '..', '..'), path.join(here, '..')].some((r) => fs.existsSync(path.join(r, 'native', 'onednn.cc')));
 }
 
 let addon: Addon | null = null;
+let addonFile = '';
 let loadNote = '';
 
-/** Load the addon once; null with a reason (see {@link oneDnnNote}) when it is off, not built or fails to load. */
+const firstLine = (e: unknown) => (e instanceof Error ? e.message : String(e)).split('\n')[0];
+
+/**
+ * Runs a 1x1 convolution and a matmul through a freshly loaded addon and checks the numbers: oneDNN creates its
+ * kernels for this CPU only when first asked, so an addon that loads may still fail here. Throws saying what failed.
+ */
+export function checkAddon(a: Pick<Addon, 'conv' | 'matmul'>): void {
+  const y = new Float32Array(4);
+  a.conv(new Float32Array([1, 2, 3, 4]), new Float32Array([2]), new Float32Array([0.5]), y,
+    new Int32Array([0, 1, 2, 2, 1, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0]));
+  const c = new Float32Array(1);
+  a.matmul(new Float32Array([1, 2]), new Float32Array([3, 4]), null, c, new Int32Array([1, 1, 1, 2, 1, 0, 0, 0, 0]));
+  const want = [2.5, 4.5, 6.5, 8.5, 11];
+  const got = [...y, ...c];
+  if (got.some((v, i) => Math.abs(v - want[i]) > 1e-5)) throw new Error(`wrong results from its self-check: [${got.join(', ')}] instead of [${want.join(', ')}]`);
+}
+
+/** Load the addon once; null with a reason (see {@link oneDnnNote}) when it is off, not built, fails to load or to run. */
 function loadAddon(): Addon | null {
   if (addon || loadNote) return addon;
   const env = process.env.NEURON_LENS_NATIVE;
@@ -78,24 +137,45 @@ function loadAddon(): Addon | null {
     loadNote = 'native kernels off (NEURON_LENS_NATIVE=0)';
     return null;
   }
-  const file = addonCandidates().find((f) => fs.existsSync(f));
+  const found = addonCandidates().find((f) => fs.existsSync(f));
+  const file = found && addonVariant(found);
   if (!file) {
-    loadNote = 'native kernels not built (npm run build:native needs libdnnl-dev)';
+    loadNote = process.env.NEURON_LENS_NATIVE_ADDON
+      ? `native kernels not found: NEURON_LENS_NATIVE_ADDON=${process.env.NEURON_LENS_NATIVE_ADDON} does not exist`
+      : fromSource()
+        ? 'native kernels not built (npm run build:native needs libdnnl-dev)'
+        : 'native kernels not in this package (the linux-x64 .vsix carries them)';
     return null;
   }
+  // OpenMP's threads (libgomp) spin about 300,000 times waiting for the next parallel region before they sleep: on a
+  // busy machine, an editor's usual state, the spinning threads take the cores from the one with the work. MobileNet
+  // v1 0.75, batch 1, at load 12 on 2 cores: 846 ms/step by default, 45 with GOMP_SPINCOUNT=1000, 41 with
+  // OMP_WAIT_POLICY=passive (wasm alone: 563). libgomp reads these when the addon loads it; a user's setting wins.
+  if (process.env.GOMP_SPINCOUNT === undefined && process.env.OMP_WAIT_POLICY === undefined) process.env.GOMP_SPINCOUNT = '1000';
   let loaded: Addon;
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     loaded = require(file) as Addon;
   } catch (e) {
-    loadNote = `native kernels failed to load: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}`;
+    loadNote = `native kernels failed to load (${file}): ${firstLine(e)}`;
     return null;
   }
   if (loaded.abi !== ABI) {
     loadNote = `native kernels out of date (${file} is interface ${loaded.abi ?? 1}, this build needs ${ABI}): run npm run build:native`;
     return null;
   }
+  if (loaded.cpuMissing) {
+    loadNote = `native kernels built for another CPU (${file} uses ${loaded.cpuMissing}, which this CPU lacks): run npm run build:native`;
+    return null;
+  }
+  try {
+    checkAddon(loaded);
+  } catch (e) {
+    loadNote = `native kernels do not run on this CPU (${file}): ${firstLine(e)}`;
+    return null;
+  }
   addon = loaded;
+  addonFile = file;
   return addon;
 }
 
@@ -341,7 +421,7 @@ export function nativeLoops(): NativeLoops | null {
   return enabled ? addon : null;
 }
 
-/** The addon's version string and cache sizes, or null when it is not loaded. */
-export function oneDnnInfo(): { version: string; primitives: number; keptWeights: number } | null {
-  return addon ? { version: addon.version, ...addon.stats() } : null;
+/** The addon's version string, build ('native', 'portable' or 'portable x86-64-v3'), file and cache sizes, or null when it is not loaded. */
+export function oneDnnInfo(): { version: string; build: string; file: string; primitives: number; keptWeights: number } | null {
+  return addon ? { version: addon.version, build: addon.build ?? 'native', file: addonFile, ...addon.stats() } : null;
 }
