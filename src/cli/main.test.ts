@@ -37,7 +37,7 @@ describe('neuron-lens CLI', function () {
     assert.deepEqual(d.inputShape, [null, 224, 224, 3]);
     assert.equal(d.logitsLayer, 'conv_preds');
     const pw = d.layers.find((l: any) => l.name === 'conv_pw_6');
-    assert.deepEqual(pw, { name: 'conv_pw_6', kind: 'Conv2D', outputShape: [null, 14, 14, 128], channels: 128, unitKinds: ['channel', 'neuron'] });
+    assert.deepEqual(pw, { name: 'conv_pw_6', kind: 'Conv2D', outputShape: [null, 14, 14, 128], channels: 128, unitKinds: ['channel', 'neuron', 'direction', 'cosine'] });
     assert.ok(d.layers.find((l: any) => l.isLogits).unitKinds.includes('logit'));
     assert.match(r.stderr, /^backend: cpu \(/m, 'says which backend and why');
   });
@@ -47,7 +47,7 @@ describe('neuron-lens CLI', function () {
     assert.equal(r.code, 0, r.stderr);
     const built = fs.existsSync(path.join(repoRoot, 'native', 'build', 'onednn.node')) && process.env.NEURON_LENS_NATIVE !== '0';
     assert.match(r.stderr, built ? /^backend: wasm \+ oneDNN \(/m : /^backend: wasm \(/m);
-    assert.match(r.stdout, /^conv_pw_6 +Conv2D +\[\?, 14, 14, 128\] +128 +channel, neuron$/m, 'the unit kinds of each layer');
+    assert.match(r.stdout, /^conv_pw_6 +Conv2D +\[\?, 14, 14, 128\] +128 +channel, neuron, direction, cosine$/m, 'the unit kinds of each layer');
   });
 
   it('visualize writes PNGs named after the units, a grid and result.json', () => {
