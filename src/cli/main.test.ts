@@ -37,7 +37,7 @@ describe('neuron-lens CLI', function () {
     assert.deepEqual(d.inputShape, [null, 224, 224, 3]);
     assert.equal(d.logitsLayer, 'conv_preds');
     const pw = d.layers.find((l: any) => l.name === 'conv_pw_6');
-    assert.deepEqual(pw, { name: 'conv_pw_6', kind: 'Conv2D', outputShape: [null, 14, 14, 128], channels: 128, unitKinds: ['channel', 'neuron'] });
+    assert.deepEqual(pw, { name: 'conv_pw_6', kind: 'Conv2D', outputShape: [null, 14, 14, 128], channels: 128, unitKinds: ['channel', 'neuron', 'direction', 'cosine'] });
     assert.ok(d.layers.find((l: any) => l.isLogits).unitKinds.includes('logit'));
     assert.match(r.stderr, /^backend: cpu \(/m, 'says which backend and why');
   });
@@ -47,7 +47,7 @@ describe('neuron-lens CLI', function () {
     assert.equal(r.code, 0, r.stderr);
     const built = fs.existsSync(path.join(repoRoot, 'native', 'build', 'onednn.node')) && process.env.NEURON_LENS_NATIVE !== '0';
     assert.match(r.stderr, built ? /^backend: wasm \+ oneDNN \(/m : /^backend: wasm \(/m);
-    assert.match(r.stdout, /^conv_pw_6 +Conv2D +\[\?, 14, 14, 128\] +128 +channel, neuron$/m, 'the unit kinds of each layer');
+    assert.match(r.stdout, /^conv_pw_6 +Conv2D +\[\?, 14, 14, 128\] +128 +channel, neuron, direction, cosine$/m, 'the unit kinds of each layer');
   });
 
   it('visualize writes PNGs named after the units, a grid and result.json', () => {
@@ -74,6 +74,21 @@ describe('neuron-lens CLI', function () {
     assert.ok(fs.existsSync(path.join(dir, 'logit-1-pixel.png')) && fs.existsSync(path.join(dir, 'logit-1-fourier.png')));
   });
 
+  it('--diversity N writes N images per unit, named -d<k>, with their copy in result.json', () => {
+    const dir = path.join(out, 'div');
+    const r = cli('visualize', MN25, '--input-range', '-1,1', '--unit', 'logit:1', '--unit', 'direction:conv_pw_6:3=1,7=-0.5',
+      '--steps', '2', '--size', '32', '--diversity', '2', '--diversity-weight', '5', '--out', dir, '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const res = JSON.parse(r.stdout);
+    assert.deepEqual(res.units.map((u: any) => [u.unit, u.copy, u.file]), [
+      ['logit:1', 0, 'logit-1-d0.png'], ['logit:1', 1, 'logit-1-d1.png'],
+      ['direction:conv_pw_6:3=1,7=-0.5', 0, 'direction-conv_pw_6-3x1_7xm0.5-d0.png'], ['direction:conv_pw_6:3=1,7=-0.5', 1, 'direction-conv_pw_6-3x1_7xm0.5-d1.png'],
+    ]);
+    assert.equal(res.settings.diversity, 2);
+    assert.equal(res.settings.diversityWeight, 5);
+    for (const u of res.units) assert.ok(fs.existsSync(path.join(dir, u.file)), u.file);
+  });
+
   const errors: [string, string[], RegExp][] = [
     ['missing model file', ['describe', '/nonexistent/model.json'], /model not found: \/nonexistent\/model\.json/],
     ['unknown layer, with the nearest names', ['visualize', MN25, '--unit', 'channel:conv_pw_66:1', '--steps', '1'], /unknown layer "conv_pw_66".*nearest: conv_pw_6/],
@@ -88,6 +103,9 @@ describe('neuron-lens CLI', function () {
     ['unknown backend', ['describe', MN25, '--backend', 'metal'], /--backend must be one of/],
     ['unknown option', ['visualize', '--frobnicate'], /Unknown option '--frobnicate'/],
     ['no unit', ['visualize', MN25], /needs at least one --unit/],
+    ['diversity layer without --diversity', ['visualize', MN25, '--unit', 'logit:1', '--diversity-layer', 'conv_pw_6'], /--diversity-layer needs --diversity N/],
+    ['one diversity copy', ['visualize', MN25, '--unit', 'logit:1', '--diversity', '1'], /--diversity must be an integer >= 2, got 1/],
+    ['bad direction file', ['visualize', MN25, '--unit', 'direction:conv_pw_6:/nonexistent/v.json'], /direction file "\/nonexistent\/v\.json" \(unit ".*"\): cannot be read/],
   ];
   for (const [what, args, re] of errors) {
     it(`one clear error line: ${what}`, () => {

@@ -87,8 +87,8 @@ describe('EngineClient with a real engine process', function () {
     const r = await client.loadModel({ path: modelPath });
     const local = await loadModel(modelPath);
     assert.deepStrictEqual(r.description, JSON.parse(JSON.stringify(describeJob(local))));
-    assert.deepStrictEqual(r.description.layers.find((l) => l.name === 'conv_b')?.unitKinds, ['channel', 'neuron']);
-    assert.deepStrictEqual(r.description.layers.find((l) => l.name === 'logits')?.unitKinds, ['logit']);
+    assert.deepStrictEqual(r.description.layers.find((l) => l.name === 'conv_b')?.unitKinds, ['channel', 'neuron', 'direction', 'cosine']);
+    assert.deepStrictEqual(r.description.layers.find((l) => l.name === 'logits')?.unitKinds, ['logit', 'direction', 'cosine']);
     assert.ok(r.unitKinds.some((k) => k.name === 'channel' && k.syntax.startsWith('channel:')));
     const units = await client.request('units', { model: { path: modelPath }, units: ['channel:conv_b:0-1', 'logit:sneaker'] }).result;
     assert.deepStrictEqual(units.units.map((u) => u.spec), ['channel:conv_b:0', 'channel:conv_b:1', 'logit:7']);

@@ -40,6 +40,9 @@ export const VISUALIZE_OPTIONS = [
   { key: 'l2', type: 'number', default: 0, min: 0, arg: 'X', help: 'L2 weight (pixels away from grey)' },
   { key: 'blur', type: 'number', default: 0, min: 0, arg: 'X', help: 'weight of the distance to a blurred copy' },
   { key: 'batch', type: 'integer', default: 8, min: 1, max: 256, arg: 'N', help: 'most units optimized at once', setting: true },
+  { key: 'diversity', type: 'integer', min: 2, max: 64, arg: 'N', help: "N different images per unit (files <unit>-d0.png ...), optimized jointly against the mean cosine similarity of their Gram matrices (Lucid's diversity)" },
+  { key: 'diversityLayer', type: 'string', arg: 'L', help: "where --diversity compares Gram matrices (default: the unit's layer; for logits and dense layers, the last feature map with at least 2x2 positions)" },
+  { key: 'diversityWeight', type: 'number', default: 2, min: 0, arg: 'X', help: 'weight of the diversity term (an absolute weight: for units of large activation, like ImageNet logits, try 10)' },
 ] as const satisfies readonly OptionSpec[];
 
 /**

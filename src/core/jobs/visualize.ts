@@ -26,6 +26,10 @@ export interface VisualizeSettings {
   l2: number;
   blur: number;
   batch: number;
+  /** Images per unit, optimized for diversity (undefined: one image per unit). */
+  diversity?: number;
+  diversityLayer?: string;
+  diversityWeight: number;
 }
 
 export interface VisualizeJob {
@@ -92,7 +96,8 @@ export async function runVisualize(model: NLModel, job: VisualizeJob): Promise<V
   const params = job.params ?? [settings.param];
   params.forEach(checkParam);
   const units = parseUnits(model, job.units);
-  const { tv, l1, l2, blur, ...rest } = settings;
+  const { tv, l1, l2, blur, diversity, diversityLayer, diversityWeight, ...rest } = settings;
+  if (diversityLayer !== undefined && diversity === undefined) throw new Error('--diversity-layer needs --diversity N');
   const stems = new Stems();
   const out: VisualizedUnit[] = [];
   const tiles: RGBImage[] = [];
@@ -103,6 +108,7 @@ export async function runVisualize(model: NLModel, job: VisualizeJob): Promise<V
     if (cancelled) break;
     const r = await visualize(model, units, {
       ...rest, param, reg: { tv, l1, l2, blur }, previewEvery: job.previewEvery ?? 0,
+      ...(diversity !== undefined ? { diversity: { count: diversity, layer: diversityLayer, weight: diversityWeight } } : {}),
       onProgress: job.onProgress && ((p) => job.onProgress!({ ...p, param })),
       shouldStop: job.shouldStop,
     });
@@ -120,16 +126,20 @@ export async function runVisualize(model: NLModel, job: VisualizeJob): Promise<V
       labels.push(`${params.length > 1 ? `${param} ` : ''}${u.unit.label}${copy !== undefined ? ` #${copy}` : ''} ${formatActivation(u.activation)}`);
     }
   }
-  const gridPng = job.grid && tiles.length ? encodePng(gridSheet(tiles, labels, params.length, units.length)) : null;
-  return { settings, params, units: out, requested: units.length, msPerStep, cancelled, gridPng };
+  const images = units.length * (diversity ?? 1);
+  const gridPng = job.grid && tiles.length ? encodePng(gridSheet(tiles, labels, params.length, images, diversity)) : null;
+  return { settings, params, units: out, requested: images, msPerStep, cancelled, gridPng };
 }
 
 const GRID_COLUMNS = 8;
 
-/** One tile per image; with several parameterizations, rows of the same units one above the other. */
-function gridSheet(tiles: RGBImage[], labels: string[], nParams: number, nUnits: number): RGBImage {
+/**
+ * One tile per image; with several parameterizations, rows of the same units one above the other; with
+ * diversity copies (and one parameterization), a row per unit.
+ */
+function gridSheet(tiles: RGBImage[], labels: string[], nParams: number, nUnits: number, copies?: number): RGBImage {
   const paired = nParams > 1 && tiles.length === nParams * nUnits;
-  if (!paired) return makeGrid(tiles, labels);
+  if (!paired) return makeGrid(tiles, labels, copies ? { columns: copies } : {});
   const columns = Math.ceil(nUnits / Math.ceil(nUnits / GRID_COLUMNS));
   const order = pairedRows(nUnits, nParams, columns);
   const blank = createImage(tiles[0].height, tiles[0].width, tiles[0].channels, GRID_BACKGROUND);

@@ -3,7 +3,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../backend';
-import { Objective, parseUnits } from '../render/objectives';
+import { parseUnits, unitObjective } from '../render/objectives';
 import { visualize } from '../render/visualize';
 import { preprocessImage } from './preprocess';
 import { describeModel } from './describe';
@@ -51,7 +51,7 @@ describe('embedded default models', () => {
       const units = parseUnits(model, ['vit:block_2:5', 'vit:block_2:5:nocls', 'vit:block_1:0-1']);
       assert.deepEqual(units.map((u) => u.spec), ['vit:block_2:5', 'vit:block_2:5:nocls', 'vit:block_1:0', 'vit:block_1:1']);
       // The objective is the token mean of a hidden dimension, with or without the CLS token.
-      const objective = new Objective(model, units.slice(0, 2));
+      const objective = unitObjective(model, units.slice(0, 2));
       const [act, value] = tf.tidy(() => {
         const x = tf.randomUniform([2, 28, 28, 1], 0, 1, 'float32', 5) as tf.Tensor4D;
         const [a] = model.tap(['block_2'], x);

@@ -2,7 +2,7 @@ import { strict as assert } from 'assert';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../backend';
-import { Objective, parseUnits } from '../render/objectives';
+import { parseUnits, unitObjective } from '../render/objectives';
 import { Rng } from '../render/rng';
 import { fixture } from '../testing/fixtures';
 import { loadModel } from './index';
@@ -11,7 +11,7 @@ import { loadModel } from './index';
 async function inputGradient(backend: 'cpu' | 'wasm', spec: string, input: Float32Array): Promise<Float32Array> {
   await initBackend(backend);
   const model = await loadModel(path.join(fixture('models'), 'mobilenet_v1_0.25_224'), { inputRange: [-1, 1] });
-  const objective = new Objective(model, parseUnits(model, [spec]));
+  const objective = unitObjective(model, parseUnits(model, [spec]));
   try {
     const g = tf.tidy(() => {
       const x = tf.tensor4d(input, [1, 224, 224, 3]);

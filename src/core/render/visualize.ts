@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { NLModel } from '../model/types';
 import { preprocessImage } from '../model/preprocess';
 import { tensorToImages, type RGBImage } from '../image';
-import { Objective, type Unit } from './objectives';
+import { diversityLayer, diversityObjective, sum, unitObjective, type Unit } from './objectives';
 import { createParam, getParam, paramNames } from './param';
 import { ImportanceAccumulator } from './param/importance';
 import { applyTransforms, parseTransforms } from './transforms';
@@ -39,6 +39,18 @@ export interface VisualizeOptions {
   onProgress?: (p: VisualizeProgress) => void;
   /** Polled between steps; true stops after the current step and keeps what exists. */
   shouldStop?: () => boolean;
+  /**
+   * `count` images per unit, optimized jointly with minus `weight` times the mean cosine similarity of their
+   * Gram matrices at `layer` (default: see diversityLayer in objectives/diversity.ts).
+   */
+  diversity?: Diversity;
+}
+
+export interface Diversity {
+  count: number;
+  layer?: string;
+  /** Default: the option table's diversityWeight. */
+  weight?: number;
 }
 
 /** From the one option table (core/jobs/options.ts). */
@@ -61,8 +73,10 @@ export interface VisualizeProgress {
   /** Index of the current chunk of units, and the number of chunks. */
   chunk: number;
   chunks: number;
-  /** Units in this chunk (indexes into the units list). */
+  /** The unit of each image of this chunk (indexes into the units list; with diversity each repeats per copy). */
   unitIndexes: number[];
+  /** With diversity: the copy index of each image of this chunk. */
+  copies?: number[];
   msPerStep: number;
   /** Estimated time to finish every chunk. */
   etaMs: number;
@@ -99,24 +113,34 @@ export async function visualize(model: NLModel, units: Unit[], options: Partial<
   const { height: H, width: W, channels: C } = model.input;
   const size = o.size ?? Math.max(H, W);
   const outSize: [number, number] = [H, W];
+  // Batch elements: each unit, or with diversity `count` copies of it side by side; a chunk never splits a
+  // unit's copies (so it holds count elements even when --batch is smaller).
+  const copies = o.diversity?.count ?? 1;
+  const divLayers = o.diversity ? units.map((u) => diversityLayer(model, u, o.diversity!.layer)) : [];
+  const perChunk = Math.max(1, Math.floor(o.batch / copies));
   const chunks: number[][] = [];
-  for (let i = 0; i < units.length; i += o.batch) chunks.push(units.slice(i, i + o.batch).map((_, k) => i + k));
+  for (let i = 0; i < units.length; i += perChunk) chunks.push(units.slice(i, i + perChunk).map((_, k) => i + k));
 
   const results: UnitResult[] = [];
   const stepTimes: number[] = [];
   let cancelled = false;
   for (let ci = 0; ci < chunks.length && !cancelled; ci++) {
-    const idx = chunks[ci];
+    const idx = chunks[ci].flatMap((i) => Array<number>(copies).fill(i));
+    const copyOf = idx.map((_, k) => k % copies);
     const chunkUnits = idx.map((i) => units[i]);
     const rng = new Rng(o.seed * 7919 + ci);
     const param = createParam(o.param, { batch: idx.length, height: size, width: size, channels: C, seed: o.seed * 7919 + ci, decay: o.decay });
-    const objective = new Objective(model, chunkUnits);
+    // `objective` is what each image is for (its reported activation); `total` adds the diversity term.
+    const objective = unitObjective(model, chunkUnits);
+    const total = o.diversity ? sum(objective, diversityObjective(
+      chunks[ci].map((u, k) => ({ start: k * copies, count: copies, layer: divLayers[u] })), idx.length,
+      o.diversity.weight ?? VISUALIZE_DEFAULTS.diversityWeight)) : objective;
     const optimizer = tf.train.adam(o.lr);
     const importance = getParam(o.param).importance ? new ImportanceAccumulator([idx.length, size, size, C]) : null;
     const lossFn = (): tf.Scalar => {
       const img = param.image();
       const x = preprocessImage(model, applyTransforms(importance ? importance.track(img) : img, specs, rng, outSize));
-      const value = objective.evaluate(model.tap(objective.layers, x));
+      const value = total.evaluate(model.tap(total.layers, x));
       let loss: tf.Tensor = tf.neg(tf.sum(value));
       if (o.reg.tv) loss = tf.add(loss, tf.mul(tf.sum(totalVariation(img)), o.reg.tv));
       if (o.reg.l1) loss = tf.add(loss, tf.mul(tf.sum(l1(img)), o.reg.l1));
@@ -140,7 +164,7 @@ export async function visualize(model: NLModel, units: Unit[], options: Partial<
           const remaining = (o.steps - done) + (chunks.length - ci - 1) * o.steps;
           const preview = o.previewEvery && (done % o.previewEvery === 0 || done === o.steps)
             ? await readImages(tf.tidy(() => param.image())) : undefined;
-          o.onProgress({ step: done, steps: o.steps, chunk: ci, chunks: chunks.length, unitIndexes: idx, msPerStep: ms, etaMs: remaining * ms, preview });
+          o.onProgress({ step: done, steps: o.steps, chunk: ci, chunks: chunks.length, unitIndexes: idx, ...(o.diversity ? { copies: copyOf } : {}), msPerStep: ms, etaMs: remaining * ms, preview });
         }
       }
       const finalImg = tf.tidy(() => param.image());
@@ -150,11 +174,11 @@ export async function visualize(model: NLModel, units: Unit[], options: Partial<
       });
       const [images, values, maps] = await Promise.all([readImages(finalImg), finalValue.data(), importance?.maps()]);
       finalValue.dispose();
-      chunkUnits.forEach((unit, k) => results.push({ unit, image: images[k], activation: values[k], steps: done, ...(maps ? { importance: maps[k] } : {}) }));
+      chunkUnits.forEach((unit, k) => results.push({ unit, image: images[k], activation: values[k], steps: done, ...(maps ? { importance: maps[k] } : {}), ...(o.diversity ? { copy: copyOf[k] } : {}) }));
     } finally {
       importance?.dispose();
       optimizer.dispose();
-      objective.dispose();
+      total.dispose();
       param.dispose();
     }
   }
@@ -172,7 +196,9 @@ function mean(xs: number[]): number {
 
 /** Every value within the limits of the one option table (core/jobs/options.ts); the parameterization registered. */
 function validate(o: VisualizeOptions): void {
-  const flat: Record<string, unknown> = { ...o, ...o.reg };
+  const flat: Record<string, unknown> = {
+    ...o, ...o.reg, diversity: o.diversity?.count, diversityLayer: o.diversity?.layer, diversityWeight: o.diversity?.weight,
+  };
   for (const spec of VISUALIZE_OPTIONS) {
     if (spec.key === 'param' || flat[spec.key] === undefined) continue;
     const problem = optionProblem(spec, flat[spec.key]);

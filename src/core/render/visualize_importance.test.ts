@@ -5,7 +5,7 @@ import { initBackend } from '../backend';
 import { loadModel } from '../model';
 import { preprocessImage } from '../model/preprocess';
 import { fixture } from '../testing/fixtures';
-import { Objective, parseUnits } from './objectives';
+import { parseUnits, unitObjective } from './objectives';
 import { createParam, paramNames, registerParam, unregisterParam } from './param';
 import { createPixelParam } from './param/pixel';
 import { normaliseImportance } from './param/importance';
@@ -46,7 +46,7 @@ describe('visualize: the importance map of parameterizations that ask for it', f
       // One step without transforms: the map is the normalised |gradient| at the initial image (same seed as visualize's first chunk).
       const one = await visualize(model, units, { param: 'test-importance', steps: 1, size: 32, seed: 2, transforms: 'none' });
       const p = createParam('pixel', { batch: 2, height: 32, width: 32, channels: 3, seed: 2 * 7919 });
-      const objective = new Objective(model, units);
+      const objective = unitObjective(model, units);
       const g = tf.tidy(() => tf.abs(tf.grad((img: tf.Tensor) => {
         const x = preprocessImage(model, applyTransforms(img as tf.Tensor4D, [], new Rng(0), [224, 224]));
         return tf.sum(objective.evaluate(model.tap(objective.layers, x)));

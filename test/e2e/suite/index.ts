@@ -101,7 +101,7 @@ test('visualizes a range of channels and compares parameterizations', async () =
 
 test('"Visualize as…" offers the layer\'s unit kinds from the engine and expands the spec', async () => {
   const layer = await layerNode(tiny(), 'conv_b');
-  assert.deepStrictEqual(layer.layer.unitKinds, ['channel', 'neuron']);
+  assert.deepStrictEqual(layer.layer.unitKinds, ['channel', 'neuron', 'direction', 'cosine']);
   const r = (await vscode.commands.executeCommand('neuronLens.visualizeAs', layer, { kind: 'neuron', spec: 'neuron:conv_b:0-1' })) as RunOutcome;
   assert.deepStrictEqual(r.state.cells.map((c) => c.spec), ['neuron:conv_b:0', 'neuron:conv_b:1']);
   assert.ok(r.state.cells.every((c) => c.png && c.activation !== null));
