@@ -19,8 +19,13 @@ import { checkParamOptions, seededVariable } from './options';
 import { registerParam, type ImageParam, type ParamOptions } from './registry';
 import spectrumFile from './maco-spectrum.json';
 
-/** Standard deviation of the initial phase (Xplique `init_maco_buffer`), unless `sd` is given. */
-const PHASE_SD = 1;
+/**
+ * Standard deviation of the initial phase, unless `sd` is given. The phase is standardized before use, so
+ * only the Adam step relative to it matters: Xplique starts at sd 1 with Nadam(lr 1); at visualize's
+ * default lr 0.05, sd 0.1 gives a relative step of 0.5 (measured on MobileNet v1 0.75, 256 steps, three
+ * logits: final logits 78.9, 74.4, 81.7 against 76.0, 73.0, 77.7 with sd 1, and sharper objects).
+ */
+const PHASE_SD = 0.1;
 const EPS = 1e-5;
 
 export interface MacoParam extends ImageParam {
