@@ -9,7 +9,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../backend';
 import { fixture } from '../../testing/fixtures';
-import { loadOnnxModel } from './index';
+import { loadModel } from '../index';
 import { encodeModel } from './proto';
 
 const FLOAT = 1;
@@ -114,7 +114,7 @@ function maxRelErr(a: ArrayLike<number>, ref: number[]): number {
 }
 
 /** Runs a tap on an NCHW input and returns the NCHW result (taps are channels-last). */
-function tapNCHW(m: Awaited<ReturnType<typeof loadOnnxModel>>, name: string, x: number[], xs: number[]): Float32Array {
+function tapNCHW(m: Awaited<ReturnType<typeof loadModel>>, name: string, x: number[], xs: number[]): Float32Array {
   return tf.tidy(() => {
     const xt = tf.transpose(tf.tensor4d(x, xs as [number, number, number, number]), [0, 2, 3, 1]) as tf.Tensor4D;
     const y = m.tap([name], xt)[0];
@@ -169,7 +169,7 @@ for (const backend of ['cpu', 'wasm'] as const) {
         refs.set(p.name, poolRef(x, xs, p.k, p.strides, p.pads, p.op === 'MaxPool' ? 'max' : 'avg', p.ceil, p.includePad).y);
       }
       const f = writeModel(dir, `convpool_${backend}.onnx`, nodes, inits, xs.slice(1), [...refs.keys()]);
-      const m = await loadOnnxModel(f);
+      const m = await loadModel(f);
       try {
         for (const [name, ref] of refs) {
           const e = maxRelErr(tapNCHW(m, name, x, xs), ref);
@@ -201,7 +201,7 @@ for (const backend of ['cpu', 'wasm'] as const) {
         intInit('split', [2, 3]), intInit('st', [-1, 0]), intInit('en', [-100, 100]), intInit('ax', [2, 3]), intInit('steps', [-2, 2]),
         floatInit('gw', [7, 60], gw)];
       const f = writeModel(dir, `misc_${backend}.onnx`, nodes, inits, xs.slice(1), ['sm', 'sp1', 'sl', 'tr', 'gemm', 'cat', 'rm']);
-      const m = await loadOnnxModel(f);
+      const m = await loadModel(f);
       const at = (c: number, h: number, w: number) => x[(c * 4 + h) * 5 + w];
       const bn = (c: number, h: number, w: number) => (at(c, h, w) - mean[c]) / Math.sqrt(vr[c] + 1e-3) * scale[c] + bias[c];
       const refSm: number[] = [], refSp: number[] = [], refSl: number[] = [], refTr: number[] = [], refGemm: number[] = [];
@@ -251,7 +251,7 @@ describe('ONNX loader errors', () => {
       node('Baz', ['b'], ['c'], [], 'com.example'),
       node('FooBar', ['c'], ['out']),
     ], [], [3, 8, 8], ['out']);
-    await assert.rejects(loadOnnxModel(f), (e: Error) => {
+    await assert.rejects(loadModel(f), (e: Error) => {
       assert.match(e.message, /unsupported ONNX op\(s\): FooBar, com\.example:Baz$/);
       assert.ok(e.message.includes(f), e.message);
       return true;
@@ -261,7 +261,7 @@ describe('ONNX loader errors', () => {
   it('rejects a truncated file with an error naming it', async () => {
     const f = path.join(dir, 'truncated.onnx');
     fs.writeFileSync(f, fs.readFileSync(fixture('onnx', 'resnet18.onnx')).subarray(0, 200_000));
-    await assert.rejects(loadOnnxModel(f), (e: Error) => {
+    await assert.rejects(loadModel(f), (e: Error) => {
       assert.ok(e.message.startsWith(f + ':'), e.message);
       assert.match(e.message, /truncated or corrupt/);
       return true;
@@ -271,7 +271,7 @@ describe('ONNX loader errors', () => {
   it('rejects a file that is not ONNX at all', async () => {
     const f = path.join(dir, 'text.onnx');
     fs.writeFileSync(f, 'this is a text file, not a protobuf\n'.repeat(10));
-    await assert.rejects(loadOnnxModel(f), (e: Error) => e.message.startsWith(f + ':') && /ONNX model/.test(e.message));
+    await assert.rejects(loadModel(f), (e: Error) => e.message.startsWith(f + ':') && /ONNX model/.test(e.message));
   });
 
   it('loads external data from inside the model folder and refuses paths that leave it', async () => {
@@ -281,17 +281,17 @@ describe('ONNX loader errors', () => {
     const ext = (loc: string) => ({ name: 'w', dims: [3, 3, 1, 1], dataType: FLOAT, dataLocation: 1,
       externalData: [{ key: 'location', value: loc }, { key: 'offset', value: '8' }, { key: 'length', value: String(wBytes.length) }] });
     const conv = [node('Conv', ['input', 'w'], ['out'], [ints('kernel_shape', [1, 1])])];
-    const m = await loadOnnxModel(writeModel(dir, 'ext.onnx', conv, [ext('w.bin')], [3, 2, 2], ['out']));
+    const m = await loadModel(writeModel(dir, 'ext.onnx', conv, [ext('w.bin')], [3, 2, 2], ['out']));
     const x = rand(12, 2);
     const got = tapNCHW(m, 'out', x, [1, 3, 2, 2]);
     m.dispose();
     assert.ok(maxRelErr(got, convRef(x, [1, 3, 2, 2], w, [3, 3, 1, 1], [0, 0, 0], 1, [0, 0, 0, 0], [1, 1], [1, 1]).y) < 1e-6);
     const bad = writeModel(dir, 'ext_bad.onnx', conv, [ext('../w.bin')], [3, 2, 2], ['out']);
-    await assert.rejects(loadOnnxModel(bad), /external data path "\.\.\/w\.bin" leaves the model's folder/);
+    await assert.rejects(loadModel(bad), /external data path "\.\.\/w\.bin" leaves the model's folder/);
   });
 
   it('names unknown layers in tap', async () => {
-    const m = await loadOnnxModel(writeModel(dir, 'relu.onnx', [node('Relu', ['input'], ['out'])], [], [3, 2, 2], ['out']));
+    const m = await loadModel(writeModel(dir, 'relu.onnx', [node('Relu', ['input'], ['out'])], [], [3, 2, 2], ['out']));
     const x = tf.zeros([1, 2, 2, 3]) as tf.Tensor4D;
     try {
       assert.throws(() => m.tap(['nope'], x), /no layer or tensor named "nope"/);
