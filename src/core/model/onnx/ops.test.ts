@@ -10,44 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../backend';
 import { fixture } from '../../testing/fixtures';
 import { loadModel } from '../index';
-import { encodeModel } from './proto';
-
-const FLOAT = 1;
-const INT64 = 7;
-
-function rand(n: number, seed: number): number[] {
-  let s = seed >>> 0;
-  return Array.from({ length: n }, () => {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    return s / 2 ** 32 - 0.5;
-  });
-}
-
-type Attr = Record<string, unknown>;
-const ints = (name: string, v: number[]): Attr => ({ name, type: 7, ints: v });
-const int = (name: string, v: number): Attr => ({ name, type: 2, i: v });
-const str = (name: string, v: string): Attr => ({ name, type: 3, s: Buffer.from(v) });
-const node = (opType: string, input: string[], output: string[], attribute: Attr[] = [], domain = '') =>
-  ({ opType, input, output, attribute, name: `/${output[0]}/${opType}`, domain });
-const floatInit = (name: string, dims: number[], data: number[]) => ({ name, dims, dataType: FLOAT, floatData: data });
-const intInit = (name: string, data: number[]) => ({ name, dims: [data.length], dataType: INT64, int64Data: data });
-
-function writeModel(dir: string, file: string, nodes: object[], inits: object[], chw: number[], outputs: string[], opset = 13): string {
-  const bytes = encodeModel({
-    irVersion: 7,
-    opsetImport: [{ domain: '', version: opset }],
-    graph: {
-      name: 'g',
-      node: nodes,
-      initializer: inits,
-      input: [{ name: 'input', type: { tensorType: { elemType: FLOAT, shape: { dim: [{ dimParam: 'batch' }, ...chw.map((d) => ({ dimValue: d }))] } } } }],
-      output: outputs.map((name) => ({ name })),
-    },
-  });
-  const f = path.join(dir, file);
-  fs.writeFileSync(f, bytes);
-  return f;
-}
+import { FLOAT, floatInit, int, intInit, ints, node, rand, writeModel } from './test_graphs';
 
 /** float64 NCHW grouped convolution with pads [t,l,b,r], strides, dilations. */
 function convRef(x: number[], xs: number[], w: number[], ws: number[], bias: number[], group: number,
