@@ -103,6 +103,26 @@ const CASES: Case[] = [
     kinds: { g: 'Gemm', lin: 'MatMul+Add', gelu1: 'Gelu', gelu2: 'Gelu' },
     inner: 'e2',
   },
+  {
+    name: 'layer normalization as opsets before 17 export it (ReduceMean, Sub, Pow, ReduceMean, Add, Sqrt, Div, Mul, Add)',
+    nodes: [
+      node('Reshape', ['input', 'shape'], ['tok']),
+      node('ReduceMean', ['tok'], ['mean'], [ints('axes', [-1])]),
+      node('Sub', ['tok', 'mean'], ['d']),
+      node('Pow', ['d', 'two'], ['sq']),
+      node('ReduceMean', ['sq'], ['var'], [ints('axes', [-1])]),
+      node('Add', ['var', 'eps'], ['ve']),
+      node('Sqrt', ['ve'], ['sd']),
+      node('Div', ['d', 'sd'], ['n']),
+      node('Mul', ['n', 'gamma'], ['ng']),
+      node('Add', ['ng', 'beta'], ['ln']),
+    ],
+    inits: [intInit('shape', [0, 4, 15]), scalar('two', 2), scalar('eps', 1e-5), floatInit('gamma', [15], rand(15, 31).map((v) => 1 + v)), floatInit('beta', [15], rand(15, 32))],
+    chw: [C, 3, 5],
+    outputs: ['ln'],
+    kinds: { ln: 'LayerNormalization' },
+    inner: 'var',
+  },
 ];
 
 function load(c: Case, file: string): OnnxGraph {

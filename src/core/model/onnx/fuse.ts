@@ -6,12 +6,16 @@
  * - Gemm (constant B, with or without C) and MatMul (constant 2-D B) [-> Add (constant bias)]: x @ W + b as one
  *   matmul with a stored W^T for the input gradient (../layers/dense.ts);
  * - GELU as PyTorch exports it, `Div(x, sqrt 2) -> Erf -> Add 1 -> Mul x -> Mul 0.5` (any operand order, or
- *   `Mul(x, 0.5)` first): one GELU op (../../backend/actgrad.ts).
- * A pattern's inner tensors each feed only the next node and are no graph output. The interpreter runs a fused
+ *   `Mul(x, 0.5)` first): one GELU op (../../backend/actgrad.ts);
+ * - layer normalization over the last axis as opsets before 17 export it, `ReduceMean -> Sub -> Pow 2 -> ReduceMean
+ *   -> Add eps -> Sqrt -> Div -> Mul gamma -> Add beta`: one layer-norm op (../../backend/layernorm.ts; the
+ *   LayerNormalization op of opset 17 runs it too, in ./ops.ts).
+ * A pattern's inner tensors feed only the pattern's nodes and are no graph output. The interpreter runs a fused
  * node only when no inner tensor is asked for (a tap of one runs that chain op by op), like KerasGraph's chains.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { gelu } from '../../backend/actgrad';
+import { layerNorm } from '../../backend/layernorm';
 import { convolution, type ConvActivation, type FlippedFilters } from '../layers/conv';
 import { denseKernel, denseLastAxis, matMulStoredT, type DenseKernel } from '../layers/dense';
 import { Const, jsTranspose, scalarOf } from './consts';
@@ -87,6 +91,7 @@ export function findFusions(g: Graph): FusedNode[] {
     if (op === 'Conv') claim(convChain(n));
     else if (op === 'Gemm' || op === 'MatMul') claim(denseChain(n));
     else if (op === 'Div' || op === 'Mul') claim(geluChain(n));
+    else if (op === 'ReduceMean') claim(layerNormChain(n));
   }
   return out;
 
@@ -217,11 +222,56 @@ export function findFusions(g: Graph): FusedNode[] {
       if (half?.node.opType !== 'Mul' || !scalarConst(other(half, mul.node.output[0]), 0.5)) return null;
       chain = [scaleNode, erf, add, mul, half];
     } else {
-      const halfX = g.nodes.find((n) => n.node.output[0] === partner);
+      const halfX = producer(partner!);
       if (!halfX || used.has(halfX.index) || halfX.node.opType !== 'Mul' || other(halfX, x) === undefined || !scalarConst(other(halfX, x), 0.5) || sole(partner!) !== mul) return null;
       chain = [halfX, scaleNode, erf, add, mul].sort((a, b) => a.index - b.index);
       if (chain[chain.length - 1] !== mul) return null;
     }
     return pattern(chain, [x], 'Gelu', ([v]) => (isConst(v) ? v : { t: gelu(v.t), nhwc: (v as TVal).nhwc }));
+  }
+
+  /** The node computing tensor `t`. */
+  function producer(t: string): GraphNode | undefined {
+    return g.nodes.find((n) => n.node.output[0] === t);
+  }
+
+  function layerNormChain(mean: GraphNode): FusedNode | null {
+    const x = mean.node.input[0];
+    const lastAxis = (n: GraphNode): boolean => {
+      const axes = n.node.input[1] ? g.statics.get(n.node.input[1])?.data : n.attrs.ints('axes');
+      return !!axes && axes.length === 1 && axes[0] === -1 && n.attrs.int('keepdims', 1) === 1;
+    };
+    if (!lastAxis(mean)) return null;
+    const sub = (consumers.get(mean.node.output[0]) ?? [])[0];
+    if (sub?.node.opType !== 'Sub' || sub.node.input[0] !== x || sub.node.input[1] !== mean.node.output[0]) return null;
+    const d = sub.node.output[0];
+    const dUsers = consumers.get(d) ?? [];
+    const pow = dUsers.find((n) => n.node.opType === 'Pow');
+    const div = dUsers.find((n) => n.node.opType === 'Div');
+    if (dUsers.length !== 2 || !pow || !div || pow.node.input[0] !== d || !scalarConst(pow.node.input[1], 2) || div.node.input[0] !== d) return null;
+    const mean2 = sole(pow.node.output[0]);
+    if (mean2?.node.opType !== 'ReduceMean' || !lastAxis(mean2)) return null;
+    const addEps = sole(mean2.node.output[0]);
+    const epsName = addEps?.node.opType === 'Add' ? other(addEps, mean2.node.output[0]) : undefined;
+    const epsC = epsName ? g.statics.get(epsName) : undefined;
+    if (!addEps || !epsC || epsC.data.length !== 1) return null;
+    const sqrt = sole(addEps.node.output[0]);
+    if (sqrt?.node.opType !== 'Sqrt' || producer(div.node.input[1]) !== sqrt || sole(sqrt.node.output[0]) !== div) return null;
+    const mul = sole(div.node.output[0]);
+    const gamma = mul?.node.opType === 'Mul' ? g.statics.get(other(mul, div.node.output[0]) ?? '') : undefined;
+    const add = mul && sole(mul.node.output[0]);
+    const beta = add?.node.opType === 'Add' ? g.statics.get(other(add, mul!.node.output[0]) ?? '') : undefined;
+    if (!gamma || !beta || gamma.shape.length !== 1 || beta.shape.length !== 1 || gamma.data.length !== beta.data.length) return null;
+    if ((consumers.get(mean.node.output[0]) ?? []).length !== 1 || graphOut.has(mean.node.output[0]) || graphOut.has(d)) return null;
+    const chain = [mean, sub, pow, mean2, addEps, sqrt, div, mul!, add!].sort((a, b) => a.index - b.index);
+    if (chain[chain.length - 1] !== add || chain.some((n) => used.has(n.index))) return null;
+    const eps = epsC.data[0];
+    const gt = own(tf.tensor1d(Float32Array.from(gamma.data)));
+    const bt = own(tf.tensor1d(Float32Array.from(beta.data)));
+    return pattern(chain, [x], 'LayerNormalization', ([v], ctx) => {
+      const xt = logical(v, ctx);
+      if (xt.shape[xt.rank - 1] !== gamma.data.length) throw new Error(`${ctx.what}: input [${xt.shape}] does not fit ${gamma.data.length} scales`);
+      return { t: layerNorm(xt, eps, gt, bt), nhwc: false };
+    });
   }
 }
