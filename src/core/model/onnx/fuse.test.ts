@@ -104,6 +104,25 @@ const CASES: Case[] = [
     inner: 'e2',
   },
   {
+    name: 'BatchNormalization + Relu on an image; BatchNormalization + Clip(0, 6) on [N, C, L]; BatchNormalization on [N, C]',
+    nodes: [
+      bn('bn1', 'input', 'n1'),
+      node('Relu', ['n1'], ['a1']),
+      node('Reshape', ['a1', 'shape3'], ['r3']),
+      bn('bn2', 'r3', 'n2'),
+      node('Clip', ['n2', 'zero', 'six'], ['a2']),
+      node('Flatten', ['a2'], ['f']),
+      node('Reshape', ['f', 'shape2'], ['r2']),
+      bn('bn3', 'r2', 'n3'),
+    ],
+    inits: [...bnInits('bn1', C, 41), intInit('shape3', [0, C, -1]), ...bnInits('bn2', C, 45), scalar('zero', 0), scalar('six', 6),
+      intInit('shape2', [-1, 6]), ...bnInits('bn3', 6, 49)],
+    chw: [C, 3, 2],
+    outputs: ['n3'],
+    kinds: { a1: 'BatchNormalization+Relu', a2: 'BatchNormalization+Clip', n3: 'BatchNormalization' },
+    inner: 'n2',
+  },
+  {
     name: 'layer normalization as opsets before 17 export it (ReduceMean, Sub, Pow, ReduceMean, Add, Sqrt, Div, Mul, Add)',
     nodes: [
       node('Reshape', ['input', 'shape'], ['tok']),

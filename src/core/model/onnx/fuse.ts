@@ -3,6 +3,8 @@
  * Keras interpreter's fused kernels and input-only gradients:
  * - Conv [-> BatchNormalization] [-> Relu | Clip(0, 6) | Clip(0, inf)]: one fused convolution (../layers/conv.ts),
  *   the batch norm folded into its kernel and bias, the activation inside it;
+ * - BatchNormalization (no Conv before it) [-> Relu | Clip(0, 6) | Clip(0, inf)]: one channel-affine op with the
+ *   activation (../../backend/affine.ts), as KerasGraph runs an unfolded batch norm;
  * - Gemm (constant B, with or without C) and MatMul (constant 2-D B) [-> Add (constant bias)]: x @ W + b as one
  *   matmul with a stored W^T for the input gradient (../layers/dense.ts);
  * - GELU as PyTorch exports it, `Div(x, sqrt 2) -> Erf -> Add 1 -> Mul x -> Mul 0.5` (any operand order, or
@@ -15,6 +17,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { gelu } from '../../backend/actgrad';
+import { channelAffine } from '../../backend/affine';
 import { layerNorm } from '../../backend/layernorm';
 import { convolution, type ConvActivation, type FlippedFilters } from '../layers/conv';
 import { denseKernel, denseLastAxis, matMulStoredT, type DenseKernel } from '../layers/dense';
@@ -92,6 +95,7 @@ export function findFusions(g: Graph): FusedNode[] {
     else if (op === 'Gemm' || op === 'MatMul') claim(denseChain(n));
     else if (op === 'Div' || op === 'Mul') claim(geluChain(n));
     else if (op === 'ReduceMean') claim(layerNormChain(n));
+    else if (op === 'BatchNormalization') claim(affineChain(n));
   }
   return out;
 
@@ -164,6 +168,30 @@ export function findFusions(g: Graph): FusedNode[] {
       const xt = toNHWC(x, ctx);
       if (xt.shape[3] !== w.shape[1] * group) throw new Error(`${ctx.what}: weight [${w.shape}] with group ${group} does not fit ${xt.shape[3]} channels`);
       return { t: apply(xt), nhwc: true };
+    });
+  }
+
+  function affineChain(bn: GraphNode): FusedNode | null {
+    if (bn.node.output.filter(Boolean).length !== 1 || constIn(bn, 0)) return null;
+    const ps = [1, 2, 3, 4].map((i) => constIn(bn, i));
+    const c = ps[0]?.data.length ?? 0;
+    if (!ps.every((p): p is Const => !!p && p.data.length === c)) return null;
+    const [scale, beta, mean, variance] = ps as Const[];
+    const eps = bn.attrs.float('epsilon', 1e-5);
+    const a = Float32Array.from({ length: c }, (_, i) => scale.data[i] / Math.sqrt(variance.data[i] + eps));
+    const at = own(tf.tensor1d(a));
+    const bt = own(tf.tensor1d(Float32Array.from({ length: c }, (_, i) => beta.data[i] - mean.data[i] * a[i])));
+    const next = sole(bn.node.output[0]);
+    const act = next ? fusableActivation(next) : null;
+    const chain = next && act ? [bn, next] : [bn];
+    return pattern(chain, [bn.node.input[0]], chain.map((n) => n.node.opType).join('+'), ([x], ctx) => {
+      const rank = isConst(x) ? x.shape.length : (x as TVal).t.rank;
+      if (rank === 4) return { t: channelAffine(toNHWC(x, ctx), at, bt, act ?? 'linear'), nhwc: true };
+      if (rank === 2) return { t: channelAffine(logical(x, ctx), at, bt, act ?? 'linear'), nhwc: false };
+      // [N, C, L...]: channels-last for the one op, and back
+      const perm = [0, ...Array.from({ length: rank - 2 }, (_, i) => i + 2), 1];
+      const back = [0, rank - 1, ...Array.from({ length: rank - 2 }, (_, i) => i + 1)];
+      return { t: tf.transpose(channelAffine(tf.transpose(logical(x, ctx), perm), at, bt, act ?? 'linear'), back), nhwc: false };
     });
   }
 
