@@ -180,11 +180,13 @@ async function exportOnnx(t: TorchSetup, model: BenchModel, dir: string): Promis
 
 const fmt = (v: number | null, digits = 0): string => (v === null ? '-' : v.toFixed(digits));
 
+const foldCol = (r: BenchRow): string => (r.format === 'onnx' ? '-' : r.fold ? 'on' : 'off');
+
 function printTable(rows: BenchRow[]): void {
   const head = ['model', 'format', 'backend', 'variant', 'batch', 'fold', 'ms/step', 'ms/image', 'cpu ms/step', 'peak RSS MB', 'tensor growth', 'torch ms/step', 'torch cpu ms', 'ratio', 'cpu ratio'];
   const body = rows.map((r) => r.error
-    ? [r.model, r.format, r.backend, r.variant || 'this', String(r.batch), r.fold ? 'on' : 'off', `error: ${r.error}`, '', '', '', '', fmt(r.torchMsPerStep), fmt(r.torchCpuMsPerStep), '', '']
-    : [r.model, r.format, r.backend, r.variant || 'this', String(r.batch), r.fold ? 'on' : 'off', fmt(r.msPerStep), fmt(r.msPerImage, 1), fmt(r.cpuMsPerStep), fmt(r.peakRssMB), fmt(r.tensorGrowth), fmt(r.torchMsPerStep), fmt(r.torchCpuMsPerStep), r.ratio === null ? '-' : `${r.ratio.toFixed(2)}x`, r.cpuRatio === null ? '-' : `${r.cpuRatio.toFixed(2)}x`]);
+    ? [r.model, r.format, r.backend, r.variant || 'this', String(r.batch), foldCol(r), `error: ${r.error}`, '', '', '', '', fmt(r.torchMsPerStep), fmt(r.torchCpuMsPerStep), '', '']
+    : [r.model, r.format, r.backend, r.variant || 'this', String(r.batch), foldCol(r), fmt(r.msPerStep), fmt(r.msPerImage, 1), fmt(r.cpuMsPerStep), fmt(r.peakRssMB), fmt(r.tensorGrowth), fmt(r.torchMsPerStep), fmt(r.torchCpuMsPerStep), r.ratio === null ? '-' : `${r.ratio.toFixed(2)}x`, r.cpuRatio === null ? '-' : `${r.cpuRatio.toFixed(2)}x`]);
   console.log(`| ${head.join(' | ')} |`);
   console.log(`|${head.map(() => '---').join('|')}|`);
   for (const b of body) console.log(`| ${b.join(' | ')} |`);
@@ -203,7 +205,10 @@ async function main(argv: string[]): Promise<void> {
   const variants = [
     ...(o.baseline ? [{ variant: 'baseline', script: path.join(o.baseline, 'bench', 'run.ts'), fold: false }] : []),
     ...o.folds.map((fold) => ({ variant: '', script: process.argv[1], fold })),
-  ].flatMap((v) => o.formats.map((format) => ({ ...v, format })));
+  ].flatMap((v) => o.formats
+    // --fold does not apply to onnx: one onnx case per script
+    .filter((format) => format === 'keras' || v.variant === 'baseline' || v.fold === o.folds[0])
+    .map((format) => ({ ...v, format })));
   if (o.baseline) log(`baseline: ${o.baseline}`);
   const dead = new Map<string, string>();
   const rows: BenchRow[] = [];
