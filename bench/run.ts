@@ -4,7 +4,12 @@
 //
 //   npm run bench -- [--models mobilenet_v1,resnet50v2,inceptionv3,vit_b16] [--batches 1,8] [--steps 10]
 //                    [--backends tensorflow,webgpu,wasm,wasm-js,cpu] [--repeats 1] [--fold on|off|both] [--no-torch] [--json]
-//                    [--baseline DIR]
+//                    [--formats keras,onnx] [--baseline DIR]
+//
+// --formats: keras (default) runs the architectures through the Keras interpreter (bench/models.ts); onnx exports
+// the same architecture from PyTorch (bench/torch_peer.py --export-onnx, random weights, Debian's /usr/bin/python3)
+// to a temporary .onnx and loads it through loadModel, as a user's file (--fold applies to keras rows only). Without
+// PyTorch the onnx rows are printed as skipped, with the reason.
 //
 // --baseline DIR: DIR is another checkout of the project (e.g. `git archive main`) with this bench/ copied in;
 // its cases run beside ours, alternately, as variant "baseline" (before/after in the same run).
@@ -30,8 +35,12 @@ const OPENBLAS = '/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3';
 type BenchBackend = BackendName | 'wasm-js';
 const BACKENDS: BenchBackend[] = ['tensorflow', 'webgpu', 'wasm', 'wasm-js', 'cpu'];
 
+type BenchFormat = 'keras' | 'onnx';
+const FORMATS: BenchFormat[] = ['keras', 'onnx'];
+
 export interface BenchRow {
   model: BenchModel;
+  format: BenchFormat;
   backend: string;
   batch: number;
   fold: boolean;
@@ -58,19 +67,20 @@ interface Options {
   backends: BenchBackend[];
   repeats: number;
   folds: boolean[];
+  formats: BenchFormat[];
   baseline: string | null;
   torch: boolean;
   json: boolean;
 }
 
-const VALUE_FLAGS = ['models', 'batches', 'steps', 'backends', 'repeats', 'fold', 'baseline'];
+const VALUE_FLAGS = ['models', 'batches', 'steps', 'backends', 'repeats', 'fold', 'formats', 'baseline'];
 const SWITCHES = ['no-torch', 'json'];
 
 function parseArgs(argv: string[]): Options {
   for (let i = 0; i < argv.length; i++) {
     const name = argv[i].replace(/^--/, '');
     if (!argv[i].startsWith('--') || ![...VALUE_FLAGS, ...SWITCHES].includes(name)) {
-      throw new Error(`unknown argument "${argv[i]}" (usage: npm run bench -- [--models m,...] [--batches 1,8] [--steps N] [--backends b,...] [--repeats R] [--fold on|off|both] [--no-torch] [--json] [--baseline DIR])`);
+      throw new Error(`unknown argument "${argv[i]}" (usage: npm run bench -- [--models m,...] [--batches 1,8] [--steps N] [--backends b,...] [--repeats R] [--fold on|off|both] [--formats keras,onnx] [--no-torch] [--json] [--baseline DIR])`);
     }
     if (VALUE_FLAGS.includes(name)) i++;
   }
@@ -90,6 +100,8 @@ function parseArgs(argv: string[]): Options {
   for (const m of models) if (!BENCH_MODELS.includes(m)) throw new Error(`--models: unknown model "${m}" (known: ${BENCH_MODELS.join(', ')})`);
   const backends = list('backends', 'tensorflow,webgpu,wasm') as BenchBackend[];
   for (const b of backends) if (!BACKENDS.includes(b)) throw new Error(`--backends: unknown backend "${b}" (known: ${BACKENDS.join(', ')})`);
+  const formats = list('formats', 'keras') as BenchFormat[];
+  for (const f of formats) if (!FORMATS.includes(f)) throw new Error(`--formats: unknown format "${f}" (known: ${FORMATS.join(', ')})`);
   const fold = get('fold', 'on');
   if (!['on', 'off', 'both'].includes(fold)) throw new Error(`--fold: expected on, off or both, got "${fold}"`);
   return {
@@ -99,6 +111,7 @@ function parseArgs(argv: string[]): Options {
     backends,
     repeats: int('repeats', get('repeats', '1'), 1),
     folds: fold === 'both' ? [false, true] : [fold === 'on'],
+    formats,
     baseline: argv.includes('--baseline') ? path.resolve(get('baseline', '')) : null,
     torch: !argv.includes('--no-torch'),
     json: argv.includes('--json'),
@@ -124,9 +137,12 @@ function exec(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env)
   });
 }
 
-/** One case of ours in a child process (this script in --case mode, with the same Node flags, e.g. tsx's loader). */
-async function ourCase(script: string, model: BenchModel, backend: BenchBackend, batch: number, steps: number, fold: boolean): Promise<StepResult | { error: string; cannotStart: boolean }> {
-  const args = [...process.execArgv, script, '--case', model, backend === 'wasm-js' ? 'wasm' : backend, String(batch), String(steps), fold ? 'fold' : 'nofold'];
+/**
+ * One case of ours in a child process (this script in --case mode, with the same Node flags, e.g. tsx's loader);
+ * `onnx`: the model file to load instead of the Keras builder.
+ */
+async function ourCase(script: string, model: BenchModel, backend: BenchBackend, batch: number, steps: number, fold: boolean, onnx?: string): Promise<StepResult | { error: string; cannotStart: boolean }> {
+  const args = [...process.execArgv, script, '--case', model, backend === 'wasm-js' ? 'wasm' : backend, String(batch), String(steps), fold ? 'fold' : 'nofold', ...(onnx ? [onnx] : [])];
   const r = await exec(process.execPath, args, backend === 'wasm-js' ? { ...process.env, NEURON_LENS_NATIVE: '0' } : process.env);
   const line = r.out.split('\n').find((l) => l.startsWith('{'));
   if (r.code === 0 && line) return JSON.parse(line) as StepResult;
@@ -154,13 +170,24 @@ async function torchCase(t: TorchSetup, model: BenchModel, batch: number, steps:
   return { error: ((r.err.trim().split('\n').pop() ?? '') || `exit ${r.code ?? r.signal}`).slice(0, 300) };
 }
 
+/** Exports `model` from PyTorch to an .onnx file in `dir` (bench/torch_peer.py --export-onnx). */
+async function exportOnnx(t: TorchSetup, model: BenchModel, dir: string): Promise<{ file: string } | { error: string }> {
+  if (!t.ok) return { error: `PyTorch not available: ${t.why}` };
+  const file = path.join(dir, `${model}.onnx`);
+  const r = await exec(PYTHON, [TORCH_PEER, '--models', model, '--export-onnx', file], t.env);
+  if (r.code === 0 && fs.existsSync(file)) return { file };
+  return { error: `ONNX export failed: ${((r.err.trim().split('\n').pop() ?? '') || `exit ${r.code ?? r.signal}`).slice(0, 300)}` };
+}
+
 const fmt = (v: number | null, digits = 0): string => (v === null ? '-' : v.toFixed(digits));
 
+const foldCol = (r: BenchRow): string => (r.format === 'onnx' ? '-' : r.fold ? 'on' : 'off');
+
 function printTable(rows: BenchRow[]): void {
-  const head = ['model', 'backend', 'variant', 'batch', 'fold', 'ms/step', 'ms/image', 'cpu ms/step', 'peak RSS MB', 'tensor growth', 'torch ms/step', 'torch cpu ms', 'ratio', 'cpu ratio'];
+  const head = ['model', 'format', 'backend', 'variant', 'batch', 'fold', 'ms/step', 'ms/image', 'cpu ms/step', 'peak RSS MB', 'tensor growth', 'torch ms/step', 'torch cpu ms', 'ratio', 'cpu ratio'];
   const body = rows.map((r) => r.error
-    ? [r.model, r.backend, r.variant || 'this', String(r.batch), r.fold ? 'on' : 'off', `error: ${r.error}`, '', '', '', '', fmt(r.torchMsPerStep), fmt(r.torchCpuMsPerStep), '', '']
-    : [r.model, r.backend, r.variant || 'this', String(r.batch), r.fold ? 'on' : 'off', fmt(r.msPerStep), fmt(r.msPerImage, 1), fmt(r.cpuMsPerStep), fmt(r.peakRssMB), fmt(r.tensorGrowth), fmt(r.torchMsPerStep), fmt(r.torchCpuMsPerStep), r.ratio === null ? '-' : `${r.ratio.toFixed(2)}x`, r.cpuRatio === null ? '-' : `${r.cpuRatio.toFixed(2)}x`]);
+    ? [r.model, r.format, r.backend, r.variant || 'this', String(r.batch), foldCol(r), `error: ${r.error}`, '', '', '', '', fmt(r.torchMsPerStep), fmt(r.torchCpuMsPerStep), '', '']
+    : [r.model, r.format, r.backend, r.variant || 'this', String(r.batch), foldCol(r), fmt(r.msPerStep), fmt(r.msPerImage, 1), fmt(r.cpuMsPerStep), fmt(r.peakRssMB), fmt(r.tensorGrowth), fmt(r.torchMsPerStep), fmt(r.torchCpuMsPerStep), r.ratio === null ? '-' : `${r.ratio.toFixed(2)}x`, r.cpuRatio === null ? '-' : `${r.cpuRatio.toFixed(2)}x`]);
   console.log(`| ${head.join(' | ')} |`);
   console.log(`|${head.map(() => '---').join('|')}|`);
   for (const b of body) console.log(`| ${b.join(' | ')} |`);
@@ -170,80 +197,93 @@ async function main(argv: string[]): Promise<void> {
   const o = parseArgs(argv);
   const log = (s: string) => { if (!o.json) console.log(s); else process.stderr.write(`${s}\n`); };
   const torch = o.torch ? torchSetup() : { ok: false, why: 'skipped (--no-torch)', env: process.env };
+  // The onnx rows need PyTorch to export the model, also with --no-torch (which only skips the timing peer).
+  const exporter = o.formats.includes('onnx') ? (o.torch ? torch : torchSetup()) : torch;
+  const tmp = o.formats.includes('onnx') ? fs.mkdtempSync(path.join(os.tmpdir(), 'nl-bench-')) : null;
   log(`Neuron Lens bench ${new Date().toISOString()} — node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
   log(`PyTorch peer: ${torch.ok ? torch.why : `not run: ${torch.why}`}`);
   log(`steps ${o.steps} (+1 warm-up) per case, ${o.repeats} repeat(s), alternating ours / PyTorch\n`);
   const variants = [
     ...(o.baseline ? [{ variant: 'baseline', script: path.join(o.baseline, 'bench', 'run.ts'), fold: false }] : []),
     ...o.folds.map((fold) => ({ variant: '', script: process.argv[1], fold })),
-  ];
+  ].flatMap((v) => o.formats
+    // --fold does not apply to onnx: one onnx case per script
+    .filter((format) => format === 'keras' || v.variant === 'baseline' || v.fold === o.folds[0])
+    .map((format) => ({ ...v, format })));
   if (o.baseline) log(`baseline: ${o.baseline}`);
   const dead = new Map<string, string>();
   const rows: BenchRow[] = [];
-  for (const model of o.models) {
-    for (const batch of o.batches) {
-      const ours = new Map<string, StepResult[]>();
-      const errors = new Map<string, string>();
-      const torchMs: number[] = [];
-      const torchCpu: number[] = [];
-      let torchErr: string | undefined;
-      for (let rep = 0; rep < o.repeats; rep++) {
-        for (const backend of o.backends) {
-          if (dead.has(backend)) continue;
-          for (const { variant, script, fold } of variants) {
-            const key = `${backend}|${variant}|${fold}`;
-            if (errors.has(key)) continue;
-            const r = await ourCase(script, model, backend, batch, o.steps, fold);
-            if ('error' in r) {
-              if (r.cannotStart) { dead.set(backend, r.error); log(`backend ${backend} skipped: ${r.error}`); break; }
-              errors.set(key, r.error);
-              log(`${model} ${backend} batch ${batch}: ${r.error}`);
-            } else {
-              ours.set(key, [...(ours.get(key) ?? []), r]);
-              log(`  ${model} ${r.backend}${variant ? ` (${variant})` : ''} batch ${batch} fold ${fold ? 'on' : 'off'}: ${r.msPerStep.toFixed(0)} ms/step (cpu ${r.cpuMsPerStep.toFixed(0)}) steps [${r.stepMs.map((t) => t.toFixed(0)).join(' ')}] ${r.backendInfo}`);
+  try {
+    for (const model of o.models) {
+      const onnx = tmp ? await exportOnnx(exporter, model, tmp) : null;
+      if (onnx && 'error' in onnx) log(`${model} onnx rows skipped: ${onnx.error}`);
+      for (const batch of o.batches) {
+        const ours = new Map<string, StepResult[]>();
+        const errors = new Map<string, string>();
+        const torchMs: number[] = [];
+        const torchCpu: number[] = [];
+        let torchErr: string | undefined;
+        for (let rep = 0; rep < o.repeats; rep++) {
+          for (const backend of o.backends) {
+            if (dead.has(backend)) continue;
+            for (const { variant, script, fold, format } of variants) {
+              const key = `${backend}|${variant}|${fold}|${format}`;
+              if (errors.has(key)) continue;
+              if (format === 'onnx' && onnx && 'error' in onnx) { errors.set(key, `skipped: ${onnx.error}`); continue; }
+              const r = await ourCase(script, model, backend, batch, o.steps, fold, format === 'onnx' ? (onnx as { file: string }).file : undefined);
+              if ('error' in r) {
+                if (r.cannotStart) { dead.set(backend, r.error); log(`backend ${backend} skipped: ${r.error}`); break; }
+                errors.set(key, r.error);
+                log(`${model} ${backend} batch ${batch}: ${r.error}`);
+              } else {
+                ours.set(key, [...(ours.get(key) ?? []), r]);
+                log(`  ${model} ${format} ${r.backend}${variant ? ` (${variant})` : ''} batch ${batch} fold ${fold ? 'on' : 'off'}: ${r.msPerStep.toFixed(0)} ms/step (cpu ${r.cpuMsPerStep.toFixed(0)}) steps [${r.stepMs.map((t) => t.toFixed(0)).join(' ')}] ${r.backendInfo}`);
+              }
             }
           }
+          if (torch.ok && !torchErr) {
+            const t = await torchCase(torch, model, batch, o.steps);
+            if ('error' in t) { torchErr = t.error; log(`  torch ${model} batch ${batch}: ${t.error}`); }
+            else { torchMs.push(t.msPerStep); torchCpu.push(t.cpuMsPerStep); log(`  torch ${model} batch ${batch}: ${t.msPerStep.toFixed(0)} ms/step (cpu ${t.cpuMsPerStep.toFixed(0)}) blas ${t.blas.map((b) => path.basename(b)).join(',')}`); }
+          }
         }
-        if (torch.ok && !torchErr) {
-          const t = await torchCase(torch, model, batch, o.steps);
-          if ('error' in t) { torchErr = t.error; log(`  torch ${model} batch ${batch}: ${t.error}`); }
-          else { torchMs.push(t.msPerStep); torchCpu.push(t.cpuMsPerStep); log(`  torch ${model} batch ${batch}: ${t.msPerStep.toFixed(0)} ms/step (cpu ${t.cpuMsPerStep.toFixed(0)}) blas ${t.blas.map((b) => path.basename(b)).join(',')}`); }
-        }
-      }
-      const tMs = torchMs.length ? median(torchMs) : null;
-      const tCpu = torchCpu.length ? median(torchCpu) : null;
-      for (const backend of o.backends) {
-        for (const { variant, fold } of variants) {
-          const key = `${backend}|${variant}|${fold}`;
-          const rs = ours.get(key);
-          const err = errors.get(key);
-          if (!rs && !err) continue;
-          const ms = rs ? median(rs.map((r) => r.msPerStep)) : null;
-          const cpu = rs ? median(rs.map((r) => r.cpuMsPerStep)) : null;
-          const row: BenchRow = {
-            model, backend: rs?.[0].backend ?? backend, batch, fold, variant,
-            msPerStep: ms, msPerImage: ms === null ? null : ms / batch, cpuMsPerStep: cpu,
-            peakRssMB: rs ? Math.max(...rs.map((r) => r.peakRssMB)) : null,
-            tensorGrowth: rs ? Math.max(...rs.map((r) => Math.max(Math.abs(r.tensorGrowthPerRun), Math.abs(r.tensorGrowthTotal)))) : null,
-            torchMsPerStep: tMs, torchCpuMsPerStep: tCpu,
-            ratio: ms !== null && tMs ? ms / tMs : null,
-            cpuRatio: cpu !== null && tCpu ? cpu / tCpu : null,
-            runs: rs?.length ?? 0,
-            ...(rs ? {} : { error: err }),
-          };
-          rows.push(row);
-          if (o.json) process.stdout.write(`${JSON.stringify(row)}\n`);
+        const tMs = torchMs.length ? median(torchMs) : null;
+        const tCpu = torchCpu.length ? median(torchCpu) : null;
+        for (const backend of o.backends) {
+          for (const { variant, fold, format } of variants) {
+            const key = `${backend}|${variant}|${fold}|${format}`;
+            const rs = ours.get(key);
+            const err = errors.get(key);
+            if (!rs && !err) continue;
+            const ms = rs ? median(rs.map((r) => r.msPerStep)) : null;
+            const cpu = rs ? median(rs.map((r) => r.cpuMsPerStep)) : null;
+            const row: BenchRow = {
+              model, format, backend: rs?.[0].backend ?? backend, batch, fold, variant,
+              msPerStep: ms, msPerImage: ms === null ? null : ms / batch, cpuMsPerStep: cpu,
+              peakRssMB: rs ? Math.max(...rs.map((r) => r.peakRssMB)) : null,
+              tensorGrowth: rs ? Math.max(...rs.map((r) => Math.max(Math.abs(r.tensorGrowthPerRun), Math.abs(r.tensorGrowthTotal)))) : null,
+              torchMsPerStep: tMs, torchCpuMsPerStep: tCpu,
+              ratio: ms !== null && tMs ? ms / tMs : null,
+              cpuRatio: cpu !== null && tCpu ? cpu / tCpu : null,
+              runs: rs?.length ?? 0,
+              ...(rs ? {} : { error: err }),
+            };
+            rows.push(row);
+            if (o.json) process.stdout.write(`${JSON.stringify(row)}\n`);
+          }
         }
       }
     }
+  } finally {
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
   }
   if (!o.json) { console.log(''); printTable(rows); }
 }
 
 async function caseMain(argv: string[]): Promise<void> {
   const i = argv.indexOf('--case');
-  const [model, backend, batch, steps, fold] = argv.slice(i + 1, i + 6);
-  const r = await runCase(model as BenchModel, backend as BackendName, Number(batch), Number(steps), fold === 'fold');
+  const [model, backend, batch, steps, fold, onnx] = argv.slice(i + 1, i + 7);
+  const r = await runCase(model as BenchModel, backend as BackendName, Number(batch), Number(steps), fold === 'fold', onnx);
   process.stdout.write(`${JSON.stringify(r)}\n`);
 }
 

@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, type BackendName } from '../src/core/backend';
 import { parseUnits } from '../src/core/render/objectives';
 import { visualize } from '../src/core/render/visualize';
+import { loadModel } from '../src/core/model';
 import { BENCH_MODELS, buildBenchModel, type BenchModel } from './models';
 
 export interface StepResult {
@@ -35,10 +36,11 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-export async function runCase(model: BenchModel, backend: BackendName, batch: number, steps: number, fold = true): Promise<StepResult> {
+/** `onnx`: an .onnx export of the same architecture, loaded as a user's file, instead of the Keras builder. */
+export async function runCase(model: BenchModel, backend: BackendName, batch: number, steps: number, fold = true, onnx?: string): Promise<StepResult> {
   const info = await initBackend(backend);
   const t0 = performance.now();
-  const m = buildBenchModel(model, { foldBatchNorm: fold });
+  const m = onnx ? await loadModel(onnx) : buildBenchModel(model, { foldBatchNorm: fold });
   const buildMs = performance.now() - t0;
   try {
     const units = parseUnits(m, [`logit:0-${batch - 1}`]);

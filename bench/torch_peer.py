@@ -10,6 +10,8 @@ weights, eval mode, parameters frozen (no weight gradients). MobileNet v1 and th
 
 Run with Debian's /usr/bin/python3 (python3-torch, python3-torchvision). Prints one JSON line per case:
   /usr/bin/python3 bench/torch_peer.py --models mobilenet_v1 --batches 1,8 --steps 10 [--threads 2]
+With --export-onnx FILE it writes the (one) model of --models as ONNX instead (random weights and batch-norm
+statistics, eval mode; input `input` [batch, 3, size, size], output `logits`): the bench's onnx rows load it.
 Debian's torch links the reference BLAS; run it with OpenBLAS (see bench/run.ts: LD_PRELOAD of the
 openblas-pthread libblas.so.3, OPENBLAS_NUM_THREADS=1): the `blas` field says which library is mapped.
 """
@@ -194,14 +196,30 @@ def run_case(name, batch, steps, seed=0):
     }
 
 
+def export_onnx(name, file, seed=0):
+    torch.manual_seed(seed)
+    model, size = build(name)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):  # statistics away from the identity, as the bench's Keras builder has
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.8, 1.2)
+    model.eval()
+    torch.onnx.export(model, torch.zeros(1, 3, size, size), file, opset_version=13, input_names=['input'],
+                      output_names=['logits'], dynamic_axes={'input': {0: 'batch'}, 'logits': {0: 'batch'}})
+    print(json.dumps({'model': name, 'onnx': file, 'size': size}), flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--models', default='mobilenet_v1,resnet50v2,inceptionv3,vit_b16')
     ap.add_argument('--batches', default='1,8')
     ap.add_argument('--steps', type=int, default=10)
     ap.add_argument('--threads', type=int, default=2)
+    ap.add_argument('--export-onnx', metavar='FILE')
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    if a.export_onnx:
+        return export_onnx(a.models, a.export_onnx)
     for name in a.models.split(','):
         for b in (int(v) for v in a.batches.split(',')):
             print(json.dumps(run_case(name, b, a.steps)), flush=True)

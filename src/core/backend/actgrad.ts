@@ -2,7 +2,7 @@
  * Activation gradients from the activation's output, each one op:
  * - `NeuronLensActGrad`: relu or relu6: dy where y is on the activation's slope (relu: y > 0; relu6:
  *   0 < y < 6), else 0. TF.js's own Relu6 gradient takes four ops (LessEqual, Step, Cast, Multiply); fused
- *   convolutions (src/core/model/convgrad.ts) run their activation inside the convolution and need only this.
+ *   convolutions (src/core/model/layers/conv.ts) run their activation inside the convolution and need only this.
  * - `NeuronLensSoftmaxGrad`: softmax over the last axis: y * (dy - sum(dy * y)). TF.js's takes five
  *   (two broadcast multiplies among them, slow on wasm); this module registers it as Softmax's gradient.
  * - `NeuronLensGelu` (exact GELU, x * Phi(x)) and its gradient `NeuronLensGeluGrad` (dy * (Phi(x) + x phi(x))):

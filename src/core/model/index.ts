@@ -2,10 +2,10 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
-import { importGraphModel, importLayersModel, type ImportedGraph } from './tfjs';
+import { importGraphModel, importLayersModel } from './tfjs';
 import { importKerasFile } from './kerasfile';
-import { loadOnnxModel } from './onnx';
-import type { NLModel, Preprocess } from './types';
+import { importOnnxFile } from './onnx';
+import type { ImportedGraph, NLModel, Preprocess } from './types';
 import { meanStdPreprocess, rangePreprocess } from './preprocess';
 import { countClasses } from './classes';
 import { modelFileKind, modelFileList } from './formats';
@@ -89,7 +89,7 @@ export async function loadModel(p: string, opts: LoadOptions = {}): Promise<NLMo
   } else if (kind === '.keras' || kind === '.h5' || kind === '.hdf5') {
     graph = await importKerasFile(file);
   } else if (kind === '.onnx') {
-    graph = fromNLModel(await loadOnnxModel(file));
+    graph = await importOnnxFile(file);
   } else {
     throw new Error(`unsupported model file ${file}: expected ${modelFileList()}`);
   }
@@ -125,19 +125,6 @@ export async function loadModel(p: string, opts: LoadOptions = {}): Promise<NLMo
     classCount: countClasses(layers, logitsLayer),
     tap: (names: string[], x: tf.Tensor4D) => graph.run(x, names),
     dispose: () => graph.dispose(),
-  };
-}
-
-/** An importer that already builds a whole model (ONNX) seen as an imported graph. */
-function fromNLModel(m: NLModel): ImportedGraph {
-  return {
-    format: m.format,
-    inputShape: [null, m.input.height, m.input.width, m.input.channels],
-    layers: m.layers,
-    logitsLayer: m.logitsLayer,
-    defaultPreprocess: m.preprocess,
-    run: (x, names) => m.tap(names, x),
-    dispose: () => m.dispose(),
   };
 }
 

@@ -3,14 +3,14 @@
 // the input flow and no fused op computes filter gradients. No code from the model file runs: only the
 // layer classes listed here are understood; anything else is an error that names it.
 import * as tf from '@tensorflow/tfjs-core';
-import { _FusedMatMul } from '@tensorflow/tfjs-core';
 import type { LayerInfo } from './types';
 import { findFoldablePairs, FOLDABLE_CONVS, foldedConv } from './fold';
 import { type AffineActivation, channelAffine } from '../backend/affine';
 import { gelu } from '../backend/actgrad';
 import { layerNorm } from '../backend/layernorm';
-import { oneDnnActive } from '../backend/onednn';
-import { type ConvActivation, convolution, type FlippedFilters, FUSABLE_ACTIVATIONS } from './convgrad';
+import { type ConvActivation, convolution, type FlippedFilters, FUSABLE_ACTIVATIONS } from './layers/conv';
+import { denseKernel, denseLastAxis } from './layers/dense';
+import { multiHeadAttention, selfAttention } from './layers/attention';
 
 /** Weights of one layer, by Keras weight name (`kernel`, `bias`, `gamma`, `moving_mean`, ...). */
 export type LayerWeights = Map<string, tf.Tensor>;
@@ -91,49 +91,6 @@ function activationName(cfg: Record<string, any>): string | undefined {
   }
   return a;
 }
-
-/** A constant dense kernel and, for plain wasm, its stored transpose (see {@link matMulStoredT}). */
-export interface DenseKernel { w: tf.Tensor2D; wT?: tf.Tensor2D }
-
-/**
- * Keeps `w` and a transposed copy (owned through `keep`), except while the oneDNN kernels serve the backend:
- * their transposed matmul is as fast, and the copy would take the model's weight memory again (ViT-B/16: 344 MB).
- */
-export function denseKernel(w: tf.Tensor2D, keep: tf.Tensor[]): DenseKernel {
-  if (oneDnnActive()) return { w };
-  const wT = tf.keep(tf.transpose(w));
-  keep.push(wT);
-  return { w, wT };
-}
-
-/**
- * x @ W (+ bias) for a constant W, with the input gradient dy @ W^T computed against the stored W^T, so that both
- * matmuls run un-transposed: TF.js wasm runs a transposed matmul on a scalar loop, 5-11x slower than the
- * XNNPACK fully-connected path (ViT-B/16: 86% of a step). The bias is added inside the matmul kernel (wasm's
- * broadcast add is slow). No gradient flows to W or the bias (the engine needs input gradients only).
- */
-export function matMulStoredT(x: tf.Tensor2D, k: DenseKernel, bias?: tf.Tensor): tf.Tensor2D {
-  const [m, kd] = x.shape;
-  const n = k.w.shape[1];
-  const f = tf.customGrad((xi: tf.Tensor | tf.GradSaveFunc) => ({
-    // _FusedMatMul takes 3-D operands on every backend.
-    value: tf.reshape(tf.engine().runKernel(_FusedMatMul, bias
-      ? { a: tf.reshape(xi as tf.Tensor, [1, m, kd]), b: tf.reshape(k.w, [1, kd, n]), bias }
-      : { a: tf.reshape(xi as tf.Tensor, [1, m, kd]), b: tf.reshape(k.w, [1, kd, n]) },
-    { transposeA: false, transposeB: false, activation: 'linear' } as unknown as tf.NamedAttrMap) as tf.Tensor, [m, n]),
-    gradFunc: (dy: tf.Tensor) => (k.wT ? tf.matMul(dy as tf.Tensor2D, k.wT) : tf.matMul(dy as tf.Tensor2D, k.w, false, true)),
-  }));
-  return f(x) as tf.Tensor2D;
-}
-
-/** Apply an op along the last axis of an N-D tensor via a 2-D matmul (XNNPACK's fast path on wasm). */
-function denseLastAxis(x: tf.Tensor, kernel: DenseKernel, bias?: tf.Tensor): tf.Tensor {
-  const inDim = x.shape[x.rank - 1];
-  const flat = x.rank === 2 ? (x as tf.Tensor2D) : tf.reshape(x, [-1, inDim]) as tf.Tensor2D;
-  const y: tf.Tensor = matMulStoredT(flat, kernel, bias);
-  return x.rank === 2 ? y : tf.reshape(y, [...x.shape.slice(0, -1), kernel.w.shape[1]]);
-}
-
 
 /** A convolution's padding: Keras's 'same' / 'valid', or explicit [[0, 0], rows, cols, [0, 0]] (a fused ZeroPadding2D). */
 function paddingMode(cfg: Record<string, any>, where: string): 'same' | 'valid' | tf.backend_util.ExplicitPadding {
@@ -433,94 +390,6 @@ function buildLayer(className: string, name: string, cfg: Record<string, any>, w
   }
 }
 
-/**
- * a @ b for two computed 2-D tensors; both input gradients run as un-transposed matmuls (dy @ b^T and a^T @ dy
- * with explicit transposes), which TF.js wasm sends to XNNPACK instead of its scalar transposed/batched loop.
- */
-export function matMul2d(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
-  const f = tf.customGrad((ai: tf.Tensor | tf.GradSaveFunc, bi: tf.Tensor | tf.GradSaveFunc, save: tf.Tensor | tf.GradSaveFunc) => {
-    (save as tf.GradSaveFunc)([ai as tf.Tensor, bi as tf.Tensor]);
-    return {
-      value: tf.matMul(ai as tf.Tensor2D, bi as tf.Tensor2D),
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [
-        tf.matMul(dy as tf.Tensor2D, tf.transpose(saved[1] as tf.Tensor2D)),
-        tf.matMul(tf.transpose(saved[0] as tf.Tensor2D), dy as tf.Tensor2D),
-      ],
-    };
-  });
-  return f(a, b) as tf.Tensor2D;
-}
-
-/**
- * [B*T, H*dim] -> per head, per image: [T, dim] pieces, as a transpose to [H, B*T, dim] and splits along the first
- * axis (contiguous copies; wasm's slice of inner columns copies row by row in JavaScript). Gradients: concat and
- * transpose.
- */
-function headPieces(z: tf.Tensor, b: number, heads: number, dim: number): tf.Tensor2D[][] {
-  const t = z.shape[0] / b;
-  const byHead = heads === 1 ? [z] : tf.split(tf.transpose(tf.reshape(z, [b * t, heads, dim]), [1, 0, 2]), heads, 0);
-  return byHead.map((h) => {
-    const flat = tf.reshape(h, [b * t, dim]);
-    return (b === 1 ? [flat] : tf.split(flat, b, 0)) as tf.Tensor2D[];
-  });
-}
-
-/**
- * Attention of every image and head. `proj` is the [B*T, H*K | H*K | H*V] projection; returns [B*T, H*V].
- * As batched matmuls over [B*H, T, *] (a few ops: what a GPU backend wants; free transposes with the oneDNN
- * kernels), except on wasm without those: there as 2-D matmuls ({@link matMul2d}) per image and head, since
- * TF.js wasm runs batched or transposed matmuls on a scalar loop (ViT-B/16: about 10% of a step).
- */
-function attend(proj: tf.Tensor2D, b: number, heads: number, keyDim: number, valueDim: number): tf.Tensor2D {
-  const t = proj.shape[0] / b;
-  if (tf.getBackend() !== 'wasm' || oneDnnActive()) {
-    // [B*T, 3*H*K] -> [3, B, H, T, K] in one transpose when K == V; else split then one transpose each.
-    const toHeads = (z: tf.Tensor, dim: number): tf.Tensor3D =>
-      tf.reshape(tf.transpose(tf.reshape(z, [b, t, heads, dim]), [0, 2, 1, 3]), [b * heads, t, dim]);
-    const [q, k, v] = keyDim === valueDim
-      ? tf.unstack(tf.reshape(tf.transpose(tf.reshape(proj, [b, t, 3, heads, keyDim]), [2, 0, 3, 1, 4]), [3, -1])).map((z) => tf.reshape(z, [b * heads, t, keyDim]) as tf.Tensor3D)
-      : tf.split(proj, [heads * keyDim, heads * keyDim, heads * valueDim], 1).map((z, i) => toHeads(z, i < 2 ? keyDim : valueDim));
-    const scores = tf.softmax(tf.matMul(tf.mul(q, 1 / Math.sqrt(keyDim)), k, false, true), -1); // [B*H, T, T], over keys
-    const ctx = tf.matMul(scores, v); // [B*H, T, V]
-    return tf.reshape(tf.transpose(tf.reshape(ctx, [b, heads, t, valueDim]), [0, 2, 1, 3]), [b * t, heads * valueDim]);
-  }
-  const [qz, kz, vz] = tf.split(proj, [heads * keyDim, heads * keyDim, heads * valueDim], 1);
-  const q = headPieces(tf.mul(qz, 1 / Math.sqrt(keyDim)), b, heads, keyDim);
-  const k = headPieces(kz, b, heads, keyDim);
-  const v = headPieces(vz, b, heads, valueDim);
-  const ctx: tf.Tensor[] = []; // image-major, then head: [T, V] each
-  for (let i = 0; i < b; i++) {
-    for (let h = 0; h < heads; h++) {
-      const scores = tf.softmax(matMul2d(q[h][i], tf.transpose(k[h][i])), -1) as tf.Tensor2D; // [T, T], softmax over keys
-      ctx.push(matMul2d(scores, v[h][i]));
-    }
-  }
-  const all = ctx.length === 1 ? ctx[0] : tf.concat(ctx, 0); // [B*H*T, V]
-  if (heads === 1) return all as tf.Tensor2D;
-  return tf.reshape(tf.transpose(tf.reshape(all, [b, heads, t, valueDim]), [0, 2, 1, 3]), [b * t, heads * valueDim]);
-}
-
-/** Multi-head self-attention on [B, T, D] with a fused qkv projection (q, k, v blocks, heads contiguous). */
-export function selfAttention(x: tf.Tensor, heads: number, qkvK: DenseKernel, qkvB: tf.Tensor, outK: DenseKernel, outB: tf.Tensor): tf.Tensor {
-  const [b, t, d] = x.shape as [number, number, number];
-  const hd = d / heads;
-  const qkv = tf.reshape(denseLastAxis(x, qkvK, qkvB), [b * t, 3 * d]) as tf.Tensor2D;
-  const merged = attend(qkv, b, heads, hd, hd); // [B*T, D]
-  return tf.reshape(denseLastAxis(merged, outK, outB), [b, t, d]);
-}
-
-/**
- * Keras MultiHeadAttention (self-attention) on [B, T, D]: `wqkv` is [D, H*K | H*K | H*V] (query, key, value
- * projections side by side), `wo` is [H*V, Dout]. Scores are softmax(q k^T / sqrt(K)) over the keys.
- */
-export function multiHeadAttention(x: tf.Tensor, heads: number, keyDim: number, valueDim: number, wqkv: DenseKernel, bqkv: tf.Tensor, wo: DenseKernel, bo: tf.Tensor): tf.Tensor {
-  const [b, t] = x.shape as [number, number, number];
-  const proj = tf.reshape(denseLastAxis(x, wqkv, bqkv), [b * t, heads * (2 * keyDim + valueDim)]) as tf.Tensor2D;
-  const merged = attend(proj, b, heads, keyDim, valueDim); // [B*T, H*V]
-  const out = denseLastAxis(merged, wo, bo);
-  return tf.reshape(out, [b, t, out.shape[1]!]);
-}
-
 function parseInbound(raw: unknown, where: string): NodeRef[] {
   if (!Array.isArray(raw) || raw.length === 0) return [];
   if (raw.length > 1) throw new Error(`${where}: a layer called more than once (shared layers) is not supported`);
@@ -616,12 +485,12 @@ export class KerasGraph {
   /**
    * Fused chains, by the name of their last layer (see {@link fuseChains}): a convolution with the padding before
    * it, the batch norm after it folded in (./fold.ts) and/or the relu/relu6 after that, run as one fused convolution
-   * (./convgrad.ts); or an unfolded batch norm and its relu as one op (../backend/affine.ts). `absorbed`: the layers
+   * (./layers/conv.ts); or an unfolded batch norm and its relu as one op (../backend/affine.ts). `absorbed`: the layers
    * before the last whose outputs the chain does not compute; `node`: computes the last layer's output from the
    * first one's inputs.
    */
   private readonly fused = new Map<string, { absorbed: string[]; node: GraphNode }>();
-  /** Flipped filters shared by the convolutions built from one kernel (see ./convgrad.ts). */
+  /** Flipped filters shared by the convolutions built from one kernel (see ./layers/conv.ts). */
   private readonly flipped: FlippedFilters = new Map();
 
   constructor(topology: KerasTopology, weights: Map<string, LayerWeights>, options: KerasGraphOptions = {}) {

@@ -13,7 +13,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { unzipSync, type UnzipFileInfo } from 'fflate';
 import type * as H5 from 'h5wasm';
 import { KerasGraph, kerasWeightNames, MHA_PARTS, type KerasTopology, type LayerWeights } from './keras';
-import { fromKerasGraph, type ImportedGraph } from './tfjs';
+import { fromKerasGraph } from './tfjs';
+import type { ImportedGraph } from './types';
 
 /** Largest model file accepted (the HDF5 reader holds it in a 32-bit wasm heap). */
 export const MAX_KERAS_FILE_BYTES = 1.5 * 2 ** 30;

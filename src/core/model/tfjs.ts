@@ -4,19 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfc from '@tensorflow/tfjs-converter';
 import { KerasGraph, kerasLayerInfos, type KerasTopology } from './keras';
 import { readWeights, groupByLayer, type WeightsManifestGroup } from './weights';
-import type { LayerInfo, ModelFormat, Preprocess } from './types';
-
-/** What a format importer hands to the common model builder. */
-export interface ImportedGraph {
-  format: ModelFormat;
-  /** The input mapping the format implies (ONNX from torchvision: ImageNet mean/std), if any. */
-  defaultPreprocess?: Preprocess;
-  inputShape: (number | null)[];
-  layers: LayerInfo[];
-  logitsLayer: string | null;
-  run(x: tf.Tensor4D, names: string[]): tf.Tensor[];
-  dispose(): void;
-}
+import type { ImportedGraph, LayerInfo, ModelFormat } from './types';
 
 /** Shapes of every named output from one forward pass of zeros at batch 1. */
 function dryRunShapes(run: (x: tf.Tensor4D, names: string[]) => tf.Tensor[], inputShape: (number | null)[], names: string[], what: string): Map<string, number[]> {

@@ -60,3 +60,15 @@ export interface NLModel {
   tap(names: string[], x: tf.Tensor4D): tf.Tensor[];
   dispose(): void;
 }
+
+/** What a format importer hands to the common model builder. */
+export interface ImportedGraph {
+  format: ModelFormat;
+  /** The input mapping the format implies (ONNX from torchvision: ImageNet mean/std), if any. */
+  defaultPreprocess?: Preprocess;
+  inputShape: (number | null)[];
+  layers: LayerInfo[];
+  logitsLayer: string | null;
+  run(x: tf.Tensor4D, names: string[]): tf.Tensor[];
+  dispose(): void;
+}

@@ -1,15 +1,17 @@
 /**
- * ONNX image models (as exported by PyTorch) as an {@link NLModel}: the graph is interpreted node by node with
- * TF.js ops, so gradients flow to the input. Loading is data only: nothing in the file is executed.
+ * ONNX image models (as exported by PyTorch) as an {@link ImportedGraph}: the graph is interpreted node by node with
+ * TF.js ops, so gradients flow to the input, except the node patterns of ./fuse.ts, which run as the shared layers
+ * the Keras interpreter builds (../layers). Loading is data only: nothing in the file is executed.
  */
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 // tfjs-core's package entry registers no gradients; the importer's graphs must be differentiable.
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
-import type { LayerInfo, NLModel, Preprocess } from '../types';
-import { countClasses } from '../classes';
+import type { ImportedGraph, LayerInfo, Preprocess } from '../types';
+import type { FlippedFilters } from '../layers/conv';
 import { Const, decodeTensor, makeConst } from './consts';
+import { type FusedNode, findFusions } from './fuse';
 import { Attrs, OPS, OpContext, TVal, Val, isConst, isSupported } from './ops';
 import { ModelProto, NodeProto, decodeModel, toNum } from './proto';
 
@@ -25,6 +27,9 @@ interface PreparedNode {
   what: string;
   index: number;
 }
+
+/** One step of a run: a node, or a fused pattern in place of its nodes. */
+type Step = { p: PreparedNode; fused?: FusedNode };
 
 /** The PyTorch module path of a node from its scoped name, e.g. `/features/features.7/conv/conv.2/Conv`
  *  -> `features.7.conv.2`; `/layer2/layer2.1/relu_1/Relu` -> `layer2.1.relu_1`. Empty when unscoped. */
@@ -56,7 +61,12 @@ export class OnnxGraph {
   private readonly cache = new Map<Const, Map<string, tf.Tensor>>();
   private readonly derivedCache = new Map<Const, Map<string, Const>>();
   private readonly producers = new Map<string, number>();
-  private readonly plans = new Map<string, PreparedNode[]>();
+  private readonly plans = new Map<string, Step[]>();
+  /** Tensors of the fused layers (weights, folded batch norms, flipped filters). */
+  private readonly fusedTensors: tf.Tensor[] = [];
+  private readonly flipped: FlippedFilters = new Map();
+  /** The fused patterns, by output tensor. */
+  readonly fusions = new Map<string, FusedNode>();
   readonly opset: number;
   readonly inputName: string;
   readonly inputDims: (number | string)[];
@@ -88,6 +98,13 @@ export class OnnxGraph {
       throw new Error(`${file}: unsupported ONNX op(s): ${[...unknown].sort().join(', ')}`);
     }
     this.foldConstants(dir);
+    try {
+      const found = findFusions({ nodes: this.nodes, statics: this.statics, outputs: this.outputNames, keep: this.fusedTensors, flipped: this.flipped, opset: this.opset });
+      for (const f of found) this.fusions.set(f.output, f);
+    } catch (e) {
+      this.dispose();
+      throw e;
+    }
   }
 
   private addStatic(name: string, c: Const): void {
@@ -163,21 +180,32 @@ export class OnnxGraph {
     return t;
   }
 
-  /** The nodes needed for `targets`, in graph order. */
-  private plan(targets: string[]): PreparedNode[] {
-    const key = targets.join('\u0000');
+  /**
+   * The steps computing `targets`, in graph order. With `fuse`, each fused pattern none of whose inner tensors is a
+   * target runs as one step in place of its nodes.
+   */
+  private plan(targets: string[], fuse: boolean): Step[] {
+    const key = `${fuse}\u0000${targets.join('\u0000')}`;
     let p = this.plans.get(key);
     if (p) return p;
-    const need = new Set<number>();
+    const wanted = new Set(targets);
+    const need = new Map<number, Step>();
     const stack = targets.filter((t) => !this.statics.has(t));
     while (stack.length > 0) {
       const name = stack.pop()!;
+      const f = fuse ? this.fusions.get(name) : undefined;
+      if (f && !f.inner.some((t) => wanted.has(t))) {
+        if (need.has(f.index)) continue;
+        need.set(f.index, { p: this.nodes[f.index], fused: f });
+        for (const i of f.inputs) if (!this.statics.has(i)) stack.push(i);
+        continue;
+      }
       const idx = this.producers.get(name);
       if (idx === undefined || need.has(idx)) continue;
-      need.add(idx);
+      need.set(idx, { p: this.nodes[idx] });
       for (const i of this.nodes[idx].node.input) if (i && !this.statics.has(i)) stack.push(i);
     }
-    p = this.nodes.filter((n) => need.has(n.index));
+    p = [...need.values()].sort((a, b) => a.p.index - b.p.index);
     this.plans.set(key, p);
     return p;
   }
@@ -187,14 +215,23 @@ export class OnnxGraph {
   }
 
   /**
-   * Runs the nodes needed for `targets` on `x` (NHWC). Returns each target's value; `onValue` sees every
-   * computed tensor (for shape discovery). Call inside a tidy.
+   * Runs the nodes needed for `targets` on `x` (NHWC), with the fused patterns unless `onValue` is given: it sees
+   * every computed tensor (for shape discovery). Returns each target's value. Call inside a tidy.
    */
   run(x: tf.Tensor4D, targets: string[], onValue?: (name: string, v: Val, node: PreparedNode) => void): Val[] {
     const env = new Map<string, Val>();
     env.set(this.inputName, { t: x, nhwc: true });
     const dir = path.dirname(this.file);
-    for (const p of this.plan(targets)) {
+    for (const { p, fused } of this.plan(targets, !onValue)) {
+      if (fused) {
+        const ins = fused.inputs.map((n) => {
+          const v = env.get(n) ?? this.statics.get(n);
+          if (!v) throw new Error(`${p.what}: input ${n} is not available`);
+          return v;
+        });
+        env.set(fused.output, fused.run(ins, { ...this.context(p, dir), what: `${p.what} (fused ${fused.kind})` }));
+        continue;
+      }
       const ins = p.node.input.map((n) => {
         if (!n) return undefined;
         const v = env.get(n) ?? this.statics.get(n);
@@ -223,9 +260,17 @@ export class OnnxGraph {
     });
   }
 
-  dispose(): void {
+  /** Frees the constants' tensors made so far (they are made again when a step needs them). */
+  dropTensorCache(): void {
     for (const m of this.cache.values()) for (const t of m.values()) t.dispose();
     this.cache.clear();
+  }
+
+  dispose(): void {
+    this.dropTensorCache();
+    for (const t of this.fusedTensors) t.dispose();
+    this.fusedTensors.length = 0;
+    this.flipped.clear();
   }
 }
 
@@ -237,10 +282,6 @@ function channelsLast(v: Val, what: string): tf.Tensor {
   return tv.t.rank === 4 ? tf.transpose(tv.t, [0, 2, 3, 1]) : tv.t;
 }
 
-export interface OnnxLoadOptions {
-  preprocess?: Preprocess;
-}
-
 /**
  * Loads an ONNX image model (NCHW input, fixed C/H/W, any batch). `layers` lists the outputs of the PyTorch
  * modules found in the exporter's node-name scopes: top-level modules (`layer2`, `features`, `conv_proj`),
@@ -249,7 +290,7 @@ export interface OnnxLoadOptions {
  * `encoder.layers.2`), then the logits (graph output, or the input of a final Softmax). `tap` also accepts any
  * module name above and any node output tensor name. Default preprocess: torchvision's ImageNet mean/std.
  */
-export async function loadOnnxModel(file: string, opts: OnnxLoadOptions = {}): Promise<NLModel> {
+export async function importOnnxFile(file: string): Promise<ImportedGraph> {
   const abs = path.resolve(file);
   let bytes: Buffer;
   try {
@@ -265,14 +306,14 @@ export async function loadOnnxModel(file: string, opts: OnnxLoadOptions = {}): P
   }
   const graph = new OnnxGraph(abs, proto);
   try {
-    return buildModel(abs, graph, opts);
+    return buildModel(abs, graph);
   } catch (e) {
     graph.dispose();
     throw e;
   }
 }
 
-function buildModel(abs: string, graph: OnnxGraph, opts: OnnxLoadOptions): NLModel {
+function buildModel(abs: string, graph: OnnxGraph): ImportedGraph {
   const dims = graph.inputDims;
   const [c, h, w] = [dims[1], dims[2], dims[3]];
   if (dims.length !== 4 || typeof c !== 'number' || typeof h !== 'number' || typeof w !== 'number' || !(c > 0 && h > 0 && w > 0)) {
@@ -293,6 +334,7 @@ function buildModel(abs: string, graph: OnnxGraph, opts: OnnxLoadOptions): NLMod
       order.push(name);
     });
   });
+  graph.dropTensorCache(); // the unfused ops' weights: the fused layers hold their own
   let logits: string | null = graph.outputNames.find((n) => /logit/i.test(n))
     ?? graph.outputNames.find((n) => shapes.get(n)?.length === 2) ?? null;
   if (logits && producedBy.get(logits)?.opType === 'Softmax') logits = producedBy.get(logits)!.input[0];
@@ -344,16 +386,13 @@ function buildModel(abs: string, graph: OnnxGraph, opts: OnnxLoadOptions): NLMod
   };
 
   let disposed = false;
-  const model: NLModel = {
+  return {
     format: 'onnx',
-    source: abs,
-    name: path.basename(abs).replace(/\.onnx$/i, ''),
-    input: { height: h, width: w, channels: c },
-    preprocess: opts.preprocess ?? IMAGENET_PREPROCESS,
+    defaultPreprocess: IMAGENET_PREPROCESS,
+    inputShape: [null, h, w, c],
     layers,
     logitsLayer: logits,
-    classCount: countClasses(layers, logits),
-    tap(names: string[], x: tf.Tensor4D): tf.Tensor[] {
+    run(x: tf.Tensor4D, names: string[]): tf.Tensor[] {
       if (disposed) throw new Error(`${abs}: model was disposed`);
       if (x.rank !== 4 || x.shape[1] !== h || x.shape[2] !== w || x.shape[3] !== c) {
         throw new Error(`${path.basename(abs)}: input must be [batch, ${h}, ${w}, ${c}], got [${x.shape}]`);
@@ -366,5 +405,4 @@ function buildModel(abs: string, graph: OnnxGraph, opts: OnnxLoadOptions): NLMod
       graph.dispose();
     },
   };
-  return model;
 }

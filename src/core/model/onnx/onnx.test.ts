@@ -9,7 +9,7 @@ import { oneDnnActive } from '../../backend/onednn';
 import { initBackend } from '../../backend';
 import { fixture } from '../../testing/fixtures';
 import type { NLModel } from '../types';
-import { loadOnnxModel } from './index';
+import { loadModel } from '../index';
 
 function bin(name: string): Float32Array {
   const b = fs.readFileSync(fixture('onnx', name));
@@ -102,7 +102,7 @@ for (const backend of ['cpu', 'wasm']) {
       describe(c.file, () => {
         let m: NLModel;
         before(async () => {
-          m = await loadOnnxModel(fixture('onnx', `${c.file}.onnx`));
+          m = await loadModel(fixture('onnx', `${c.file}.onnx`));
         });
         after(() => m?.dispose());
 
@@ -161,7 +161,7 @@ for (const backend of ['cpu', 'wasm']) {
         let m: NLModel;
         const block = 'encoder.layers.encoder_layer_2';
         before(async () => {
-          m = await loadOnnxModel(fixture('onnx', `${file}.onnx`));
+          m = await loadModel(fixture('onnx', `${file}.onnx`));
         });
         after(() => m?.dispose());
 

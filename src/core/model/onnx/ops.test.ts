@@ -9,45 +9,8 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../backend';
 import { fixture } from '../../testing/fixtures';
-import { loadOnnxModel } from './index';
-import { encodeModel } from './proto';
-
-const FLOAT = 1;
-const INT64 = 7;
-
-function rand(n: number, seed: number): number[] {
-  let s = seed >>> 0;
-  return Array.from({ length: n }, () => {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    return s / 2 ** 32 - 0.5;
-  });
-}
-
-type Attr = Record<string, unknown>;
-const ints = (name: string, v: number[]): Attr => ({ name, type: 7, ints: v });
-const int = (name: string, v: number): Attr => ({ name, type: 2, i: v });
-const str = (name: string, v: string): Attr => ({ name, type: 3, s: Buffer.from(v) });
-const node = (opType: string, input: string[], output: string[], attribute: Attr[] = [], domain = '') =>
-  ({ opType, input, output, attribute, name: `/${output[0]}/${opType}`, domain });
-const floatInit = (name: string, dims: number[], data: number[]) => ({ name, dims, dataType: FLOAT, floatData: data });
-const intInit = (name: string, data: number[]) => ({ name, dims: [data.length], dataType: INT64, int64Data: data });
-
-function writeModel(dir: string, file: string, nodes: object[], inits: object[], chw: number[], outputs: string[], opset = 13): string {
-  const bytes = encodeModel({
-    irVersion: 7,
-    opsetImport: [{ domain: '', version: opset }],
-    graph: {
-      name: 'g',
-      node: nodes,
-      initializer: inits,
-      input: [{ name: 'input', type: { tensorType: { elemType: FLOAT, shape: { dim: [{ dimParam: 'batch' }, ...chw.map((d) => ({ dimValue: d }))] } } } }],
-      output: outputs.map((name) => ({ name })),
-    },
-  });
-  const f = path.join(dir, file);
-  fs.writeFileSync(f, bytes);
-  return f;
-}
+import { loadModel } from '../index';
+import { FLOAT, floatInit, int, intInit, ints, node, rand, writeModel } from './test_graphs';
 
 /** float64 NCHW grouped convolution with pads [t,l,b,r], strides, dilations. */
 function convRef(x: number[], xs: number[], w: number[], ws: number[], bias: number[], group: number,
@@ -114,7 +77,7 @@ function maxRelErr(a: ArrayLike<number>, ref: number[]): number {
 }
 
 /** Runs a tap on an NCHW input and returns the NCHW result (taps are channels-last). */
-function tapNCHW(m: Awaited<ReturnType<typeof loadOnnxModel>>, name: string, x: number[], xs: number[]): Float32Array {
+function tapNCHW(m: Awaited<ReturnType<typeof loadModel>>, name: string, x: number[], xs: number[]): Float32Array {
   return tf.tidy(() => {
     const xt = tf.transpose(tf.tensor4d(x, xs as [number, number, number, number]), [0, 2, 3, 1]) as tf.Tensor4D;
     const y = m.tap([name], xt)[0];
@@ -169,7 +132,7 @@ for (const backend of ['cpu', 'wasm'] as const) {
         refs.set(p.name, poolRef(x, xs, p.k, p.strides, p.pads, p.op === 'MaxPool' ? 'max' : 'avg', p.ceil, p.includePad).y);
       }
       const f = writeModel(dir, `convpool_${backend}.onnx`, nodes, inits, xs.slice(1), [...refs.keys()]);
-      const m = await loadOnnxModel(f);
+      const m = await loadModel(f);
       try {
         for (const [name, ref] of refs) {
           const e = maxRelErr(tapNCHW(m, name, x, xs), ref);
@@ -201,7 +164,7 @@ for (const backend of ['cpu', 'wasm'] as const) {
         intInit('split', [2, 3]), intInit('st', [-1, 0]), intInit('en', [-100, 100]), intInit('ax', [2, 3]), intInit('steps', [-2, 2]),
         floatInit('gw', [7, 60], gw)];
       const f = writeModel(dir, `misc_${backend}.onnx`, nodes, inits, xs.slice(1), ['sm', 'sp1', 'sl', 'tr', 'gemm', 'cat', 'rm']);
-      const m = await loadOnnxModel(f);
+      const m = await loadModel(f);
       const at = (c: number, h: number, w: number) => x[(c * 4 + h) * 5 + w];
       const bn = (c: number, h: number, w: number) => (at(c, h, w) - mean[c]) / Math.sqrt(vr[c] + 1e-3) * scale[c] + bias[c];
       const refSm: number[] = [], refSp: number[] = [], refSl: number[] = [], refTr: number[] = [], refGemm: number[] = [];
@@ -251,7 +214,7 @@ describe('ONNX loader errors', () => {
       node('Baz', ['b'], ['c'], [], 'com.example'),
       node('FooBar', ['c'], ['out']),
     ], [], [3, 8, 8], ['out']);
-    await assert.rejects(loadOnnxModel(f), (e: Error) => {
+    await assert.rejects(loadModel(f), (e: Error) => {
       assert.match(e.message, /unsupported ONNX op\(s\): FooBar, com\.example:Baz$/);
       assert.ok(e.message.includes(f), e.message);
       return true;
@@ -261,7 +224,7 @@ describe('ONNX loader errors', () => {
   it('rejects a truncated file with an error naming it', async () => {
     const f = path.join(dir, 'truncated.onnx');
     fs.writeFileSync(f, fs.readFileSync(fixture('onnx', 'resnet18.onnx')).subarray(0, 200_000));
-    await assert.rejects(loadOnnxModel(f), (e: Error) => {
+    await assert.rejects(loadModel(f), (e: Error) => {
       assert.ok(e.message.startsWith(f + ':'), e.message);
       assert.match(e.message, /truncated or corrupt/);
       return true;
@@ -271,7 +234,7 @@ describe('ONNX loader errors', () => {
   it('rejects a file that is not ONNX at all', async () => {
     const f = path.join(dir, 'text.onnx');
     fs.writeFileSync(f, 'this is a text file, not a protobuf\n'.repeat(10));
-    await assert.rejects(loadOnnxModel(f), (e: Error) => e.message.startsWith(f + ':') && /ONNX model/.test(e.message));
+    await assert.rejects(loadModel(f), (e: Error) => e.message.startsWith(f + ':') && /ONNX model/.test(e.message));
   });
 
   it('loads external data from inside the model folder and refuses paths that leave it', async () => {
@@ -281,17 +244,17 @@ describe('ONNX loader errors', () => {
     const ext = (loc: string) => ({ name: 'w', dims: [3, 3, 1, 1], dataType: FLOAT, dataLocation: 1,
       externalData: [{ key: 'location', value: loc }, { key: 'offset', value: '8' }, { key: 'length', value: String(wBytes.length) }] });
     const conv = [node('Conv', ['input', 'w'], ['out'], [ints('kernel_shape', [1, 1])])];
-    const m = await loadOnnxModel(writeModel(dir, 'ext.onnx', conv, [ext('w.bin')], [3, 2, 2], ['out']));
+    const m = await loadModel(writeModel(dir, 'ext.onnx', conv, [ext('w.bin')], [3, 2, 2], ['out']));
     const x = rand(12, 2);
     const got = tapNCHW(m, 'out', x, [1, 3, 2, 2]);
     m.dispose();
     assert.ok(maxRelErr(got, convRef(x, [1, 3, 2, 2], w, [3, 3, 1, 1], [0, 0, 0], 1, [0, 0, 0, 0], [1, 1], [1, 1]).y) < 1e-6);
     const bad = writeModel(dir, 'ext_bad.onnx', conv, [ext('../w.bin')], [3, 2, 2], ['out']);
-    await assert.rejects(loadOnnxModel(bad), /external data path "\.\.\/w\.bin" leaves the model's folder/);
+    await assert.rejects(loadModel(bad), /external data path "\.\.\/w\.bin" leaves the model's folder/);
   });
 
   it('names unknown layers in tap', async () => {
-    const m = await loadOnnxModel(writeModel(dir, 'relu.onnx', [node('Relu', ['input'], ['out'])], [], [3, 2, 2], ['out']));
+    const m = await loadModel(writeModel(dir, 'relu.onnx', [node('Relu', ['input'], ['out'])], [], [3, 2, 2], ['out']));
     const x = tf.zeros([1, 2, 2, 3]) as tf.Tensor4D;
     try {
       assert.throws(() => m.tap(['nope'], x), /no layer or tensor named "nope"/);

@@ -12,6 +12,9 @@ import {
 } from './consts';
 import { AttributeProto, NodeProto, toNum } from './proto';
 import { layerNorm as sharedLayerNorm } from '../../backend/layernorm';
+import { gelu } from '../../backend/actgrad';
+import { oneDnnActive } from '../../backend/onednn';
+import { type DenseKernel, matMulStoredT } from '../layers/dense';
 
 export interface TVal {
   t: tf.Tensor;
@@ -98,7 +101,7 @@ export function logical(v: Val, ctx: OpContext): tf.Tensor {
 }
 
 /** A logical 4-D NCHW value as a physical NHWC tensor. */
-function toNHWC(v: Val, ctx: OpContext): tf.Tensor4D {
+export function toNHWC(v: Val, ctx: OpContext): tf.Tensor4D {
   if (!isConst(v) && v.nhwc) return v.t as tf.Tensor4D;
   const s = logicalShape(v);
   if (s.length !== 4) throw new Error(`${ctx.what}: expected a 4-D NCHW tensor, got shape [${s}]`);
@@ -354,20 +357,13 @@ const batchNorm: TfOp = (ins, at, ctx) => {
 // --------------------------------------------------------------------------------------------------------------
 // dense
 
-/**
- * `a [M,K] @ W` for a constant W given as [K,N] (`transposed` false) or [N,K] (true). Both layouts are kept, so
- * the forward product and the input gradient `dy @ W^T` are untransposed matmuls (wasm runs transposed ones at
- * a fraction of the speed). No gradient flows to W: the engine differentiates with respect to the input only.
- */
+/** `a [M,K] @ W` for a constant W given as [K,N] (`transposed` false) or [N,K] (true), through the shared dense layer
+ * (input gradient against a stored W^T; no gradient to W). */
 function constMatMul(a: tf.Tensor, w: Const, transposed: boolean, ctx: OpContext): tf.Tensor {
   const t = (c: Const) => jsTranspose(c, [1, 0]);
-  const wKN = ctx.tensorOf(w, transposed ? 'T' : '', transposed ? t : undefined);
-  const wNK = ctx.tensorOf(w, transposed ? '' : 'T', transposed ? undefined : t);
-  const f = tf.customGrad((x) => ({
-    value: tf.matMul(x as tf.Tensor2D, wKN as tf.Tensor2D),
-    gradFunc: (dy: tf.Tensor) => tf.matMul(dy as tf.Tensor2D, wNK as tf.Tensor2D),
-  }));
-  return f(a);
+  const kernel: DenseKernel = { w: ctx.tensorOf(w, transposed ? 'T' : '', transposed ? t : undefined) as tf.Tensor2D };
+  if (!oneDnnActive()) kernel.wT = ctx.tensorOf(w, transposed ? '' : 'T', transposed ? undefined : t) as tf.Tensor2D;
+  return matMulStoredT(a as tf.Tensor2D, kernel);
 }
 
 const gemm: TfOp = (ins, at, ctx) => {
@@ -662,14 +658,6 @@ const whereTf: TfOp = (ins, _at, ctx) => {
   return [tv(tf.where(bc(c), bc(a), bc(b)))];
 };
 
-function geluTf(approx: string, x: tf.Tensor): tf.Tensor {
-  if (approx === 'tanh') {
-    const inner = tf.mul(tf.add(x, tf.mul(tf.pow(x, 3), 0.044715)), Math.sqrt(2 / Math.PI));
-    return tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(inner), 1));
-  }
-  return tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1));
-}
-
 const powTf: TfOp = (ins, at, ctx) => {
   const b = ins[1];
   if (b && isConst(b) && b.data.length === 1 && b.data[0] === 2) return unaryTf(tf.square)(ins, at, ctx, 1);
@@ -805,7 +793,9 @@ const tfOps: Record<string, TfOp> = {
   Reciprocal: unaryTf(tf.reciprocal),
   Neg: unaryTf(tf.neg),
   Abs: unaryTf(tf.abs),
-  Gelu: (ins, at, ctx) => unaryTf((x) => geluTf(at.str('approximate', 'none'), x))(ins, at, ctx, 1),
+  Gelu: (ins, at, ctx) => unaryTf((x) => (at.str('approximate', 'none') === 'tanh'
+    ? tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(tf.mul(tf.add(x, tf.mul(tf.pow(x, 3), 0.044715)), Math.sqrt(2 / Math.PI))), 1))
+    : gelu(x)))(ins, at, ctx, 1),
   Identity: (ins, _at, ctx) => [req(ins, 0, ctx)],
   Dropout: (ins, _at, ctx) => [req(ins, 0, ctx)],
   Add: binaryTf(tf.add),

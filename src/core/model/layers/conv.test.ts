@@ -1,8 +1,8 @@
 import { strict as assert } from 'assert';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '../backend';
-import { onBackend, relErr } from '../backend/testing_utils';
-import { type ConvActivation, convolution, type ConvSpec, type FlippedFilters } from './convgrad';
+import { initBackend } from '../../backend';
+import { onBackend, relErr } from '../../backend/testing_utils';
+import { type ConvActivation, convolution, type ConvSpec, type FlippedFilters } from './conv';
 
 type Shape4 = [number, number, number, number];
 
@@ -38,7 +38,7 @@ function outAndGrad(f: (x: tf.Tensor4D) => tf.Tensor4D, x: tf.Tensor4D, w: tf.Te
   return [f(x), grad];
 }
 
-describe('fused convolutions with an input-only gradient (convgrad.ts)', () => {
+describe('fused convolutions with an input-only gradient (layers/conv.ts)', () => {
   for (const backend of ['cpu', 'wasm'] as const) {
     it(`${backend}: output and input gradient equal the plain ops' autodiff on cpu`, async () => {
       await initBackend(backend);

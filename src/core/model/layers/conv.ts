@@ -19,7 +19,7 @@
 // TF.js's unfused ops (and its gradients).
 import * as tf from '@tensorflow/tfjs-core';
 import { Conv2DBackpropInput, DepthwiseConv2dNativeBackpropInput, FusedConv2D, FusedDepthwiseConv2D, GradConfig, registerGradient } from '@tensorflow/tfjs-core';
-import { actGrad } from '../backend/actgrad';
+import { actGrad } from '../../backend/actgrad';
 
 type Pad = 'same' | 'valid';
 /** Activations a convolution runs fused. */
