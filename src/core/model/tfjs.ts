@@ -14,6 +14,8 @@ export interface ImportedGraph {
   inputShape: (number | null)[];
   layers: LayerInfo[];
   logitsLayer: string | null;
+  /** Class names the model file itself declares (HF id2label, timm label_names); labels beside it take precedence. */
+  classNames?: string[];
   run(x: tf.Tensor4D, names: string[]): tf.Tensor[];
   dispose(): void;
 }

@@ -1,7 +1,7 @@
 import type * as tf from '@tensorflow/tfjs-core';
 
 /** Where a model came from. Every importer produces the same {@link NLModel}. */
-export type ModelFormat = 'tfjs-layers' | 'tfjs-graph' | 'keras' | 'onnx';
+export type ModelFormat = 'tfjs-layers' | 'tfjs-graph' | 'keras' | 'onnx' | 'huggingface' | 'timm';
 
 /** One tappable layer (an intermediate tensor) of a model. */
 export interface LayerInfo {
