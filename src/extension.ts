@@ -109,7 +109,9 @@ export function activate(context: vscode.ExtensionContext): NeuronLensApi {
   }
 
   function openModel(p: string, origin: 'opened' | 'example'): string {
-    const file = fs.existsSync(p) && fs.statSync(p).isDirectory() ? path.join(p, 'model.json') : p;
+    const dir = fs.existsSync(p) && fs.statSync(p).isDirectory();
+    const hf = dir && !fs.existsSync(path.join(p, 'model.json')) && fs.existsSync(path.join(p, 'model.safetensors'));
+    const file = dir ? path.join(p, hf ? 'model.safetensors' : 'model.json') : p;
     store.add(file, origin);
     void vscode.commands.executeCommand('neuronLens.models.focus');
     return file;
@@ -118,7 +120,7 @@ export function activate(context: vscode.ExtensionContext): NeuronLensApi {
   const cmd = (id: string, fn: (...args: any[]) => unknown) => context.subscriptions.push(vscode.commands.registerCommand(id, fn));
 
   cmd('neuronLens.openModel', async () => {
-    const picked = await vscode.window.showOpenDialog({ canSelectMany: false, filters: { 'Model (TF.js model.json, Keras, ONNX)': ['json', 'keras', 'h5', 'onnx'] }, openLabel: 'Open in Neuron Lens' });
+    const picked = await vscode.window.showOpenDialog({ canSelectMany: false, filters: { 'Model (TF.js model.json, Keras, ONNX, Hugging Face/timm model.safetensors)': ['json', 'keras', 'h5', 'onnx', 'safetensors'] }, openLabel: 'Open in Neuron Lens' });
     return picked?.[0] ? openModel(picked[0].fsPath, 'opened') : undefined;
   });
   cmd('neuronLens.openInNeuronLens', (uri?: vscode.Uri) => {

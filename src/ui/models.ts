@@ -1,4 +1,5 @@
-// The models the user works with: model files discovered in the workspace (TF.js model.json, Keras .keras/.h5, ONNX), models opened by command,
+// The models the user works with: model files discovered in the workspace (TF.js model.json, Keras .keras/.h5, ONNX,
+// Hugging Face / timm model.safetensors), models opened by command,
 // and the embedded examples. Descriptions come from the engine (loaded lazily, when first needed).
 import * as fs from 'fs';
 import * as path from 'path';
@@ -15,11 +16,11 @@ export interface ModelEntry {
 const OPENED_KEY = 'neuronLens.openedModels';
 
 /** Every model file format the engine loads. */
-export const MODEL_GLOB = '**/{model.json,*.keras,*.h5,*.onnx}';
+export const MODEL_GLOB = '**/{model.json,*.keras,*.h5,*.onnx,model.safetensors}';
 
-/** The name a model is shown by: the folder of a model.json, else the file name. */
+/** The name a model is shown by: the folder of a model.json or model.safetensors, else the file name. */
 export function modelDisplayName(file: string): string {
-  return path.basename(file) === 'model.json' ? path.basename(path.dirname(file)) : path.basename(file);
+  return ['model.json', 'model.safetensors'].includes(path.basename(file)) ? path.basename(path.dirname(file)) : path.basename(file);
 }
 
 /**
@@ -37,6 +38,8 @@ export function looksLikeModel(file: string): boolean {
         case '.keras': return head.subarray(0, 2).toString('latin1') === 'PK';
         case '.h5': return head.subarray(0, 8).equals(Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]));
         case '.onnx': return head.length > 0;
+        // safetensors: a u64 header length, then the JSON header; the model's config.json sits beside it
+        case '.safetensors': return head.length > 8 && head[8] === 0x7b && fs.existsSync(path.join(path.dirname(file), 'config.json'));
         default: return false;
       }
     } finally {
