@@ -13,6 +13,10 @@ import { CPU_PATHS, withCpuPath } from '../../backend/testing_utils';
 import { Objective, parseUnits } from '../../render/objectives';
 import { loadModel, type NLModel } from '../index';
 import { preprocessImage } from '../preprocess';
+import { attack } from '../../attack';
+import { fitToInput, readImage } from '../../image';
+import { visualize } from '../../render/visualize';
+import { fixture } from '../../testing/fixtures';
 
 const DATA = path.join(__dirname, 'testdata');
 
@@ -180,6 +184,33 @@ describe('Hugging Face / timm ViT: units and errors', () => {
       const units = parseUnits(m, ['vit:hidden_states.8:0-7', 'vit:vit.encoder.layer.7:3:nocls']);
       assert.deepEqual(units.map((u) => u.spec), [...Array.from({ length: 8 }, (_, i) => `vit:hidden_states.8:${i}`), 'vit:vit.encoder.layer.7:3:nocls']);
       assert.throws(() => parseUnits(m, ['vit:hidden_states.9:0']), /hidden_states\.9/);
+    } finally {
+      m.dispose();
+    }
+  });
+
+  it('attack (AM at the paper\'s ViT epsilon 0.05) and visualize work on a Hugging Face checkpoint', async () => {
+    const m = await loadModel(path.join(DATA, 'vit_hf'));
+    try {
+      const n0 = tf.memory().numTensors;
+      const images = ['chelsea.png', 'coffee.png', 'rocket.jpg'].map((f) => fitToInput(readImage(fixture('images', f)), 32, 32, 3).image);
+      // the target: each photo's runner-up class (the random model puts most photos in one class by a wide margin)
+      const targets = tf.tidy(() => images.map((im) => tf.topk(tf.reshape(m.tap(['classifier'], preprocessImage(m, tf.tensor4d(im.data, [1, 32, 32, 3])))[0], [-1]), 2).indices.dataSync()[1]));
+      const run = await attack(m, images, targets, { method: 'am', epsilon: 0.05, step: 0.01, tv: 1e-4, steps: 30 });
+      for (const r of run.results) {
+        assert.ok(r.success && r.successAfterQuantization, `pair ${r.pair}: ${m.classNames![r.originalClass]} -> ${r.targetName} failed (target prob ${r.targetProb})`);
+        assert.ok(r.linf <= 0.05 + 1e-7, `linf ${r.linf}`);
+        assert.equal(r.targetName, m.classNames![r.target]);
+      }
+      // AM on two hidden-state units: each ends above its value on a flat grey image (about the start)
+      const units = parseUnits(m, ['vit:hidden_states.8:0-1']);
+      const res = await visualize(m, units, { steps: 64, batch: 2, param: 'fourier', transforms: 'standard' });
+      const obj = new Objective(m, units);
+      const grey = tf.tidy(() => Array.from(obj.evaluate(m.tap(obj.layers, preprocessImage(m, tf.fill([2, 32, 32, 3], 0.5) as tf.Tensor4D))).dataSync()));
+      obj.dispose();
+      console.log(`    AM vs grey: ${res.units.map((u, i) => `${u.unit.spec} ${u.activation.toFixed(3)} vs ${grey[i].toFixed(3)}`).join(', ')}`);
+      res.units.forEach((u, i) => assert.ok(u.activation > grey[i] + 0.2, `${u.unit.spec}: ${u.activation} vs grey ${grey[i]}`));
+      assert.equal(tf.memory().numTensors, n0, 'tensors leaked');
     } finally {
       m.dispose();
     }
