@@ -228,20 +228,76 @@ describe('Hugging Face / timm ViT: units and errors', () => {
     return d;
   }
 
-  /** Adds a tensor to a copy's model.safetensors (rewriting the header). */
-  function addTensor(dir: string, name: string, shape: number[]): void {
+  /**
+   * Rewrites a copy's model.safetensors (all F32): `rename` maps each name to its new name (null drops it); `add`
+   * appends tensors.
+   */
+  function editTensors(dir: string, rename: (n: string) => string | null, add: [string, number[], Float32Array?][] = []): void {
     const file = path.join(dir, 'model.safetensors');
     const buf = fs.readFileSync(file);
     const n = Number(buf.readBigUInt64LE(0));
-    const header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8'));
-    const data = buf.subarray(8 + n);
-    const bytes = shape.reduce((a, b) => a * b, 1) * 4;
-    header[name] = { dtype: 'F32', shape, data_offsets: [data.length, data.length + bytes] };
+    const old = JSON.parse(buf.subarray(8, 8 + n).toString('utf8'));
+    const header: Record<string, unknown> = {};
+    const parts: Buffer[] = [];
+    let off = 0;
+    const put = (name: string, shape: number[], data: Buffer) => {
+      header[name] = { dtype: 'F32', shape, data_offsets: [off, off + data.length] };
+      parts.push(data);
+      off += data.length;
+    };
+    for (const [name, e] of Object.entries(old) as [string, any][]) {
+      const to = name === '__metadata__' ? null : rename(name);
+      if (to) put(to, e.shape, buf.subarray(8 + n + e.data_offsets[0], 8 + n + e.data_offsets[1]));
+    }
+    for (const [name, shape, data] of add) put(name, shape, Buffer.from((data ?? new Float32Array(shape.reduce((a, b) => a * b, 1))).buffer));
     const h = Buffer.from(JSON.stringify(header));
     const len = Buffer.alloc(8);
     len.writeBigUInt64LE(BigInt(h.length));
-    fs.writeFileSync(file, Buffer.concat([len, h, data, Buffer.alloc(bytes)]));
+    fs.writeFileSync(file, Buffer.concat([len, h, ...parts]));
   }
+
+  it('loads a ViTModel (no prefix, pooler, no classifier): same hidden states, pooler = tanh(dense(token 0 of layernorm))', async () => {
+    const d = variant('vit_hf', 'vitmodel', (c) => { c.architectures = ['ViTModel']; });
+    const w = Float32Array.from({ length: 24 * 24 }, (_, i) => Math.sin(i) / 5);
+    const b = Float32Array.from({ length: 24 }, (_, i) => Math.cos(i) / 10);
+    editTensors(d, (n) => (n.startsWith('classifier.') ? null : n.replace(/^vit\./, '')), [['pooler.dense.weight', [24, 24], w], ['pooler.dense.bias', [24], b]]);
+    const m = await loadModel(d);
+    try {
+      const names = m.layers.map((l) => l.name);
+      for (const n of ['embeddings', 'embeddings.patch_embeddings', 'encoder.layer.0', 'encoder.layer.7', 'layernorm', 'pooler', 'hidden_states.8']) assert.ok(names.includes(n), `${n} in ${names.join(', ')}`);
+      assert.equal(m.logitsLayer, null);
+      const r = ref('vit');
+      const x = nhwc(r.input);
+      const [hs, ln, pool] = m.tap(['hidden_states.8', 'layernorm', 'pooler'], x);
+      const hsRef = bin(r.hf.hidden_states);
+      const e = maxRel(hs.dataSync(), hsRef.subarray(8 * 17 * 24));
+      const want = tf.tidy(() => tf.tanh(tf.add(tf.matMul(tf.reshape(tf.slice(ln, [0, 0, 0], [1, 1, 24]), [1, 24]), tf.tensor2d(w, [24, 24]), false, true), b)));
+      const ep = maxRel(pool.dataSync(), want.dataSync());
+      tf.dispose([x, hs, ln, pool, want]);
+      assert.ok(e <= 1e-4, `hidden_states.8 max rel ${e}`);
+      assert.ok(ep <= 1e-5, `pooler max rel ${ep}`);
+    } finally {
+      m.dispose();
+    }
+  });
+
+  it('loads a DeiTForImageClassification (no teacher head): its classifier reads the class token', async () => {
+    const d = variant('deit_hf', 'deit_noteacher', (c) => { c.architectures = ['DeiTForImageClassification']; });
+    editTensors(d, (n) => (n.startsWith('distillation_classifier.') ? null : n.replace(/^cls_classifier\./, 'classifier.')));
+    const [m, teacher] = [await loadModel(d), await loadModel(path.join(DATA, 'deit_hf'))];
+    try {
+      assert.equal(m.logitsLayer, 'classifier');
+      const x = nhwc(ref('deit').input);
+      const [a] = m.tap(['classifier'], x);
+      const [c] = teacher.tap(['cls_classifier'], x);
+      const e = maxRel(a.dataSync(), c.dataSync());
+      tf.dispose([x, a, c]);
+      assert.equal(e, 0);
+    } finally {
+      m.dispose();
+      teacher.dispose();
+    }
+  });
 
   it('says which tensor does not fit the config, naming the file', async () => {
     const d = variant('vit_hf', 'wide', (c) => { c.hidden_size = 33; });
@@ -257,7 +313,7 @@ describe('Hugging Face / timm ViT: units and errors', () => {
     await assert.rejects(loadModel(variant('vit_timm', 'noheads', (c) => { c.architecture = 'vit_mystery_patch8_32'; delete c.model_args; })), /number of attention heads of "vit_mystery_patch8_32" is unknown/);
     // timm's layer-scale / fc_norm variants: their extra tensors are reported, not ignored
     const ls = variant('vit_timm', 'layerscale', () => undefined);
-    addTensor(ls, 'blocks.0.ls1.gamma', [24]);
+    editTensors(ls, (n) => n, [['blocks.0.ls1.gamma', [24]]]);
     await assert.rejects(loadModel(ls), /layerscale\/model\.safetensors: 1 tensor\(s\) not understood by the timm ViT\/DeiT importer.*blocks\.0\.ls1\.gamma/);
     const noConfig = path.join(tmp, 'alone');
     fs.mkdirSync(noConfig);
