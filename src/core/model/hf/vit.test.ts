@@ -9,7 +9,8 @@ import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../backend';
-import { CPU_PATHS, withCpuPath } from '../../backend/testing_utils';
+import { setOneDnnKernels } from '../../backend/onednn';
+import { CPU_PATHS } from '../../backend/testing_utils';
 import { Objective, parseUnits } from '../../render/objectives';
 import { loadModel, type NLModel } from '../index';
 import { preprocessImage } from '../preprocess';
@@ -73,7 +74,12 @@ const CASES: Case[] = [
 
 for (const cpu of CPU_PATHS) {
   describe(`Hugging Face / timm ViT vs PyTorch (${cpu.label})`, () => {
-    before(async () => { await initBackend(cpu.backend); });
+    // The whole path (models built and run) with wasm's addon on or off, as the label says; back on afterwards.
+    before(async () => {
+      await initBackend(cpu.backend);
+      if (cpu.backend === 'wasm') setOneDnnKernels(cpu.native);
+    });
+    after(() => { if (cpu.backend === 'wasm') setOneDnnKernels(true); });
 
     for (const c of CASES) {
       describe(c.folder, () => {
@@ -130,16 +136,14 @@ for (const cpu of CPU_PATHS) {
         });
 
         for (const g of lr.gradients) {
-          it(`input gradient of ${specOf(g)} matches PyTorch (max rel <= 1e-4)`, async () => {
-            await withCpuPath(cpu, async () => {
-              const x = nhwc(r.input);
-              const n0 = tf.memory().numTensors;
-              const e = maxRel(unitGrad(m, specOf(g), x), bin(g));
-              assert.equal(tf.memory().numTensors, n0, 'tensors left after a gradient');
-              x.dispose();
-              record(`${cpu.label} ${c.folder} grad ${specOf(g)}`, e);
-              assert.ok(e <= 1e-4, `max rel ${e}`);
-            });
+          it(`input gradient of ${specOf(g)} matches PyTorch (max rel <= 1e-4)`, () => {
+            const x = nhwc(r.input);
+            const n0 = tf.memory().numTensors;
+            const e = maxRel(unitGrad(m, specOf(g), x), bin(g));
+            assert.equal(tf.memory().numTensors, n0, 'tensors left after a gradient');
+            x.dispose();
+            record(`${cpu.label} ${c.folder} grad ${specOf(g)}`, e);
+            assert.ok(e <= 1e-4, `max rel ${e}`);
           });
         }
       });
