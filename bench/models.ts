@@ -6,8 +6,9 @@ import { KerasGraph, type LayerWeights } from '../src/core/model/keras';
 import { fromKerasGraph } from '../src/core/model/tfjs';
 import type { NLModel } from '../src/core/model/types';
 import { countClasses } from '../src/core/model/classes';
+import { buildHfVitB16 } from './hfvit';
 
-export const BENCH_MODELS = ['mobilenet_v1', 'resnet50v2', 'inceptionv3', 'vit_b16'] as const;
+export const BENCH_MODELS = ['mobilenet_v1', 'resnet50v2', 'inceptionv3', 'vit_b16', 'vit_b16_hf'] as const;
 export type BenchModel = (typeof BENCH_MODELS)[number];
 
 /** Deterministic uniform random numbers (mulberry32), so every run and backend sees the same weights. */
@@ -256,7 +257,7 @@ function vitB16(): ConfigBuilder {
   return g;
 }
 
-const BUILDERS: Record<BenchModel, () => ConfigBuilder> = {
+const BUILDERS: Record<Exclude<BenchModel, 'vit_b16_hf'>, () => ConfigBuilder> = {
   mobilenet_v1: mobilenetV1,
   resnet50v2: resnet50v2,
   inceptionv3: inceptionV3,
@@ -268,6 +269,7 @@ const BUILDERS: Record<BenchModel, () => ConfigBuilder> = {
  * detection), with random weights. Input range [-1, 1] (the Keras applications' preprocessing).
  */
 export function buildBenchModel(name: BenchModel, opts: { foldBatchNorm?: boolean } = {}): NLModel {
+  if (name === 'vit_b16_hf') return buildHfVitB16(); // a Hugging Face checkpoint through its importer (./hfvit.ts)
   const make = BUILDERS[name];
   if (!make) throw new Error(`unknown bench model "${name}" (known: ${BENCH_MODELS.join(', ')})`);
   const g = make();

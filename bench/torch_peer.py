@@ -117,7 +117,7 @@ def build(name):
         return ResNet50V2(), 224
     if name == 'inceptionv3':
         return tvm.inception_v3(weights=None, aux_logits=False, init_weights=False), 299
-    if name == 'vit_b16':
+    if name in ('vit_b16', 'vit_b16_hf'):  # vit_b16_hf: the same network, ours loaded from a Hugging Face checkpoint
         return tvm.vit_b_16(weights=None), 224
     raise SystemExit(f'torch_peer: unknown model {name!r}')
 

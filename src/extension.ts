@@ -113,7 +113,9 @@ export function activate(context: vscode.ExtensionContext): NeuronLensApi {
   }
 
   function openModel(p: string, origin: 'opened' | 'example'): string {
-    const file = fs.existsSync(p) && fs.statSync(p).isDirectory() ? path.join(p, 'model.json') : p;
+    const dir = fs.existsSync(p) && fs.statSync(p).isDirectory();
+    const hf = dir && !fs.existsSync(path.join(p, 'model.json')) && fs.existsSync(path.join(p, 'model.safetensors'));
+    const file = dir ? path.join(p, hf ? 'model.safetensors' : 'model.json') : p;
     store.add(file, origin);
     void vscode.commands.executeCommand('neuronLens.models.focus');
     return file;

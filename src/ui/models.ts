@@ -18,9 +18,9 @@ const OPENED_KEY = 'neuronLens.openedModels';
 /** Every model file kind the engine loads (core/model/formats.ts). */
 export const MODEL_GLOB = modelFileGlob();
 
-/** The name a model is shown by: the folder of a model.json, else the file name. */
+/** The name a model is shown by: the folder of a model.json or model.safetensors, else the file name. */
 export function modelDisplayName(file: string): string {
-  return path.basename(file) === 'model.json' ? path.basename(path.dirname(file)) : path.basename(file);
+  return ['model.json', 'model.safetensors'].includes(path.basename(file)) ? path.basename(path.dirname(file)) : path.basename(file);
 }
 
 /** A model file, judged by its name and a quick look at its first bytes (see MODEL_FILE_KINDS). */

@@ -22,6 +22,8 @@ export const MODEL_FILE_KINDS: readonly ModelFileKind[] = [
   { pattern: '.hdf5', what: 'Keras HDF5 file', looksLike: isHdf5 },
   // ONNX has no magic bytes to check.
   { pattern: '.onnx', what: 'ONNX model (e.g. a PyTorch export)', looksLike: (h) => h.length > 0 },
+  // A u64 header length, then the JSON header; the config.json beside it says what the network is.
+  { pattern: '.safetensors', what: 'Hugging Face / timm ViT or DeiT checkpoint (model.safetensors with its config.json)', looksLike: (h) => h.length > 8 && h[8] === 0x7b },
 ];
 
 const isExtension = (k: ModelFileKind) => k.pattern.startsWith('.');

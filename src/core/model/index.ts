@@ -9,6 +9,8 @@ import type { ImportedGraph, NLModel, Preprocess } from './types';
 import { meanStdPreprocess, rangePreprocess } from './preprocess';
 import { countClasses } from './classes';
 import { modelFileKind, modelFileList } from './formats';
+import { importSafetensorsVit } from './hf/vit';
+import { pickleRefusal } from './hf/safetensors';
 
 export type { NLModel, LayerInfo, Preprocess } from './types';
 export { parseInputRange, rangePreprocess } from './preprocess';
@@ -64,14 +66,18 @@ function findLabels(dir: string, sidecar: ModelSidecar): string[] | undefined {
   return undefined;
 }
 
-/** Resolves a user path (a model file or a folder holding model.json). */
+/** Resolves a user path (a model file, a folder holding model.json, or a Hugging Face / timm folder). */
 export function resolveModelPath(p: string): string {
   const full = path.resolve(p);
   if (!fs.existsSync(full)) throw new Error(`model not found: ${full}`);
   if (fs.statSync(full).isDirectory()) {
     const mj = path.join(full, 'model.json');
-    if (!fs.existsSync(mj)) throw new Error(`${full} is a folder without a model.json`);
-    return mj;
+    if (fs.existsSync(mj)) return mj;
+    const st = path.join(full, 'model.safetensors');
+    if (fs.existsSync(st)) return st;
+    const pickle = ['pytorch_model.bin', 'model.pt', 'model.pth'].map((f) => path.join(full, f)).find((f) => fs.existsSync(f));
+    if (pickle) throw new Error(pickleRefusal(pickle)!);
+    throw new Error(`${full} is a folder without a model.json or a model.safetensors`);
   }
   return full;
 }
@@ -90,7 +96,11 @@ export async function loadModel(p: string, opts: LoadOptions = {}): Promise<NLMo
     graph = await importKerasFile(file);
   } else if (kind === '.onnx') {
     graph = await importOnnxFile(file);
+  } else if (kind === '.safetensors') {
+    graph = importSafetensorsVit(file);
   } else {
+    const pickle = pickleRefusal(file);
+    if (pickle) throw new Error(pickle);
     throw new Error(`unsupported model file ${file}: expected ${modelFileList()}`);
   }
   const sidecar = readSidecar(dir);
@@ -112,11 +122,11 @@ export async function loadModel(p: string, opts: LoadOptions = {}): Promise<NLMo
     logitsLayer = sidecar.logitsLayer;
   }
   const layers = graph.layers.map(({ isLogits: _, ...l }) => (l.name === logitsLayer ? { ...l, isLogits: true } : l));
-  const classNames = findLabels(dir, sidecar);
+  const classNames = findLabels(dir, sidecar) ?? graph.classNames;
   return {
     format: graph.format,
     source: file,
-    name: path.basename(file) === 'model.json' ? path.basename(dir) : path.basename(file),
+    name: ['model.json', 'model.safetensors'].includes(path.basename(file)) ? path.basename(dir) : path.basename(file),
     input: { height: h, width: w, channels: c },
     preprocess,
     layers,

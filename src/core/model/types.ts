@@ -1,7 +1,7 @@
 import type * as tf from '@tensorflow/tfjs-core';
 
 /** Where a model came from. Every importer produces the same {@link NLModel}. */
-export type ModelFormat = 'tfjs-layers' | 'tfjs-graph' | 'keras' | 'onnx';
+export type ModelFormat = 'tfjs-layers' | 'tfjs-graph' | 'keras' | 'onnx' | 'huggingface' | 'timm';
 
 /** One tappable layer (an intermediate tensor) of a model. */
 export interface LayerInfo {
@@ -69,6 +69,8 @@ export interface ImportedGraph {
   inputShape: (number | null)[];
   layers: LayerInfo[];
   logitsLayer: string | null;
+  /** Class names the model file itself declares (HF id2label, timm label_names); labels beside it take precedence. */
+  classNames?: string[];
   run(x: tf.Tensor4D, names: string[]): tf.Tensor[];
   dispose(): void;
 }
