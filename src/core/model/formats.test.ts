@@ -11,11 +11,11 @@ describe('model file kinds', () => {
   });
 
   it('derives the glob, the dialog filter, the when clause and the help from one table', () => {
-    assert.equal(modelFileGlob(), '**/{model.json,*.keras,*.h5,*.hdf5,*.onnx}');
-    assert.deepEqual(modelFileExtensions(), ['json', 'keras', 'h5', 'hdf5', 'onnx']);
-    assert.equal(modelFileList(), 'model.json, .keras, .h5, .hdf5 or .onnx');
+    assert.equal(modelFileGlob(), '**/{model.json,*.keras,*.h5,*.hdf5,*.onnx,*.safetensors}');
+    assert.deepEqual(modelFileExtensions(), ['json', 'keras', 'h5', 'hdf5', 'onnx', 'safetensors']);
+    assert.equal(modelFileList(), 'model.json, .keras, .h5, .hdf5, .onnx or .safetensors');
     assert.match(modelFileWhenClause(), /^resourceFilename == model\.json \|\| resourceExtname == \.keras/);
-    assert.equal(modelFilesHelp().split('\n').length, 5);
+    assert.equal(modelFilesHelp().split('\n').length, 6);
   });
 
   it('finds quoted model paths in source code', () => {
@@ -31,5 +31,8 @@ describe('model file kinds', () => {
     assert.ok(modelFileKind('a.keras')!.looksLike(bytes('PK\u0003\u0004')));
     assert.ok(modelFileKind('a.h5')!.looksLike(new Uint8Array([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a, 0])));
     assert.ok(!modelFileKind('a.h5')!.looksLike(bytes('PK')));
+    // safetensors: a little-endian u64 header length, then the JSON header.
+    assert.ok(modelFileKind('model.safetensors')!.looksLike(new Uint8Array([2, 0, 0, 0, 0, 0, 0, 0, 0x7b, 0x7d])));
+    assert.ok(!modelFileKind('model.safetensors')!.looksLike(bytes('PK\u0003\u0004 pickle zip')));
   });
 });
