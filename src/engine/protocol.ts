@@ -62,6 +62,7 @@ export const ModelDescription = z.object({
   source: z.string(),
   format: z.string(),
   inputShape: z.array(z.number().nullable()),
+  batchNote: z.string().optional(),
   preprocess: z.string(),
   logitsLayer: z.string().nullable(),
   classes: z.number(),

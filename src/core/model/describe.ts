@@ -6,6 +6,8 @@ export interface ModelDescription {
   source: string;
   format: string;
   inputShape: (number | null)[];
+  /** How a fixed batch in `inputShape` takes other batches. */
+  batchNote?: string;
   preprocess: string;
   logitsLayer: string | null;
   classes: number;
@@ -18,7 +20,8 @@ export function describeModel(model: NLModel): ModelDescription {
     name: model.name,
     source: model.source,
     format: model.format,
-    inputShape: [null, model.input.height, model.input.width, model.input.channels],
+    inputShape: [model.input.batch ?? null, model.input.height, model.input.width, model.input.channels],
+    ...(model.input.batchNote ? { batchNote: model.input.batchNote } : {}),
     preprocess: model.preprocess.describe,
     logitsLayer: model.logitsLayer,
     classes: logits ? logits.outputShape.slice(1).reduce<number>((a, b) => a * (b ?? 1), 1) : 0,
@@ -35,7 +38,7 @@ export function formatDescription(d: ModelDescription): string {
   const line = (r: string[]) => r.map((c, i) => (i === 3 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd();
   return [
     `${d.name}  (${d.format})  ${d.source}`,
-    `input ${shape(d.inputShape)}, ${d.preprocess}`,
+    `input ${shape(d.inputShape)}, ${d.preprocess}${d.batchNote ? `\n  ${d.batchNote}` : ''}`,
     `logits: ${d.logitsLayer ?? 'none found'}${d.classes ? ` (${d.classes} classes)` : ''}`,
     '',
     line(head),

@@ -104,7 +104,7 @@ export async function loadModel(p: string, opts: LoadOptions = {}): Promise<NLMo
     throw new Error(`unsupported model file ${file}: expected ${modelFileList()}`);
   }
   const sidecar = readSidecar(dir);
-  const [, h, w, c] = graph.inputShape as number[];
+  const [b, h, w, c] = graph.inputShape as (number | null)[] as number[];
   let preprocess: Preprocess;
   if (opts.inputRange) preprocess = rangePreprocess(opts.inputRange[0], opts.inputRange[1], c);
   else if (sidecar.inputRange) preprocess = rangePreprocess(sidecar.inputRange[0], sidecar.inputRange[1], c);
@@ -127,7 +127,7 @@ export async function loadModel(p: string, opts: LoadOptions = {}): Promise<NLMo
     format: graph.format,
     source: file,
     name: ['model.json', 'model.safetensors'].includes(path.basename(file)) ? path.basename(dir) : path.basename(file),
-    input: { height: h, width: w, channels: c },
+    input: { ...(b ? { batch: b } : {}), ...(graph.batchNote ? { batchNote: graph.batchNote } : {}), height: h, width: w, channels: c },
     preprocess,
     layers,
     logitsLayer,

@@ -29,6 +29,10 @@ export interface Preprocess {
 }
 
 export interface InputInfo {
+  /** The batch the model file declares when it is fixed (absent: free); {@link NLModel.tap} takes any batch either way. */
+  batch?: number;
+  /** Why a fixed batch still takes any batch (e.g. one image at a time). */
+  batchNote?: string;
   height: number;
   width: number;
   channels: number;
@@ -66,7 +70,10 @@ export interface ImportedGraph {
   format: ModelFormat;
   /** The input mapping the format implies (ONNX from torchvision: ImageNet mean/std), if any. */
   defaultPreprocess?: Preprocess;
+  /** Batch first: null where any batch runs at once, 1 for a model exported at batch 1 (see `batchNote`). */
   inputShape: (number | null)[];
+  /** How a model with a fixed batch in its input shape runs other batches, for `describe`. */
+  batchNote?: string;
   layers: LayerInfo[];
   logitsLayer: string | null;
   /** Class names the model file itself declares (HF id2label, timm label_names); labels beside it take precedence. */
