@@ -65,6 +65,7 @@ export const ModelDescription = z.object({
   batchNote: z.string().optional(),
   preprocess: z.string(),
   logitsLayer: z.string().nullable(),
+  logitsFrom: z.string().optional(),
   classes: z.number(),
   layers: z.array(LayerDesc),
 });

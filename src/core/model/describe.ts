@@ -10,6 +10,8 @@ export interface ModelDescription {
   batchNote?: string;
   preprocess: string;
   logitsLayer: string | null;
+  /** How the logits layer was found. */
+  logitsFrom?: string;
   classes: number;
   layers: { name: string; kind: string; outputShape: (number | null)[]; channels: number; isLogits?: boolean }[];
 }
@@ -24,6 +26,7 @@ export function describeModel(model: NLModel): ModelDescription {
     ...(model.input.batchNote ? { batchNote: model.input.batchNote } : {}),
     preprocess: model.preprocess.describe,
     logitsLayer: model.logitsLayer,
+    ...(model.logitsLayer && model.logitsFrom ? { logitsFrom: model.logitsFrom } : {}),
     classes: logits ? logits.outputShape.slice(1).reduce<number>((a, b) => a * (b ?? 1), 1) : 0,
     layers: model.layers.map((l) => ({ name: l.name, kind: l.kind, outputShape: l.outputShape, channels: l.channels, ...(l.isLogits ? { isLogits: true } : {}) })),
   };
@@ -39,7 +42,7 @@ export function formatDescription(d: ModelDescription): string {
   return [
     `${d.name}  (${d.format})  ${d.source}`,
     `input ${shape(d.inputShape)}, ${d.preprocess}${d.batchNote ? `\n  ${d.batchNote}` : ''}`,
-    `logits: ${d.logitsLayer ?? 'none found'}${d.classes ? ` (${d.classes} classes)` : ''}`,
+    `logits: ${d.logitsLayer ?? 'none found'}${d.classes ? ` (${d.classes} classes)` : ''}${d.logitsFrom ? `, ${d.logitsFrom}` : ''}`,
     '',
     line(head),
     ...rows.map(line),

@@ -77,6 +77,7 @@ export function fromKerasGraph(graph: KerasGraph, format: ImportedGraph['format'
     inputShape: graph.inputShape,
     layers: kerasLayerInfos(graph, shapes),
     logitsLayer: findKerasLogits(graph),
+    outputLayer: graph.outputName,
     run,
     dispose: () => graph.dispose(),
   };
@@ -127,10 +128,8 @@ export async function importGraphModel(file: string, json: any): Promise<Importe
   // Logits: the input of the last Softmax, else the (2-D) output node.
   const softmax = [...opNodes].reverse().find((n) => n.op === 'Softmax');
   let logits: string | null = null;
+  const out = model.outputs[0]?.name.replace(/:\d+$/, '');
   if (softmax) logits = String(softmax.input[0]).replace(/:\d+$/, '');
-  else {
-    const out = model.outputs[0]?.name.replace(/:\d+$/, '');
-    if (out && (shapes.get(out)?.length ?? 0) === 2) logits = out;
-  }
-  return { format: 'tfjs-graph', inputShape, layers, logitsLayer: logits, run, dispose: () => model.dispose() };
+  else if (out && (shapes.get(out)?.length ?? 0) === 2) logits = out;
+  return { format: 'tfjs-graph', inputShape, layers, logitsLayer: logits, outputLayer: out, run, dispose: () => model.dispose() };
 }

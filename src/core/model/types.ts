@@ -53,6 +53,8 @@ export interface NLModel {
   layers: LayerInfo[];
   /** Name of the pre-softmax logits layer, or null if none was found. */
   logitsLayer: string | null;
+  /** How the logits layer was found, for `describe`. */
+  logitsFrom?: string;
   /** Class names for the logits, when a labels file was found. */
   classNames?: string[];
   /** Number of logits (the logits layer's per-image size), computed at load; 0 without a logits layer. */
@@ -76,6 +78,8 @@ export interface ImportedGraph {
   batchNote?: string;
   layers: LayerInfo[];
   logitsLayer: string | null;
+  /** The layer holding the model's (first) output, where known: its logits when it is [N, classes] and no softmax follows. */
+  outputLayer?: string;
   /** Class names the model file itself declares (HF id2label, timm label_names); labels beside it take precedence. */
   classNames?: string[];
   run(x: tf.Tensor4D, names: string[]): tf.Tensor[];
