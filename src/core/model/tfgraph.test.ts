@@ -9,6 +9,7 @@ import * as tfc from '@tensorflow/tfjs-converter';
 import { initBackend } from '../backend';
 import { fixture } from '../testing/fixtures';
 import { loadModel, type NLModel } from './index';
+import { interpretGraph } from './tfgraph';
 
 const DIR = fixture('models', 'mobilenet_v1_0.25_224_graph');
 const MID = 'module_apply_default/MobilenetV1/MobilenetV1/Conv2d_5_pointwise/Relu6';
@@ -88,6 +89,39 @@ describe('a graph model with an op the interpreter lacks runs with the executor'
     } finally {
       m.dispose();
       ref.dispose();
+    }
+  });
+});
+
+describe('graph interpreter: a Reshape that holds an exported batch of 1, then a MatMul', () => {
+  before(async () => { await initBackend('cpu'); });
+
+  it('a batch of 3 gives the 3 single-image runs (the [1, -1] reshape takes the batch)', () => {
+    const i32 = (name: string) => ({ name, op: 'Const', attr: { dtype: { type: 'DT_INT32' } } });
+    const nodes = [
+      { name: 'x', op: 'Placeholder' },
+      i32('shape'), { name: 'w', op: 'Const' }, { name: 'b', op: 'Const' },
+      { name: 'flat', op: 'Reshape', input: ['x', 'shape'] },
+      { name: 'dense', op: '_FusedMatMul', input: ['flat', 'w', 'b'], attr: { fused_ops: { list: { s: [Buffer.from('BiasAdd').toString('base64'), Buffer.from('Relu').toString('base64')] } } } },
+    ];
+    const weights = { shape: tf.tensor1d([1, -1], 'int32'), w: tf.randomNormal([2 * 2 * 3, 5], 0, 1, 'float32', 1), b: tf.randomNormal([5], 0, 1, 'float32', 2) };
+    const g = interpretGraph('test.json', nodes, 'x', weights);
+    assert.ok(!('unsupported' in g), JSON.stringify(g));
+    try {
+      const n0 = tf.memory().numTensors;
+      tf.tidy(() => {
+        const x = tf.randomNormal([3, 2, 2, 3], 0, 1, 'float32', 3) as tf.Tensor4D;
+        const [y] = g.run(x, ['dense']);
+        assert.deepEqual(y.shape, [3, 5]);
+        const want = tf.relu(tf.add(tf.matMul(tf.reshape(x, [3, 12]), weights.w), weights.b));
+        assert.ok(maxRel(y, want) < 1e-6);
+        const gx = tf.grad((v: tf.Tensor) => tf.sum(g.run(v as tf.Tensor4D, ['dense'])[0]))(x);
+        const gw = tf.grad((v: tf.Tensor) => tf.sum(tf.relu(tf.add(tf.matMul(tf.reshape(v, [3, 12]), weights.w), weights.b))))(x);
+        assert.ok(maxRel(gx, gw) < 1e-6);
+      });
+      assert.equal(tf.memory().numTensors, n0);
+    } finally {
+      g.dispose();
     }
   });
 });

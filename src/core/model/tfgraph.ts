@@ -168,8 +168,14 @@ export function interpretGraph(what: string, nodes: GraphNode[], inputName: stri
         case 'Reshape': {
           // A constant shape that holds an exported batch of 1 ([1, 1001]) takes the batch at hand.
           const shape = intsOf(ins[1], n, 'shape');
-          const free = shape[0] === 1 && !shape.slice(1).includes(-1) ? [-1, ...shape.slice(1)] : shape;
-          add(n.name, n.op, [ins[0]], ([x]) => tf.reshape(x, free));
+          const rest = shape.slice(1);
+          const known = rest.reduce((a, d) => (d > 0 ? a * d : a), 1);
+          add(n.name, n.op, [ins[0]], ([x]) => {
+            if (shape[0] !== 1 || x.shape[0] === 1) return tf.reshape(x, shape);
+            // per image, what a -1 after the batch stands for
+            const each = x.size / x.shape[0];
+            return tf.reshape(x, [x.shape[0], ...rest.map((d) => (d === -1 ? each / known : d))]);
+          });
           return;
         }
         case 'AvgPool': {
