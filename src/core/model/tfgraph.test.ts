@@ -125,3 +125,17 @@ describe('graph interpreter: a Reshape that holds an exported batch of 1, then a
     }
   });
 });
+
+describe('graph interpreter: nodes in a form it does not run', () => {
+  it('a convolution with a computed filter is reported, and its weights are freed', () => {
+    const w = { y: tf.ones([1]) };
+    const g = interpretGraph('test.json', [
+      { name: 'x', op: 'Placeholder' }, { name: 'y', op: 'Const' },
+      { name: 'f', op: 'Mul', input: ['x', 'y'] },
+      { name: 'c', op: 'Conv2D', input: ['x', 'f'], attr: { padding: { s: Buffer.from('SAME').toString('base64') }, strides: { list: { i: ['1', '1', '1', '1'] } } } },
+    ], 'x', w);
+    assert.ok('unsupported' in g);
+    assert.match(g.unsupported.join(), /test\.json: node c \(Conv2D\): the filter f is computed at run time/);
+    assert.ok(w.y.isDisposed);
+  });
+});

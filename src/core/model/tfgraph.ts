@@ -3,7 +3,8 @@
 // makes every weight a gradient source; here a convolution with what follows it (a per-channel Mul, a bias Add or
 // BiasAdd, Relu/Relu6) runs as one shared conv layer (./layers/conv.ts: input gradient only), a MatMul with a
 // constant kernel as the shared dense layer (./layers/dense.ts), and the remaining supported ops as TF.js ops.
-// A graph with any other op returns null: the caller runs it with the executor instead.
+// A graph with any other op, or a node in a form it does not run, returns what it lacks: the caller runs the graph
+// with the executor instead.
 import * as tf from '@tensorflow/tfjs-core';
 import { convolution, type ConvActivation, type FlippedFilters } from './layers/conv';
 import { denseKernel, denseLastAxis } from './layers/dense';
@@ -38,7 +39,7 @@ export interface InterpretedGraph {
 }
 
 /**
- * Builds the interpreter, or returns the ops it does not run (then nothing is kept). `weights` are the graph's
+ * Builds the interpreter, or returns the ops or nodes it does not run (then nothing is kept). `weights` are the graph's
  * constants by node name; the interpreter owns them from here on (it disposes them, unless it returns ops).
  */
 export function interpretGraph(what: string, nodes: GraphNode[], inputName: string, weights: tf.NamedTensorMap): InterpretedGraph | { unsupported: string[] } {
@@ -200,8 +201,9 @@ export function interpretGraph(what: string, nodes: GraphNode[], inputName: stri
       }
     });
   } catch (e) {
+    // a node in a form the interpreter does not run (a computed filter, a padding or fused op it lacks)
     tf.dispose(keep);
-    throw e;
+    return { unsupported: [(e as Error).message] };
   }
   const producer = new Map(steps.map((s) => [s.output, s]));
   const plans = new Map<string, Step[]>();

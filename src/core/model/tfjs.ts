@@ -100,24 +100,26 @@ export async function importGraphModel(file: string, json: any): Promise<Importe
   if (!json.modelTopology.library?.function?.length) {
     const weights = tf.io.decodeWeights(data, specs);
     const g = interpretGraph(path.basename(file), nodes, input.name, weights);
-    if (!('unsupported' in g)) {
-      let shapes: Map<string, number[]>;
+    if ('unsupported' in g) Object.values(weights).forEach((t) => t.dispose());
+    else {
+      let shapes: Map<string, number[]> | undefined;
       try {
         shapes = dryRunShapes((x, names) => g.run(x, names), inputShape, g.steps.map((s) => s.name), file);
-      } catch (e) {
-        g.dispose();
-        throw new Error(`${file}: ${(e as Error).message}`);
+      } catch {
+        g.dispose(); // the executor below runs it, or says what is wrong
       }
-      const layers: LayerInfo[] = g.steps.map((st) => {
-        const s = shapes.get(st.name) ?? [];
-        return { name: st.name, kind: st.kind, outputShape: [null, ...s.slice(1)], channels: s.length ? s[s.length - 1] : 0 };
-      });
-      const out = outputNode && shapes.has(outputNode) ? outputNode : g.steps[g.steps.length - 1]?.name;
-      const softmax = [...nodes].reverse().find((n) => n.op === 'Softmax');
-      const logits = softmax ? String(softmax.input[0]).replace(/:\d+$/, '') : out && shapes.get(out)?.length === 2 ? out : null;
-      return { format: 'tfjs-graph', inputShape, layers, logitsLayer: logits && shapes.has(logits) ? logits : null, outputLayer: out, run: (x, names) => g.run(x, names), dispose: () => g.dispose() };
+      if (shapes) {
+        const known = shapes;
+        const layers: LayerInfo[] = g.steps.map((st) => {
+          const s = known.get(st.name) ?? [];
+          return { name: st.name, kind: st.kind, outputShape: [null, ...s.slice(1)], channels: s.length ? s[s.length - 1] : 0 };
+        });
+        const out = outputNode && known.has(outputNode) ? outputNode : g.steps[g.steps.length - 1]?.name;
+        const softmax = [...nodes].reverse().find((n) => n.op === 'Softmax');
+        const logits = softmax ? String(softmax.input[0]).replace(/:\d+$/, '') : out && known.get(out)?.length === 2 ? out : null;
+        return { format: 'tfjs-graph', inputShape, layers, logitsLayer: logits && known.has(logits) ? logits : null, outputLayer: out, run: (x, names) => g.run(x, names), dispose: () => g.dispose() };
+      }
     }
-    Object.values(weights).forEach((t) => t.dispose());
   }
   const handler: tf.io.IOHandler = {
     load: async () => ({
