@@ -211,7 +211,7 @@ export class OnnxGraph {
   }
 
   /**
-   * Nodes that carry an exported batch of 1 in a constant shape: a Reshape, Expand or Tile of a computed tensor,
+   * Nodes that carry an exported batch of 1 in a constant shape: a Reshape of a computed tensor, an Expand or Tile,
    * or a ConstantOfShape, whose shape (or repeats) is a load-time constant starting with 1. `torch.onnx.export`
    * without a dynamic batch axis writes such constants (a ViT's `[1, 768, 196]` patch reshape, the class token's
    * `Expand` to `[1, 1, 768]`); at any other batch they are wrong.
@@ -222,7 +222,8 @@ export class OnnxGraph {
       const op = p.node.opType;
       const [data, shape] = op === 'ConstantOfShape' ? [undefined, p.node.input[0]] : [p.node.input[0], p.node.input[1]];
       if (!['Reshape', 'Expand', 'Tile', 'ConstantOfShape'].includes(op) || !shape) continue;
-      if (data !== undefined && this.statics.has(data)) continue;
+      // a Reshape of a weight is not about the batch; an Expand or Tile of one (a class token) is
+      if (op === 'Reshape' && this.statics.has(data!)) continue;
       const c = this.statics.get(shape);
       if (c && c.data.length > 0 && c.data[0] === 1) found.push(p.what);
     }
