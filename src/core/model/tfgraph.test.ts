@@ -139,3 +139,19 @@ describe('graph interpreter: nodes in a form it does not run', () => {
     assert.ok(w.y.isDisposed);
   });
 });
+
+describe('graph interpreter: pooling', () => {
+  it('MaxPool (SAME) and AvgPool (VALID) equal the TF.js ops, values and input gradient', () => {
+    const enc = (v: string) => Buffer.from(v).toString('base64');
+    const pool = (name: string, op: string, input: string, pad: string) => ({ name, op, input: [input], attr: { ksize: { list: { i: ['1', '3', '3', '1'] } }, strides: { list: { i: ['1', '2', '2', '1'] } }, padding: { s: enc(pad) } } });
+    const g = interpretGraph('test.json', [{ name: 'x', op: 'Placeholder' }, pool('mp', 'MaxPool', 'x', 'SAME'), pool('ap', 'AvgPool', 'mp', 'VALID')], 'x', {});
+    assert.ok(!('unsupported' in g), JSON.stringify(g));
+    tf.tidy(() => {
+      const x = tf.randomNormal([2, 9, 9, 4], 0, 1, 'float32', 4) as tf.Tensor4D;
+      const ref = (v: tf.Tensor) => tf.avgPool(tf.maxPool(v as tf.Tensor4D, 3, 2, 'same'), 3, 2, 'valid');
+      assert.ok(maxRel(g.run(x, ['ap'])[0], ref(x)) < 1e-6);
+      assert.ok(maxRel(tf.grad((v: tf.Tensor) => tf.sum(tf.square(g.run(v as tf.Tensor4D, ['ap'])[0])))(x), tf.grad((v: tf.Tensor) => tf.sum(tf.square(ref(v))))(x)) < 1e-6);
+    });
+    g.dispose();
+  });
+});

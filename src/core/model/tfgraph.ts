@@ -26,7 +26,7 @@ const ELEMENTWISE: Record<string, (a: tf.Tensor, b: tf.Tensor) => tf.Tensor> = {
 const UNARY: Record<string, (a: tf.Tensor) => tf.Tensor> = {
   Relu: tf.relu, Relu6: tf.relu6, Sigmoid: tf.sigmoid, Tanh: tf.tanh, Identity: (a) => a, Softmax: (a) => tf.softmax(a),
 };
-const SUPPORTED = new Set([...CONV, ...Object.keys(ELEMENTWISE), ...Object.keys(UNARY), 'MatMul', '_FusedMatMul', 'Mean', 'Squeeze', 'Reshape', 'AvgPool', 'ConcatV2', 'Pad', 'Placeholder', 'Const', 'NoOp']);
+const SUPPORTED = new Set([...CONV, ...Object.keys(ELEMENTWISE), ...Object.keys(UNARY), 'MatMul', '_FusedMatMul', 'Mean', 'Squeeze', 'Reshape', 'AvgPool', 'MaxPool', 'ConcatV2', 'Pad', 'Placeholder', 'Const', 'NoOp']);
 
 /** One step of a run: computes `output` from the values of `inputs` (runtime tensors; constants are bound). */
 interface Step { output: string; kind: string; inputs: string[]; run: (ins: tf.Tensor[]) => tf.Tensor; index: number }
@@ -179,10 +179,12 @@ export function interpretGraph(what: string, nodes: GraphNode[], inputName: stri
           });
           return;
         }
-        case 'AvgPool': {
+        case 'AvgPool': case 'MaxPool': {
           const k = ints(attr.ksize); const s = ints(attr.strides);
-          const pad = b64(attr.padding?.s) === 'SAME' ? 'same' : 'valid';
-          add(n.name, n.op, [ins[0]], ([x]) => tf.avgPool(x as tf.Tensor4D, [k[1], k[2]], [s[1], s[2]], pad));
+          const padding = b64(attr.padding?.s);
+          if (padding !== 'SAME' && padding !== 'VALID') throw new Error(`${what}: node ${n.name} (${n.op}): padding "${padding}" is not supported`);
+          const f = n.op === 'AvgPool' ? tf.avgPool : tf.maxPool;
+          add(n.name, n.op, [ins[0]], ([x]) => f(x as tf.Tensor4D, [k[1], k[2]], [s[1], s[2]], padding === 'SAME' ? 'same' : 'valid'));
           return;
         }
         case 'ConcatV2': {
