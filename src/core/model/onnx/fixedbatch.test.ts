@@ -1,7 +1,8 @@
 /**
  * A ViT exported by `torch.onnx.export` without a dynamic batch axis (as most exports in the wild are): its patch
- * Reshape and class-token Expand hold the batch of 1 as constants. Made at test time with Debian's PyTorch (a tiny
- * torchvision VisionTransformer); skipped, saying why, where `/usr/bin/python3` has no torch.
+ * Reshape and class-token Expand hold the batch of 1 as constants; and a small CNN exported the same way, whose batch
+ * is in no constant. Made at test time with Debian's PyTorch (a tiny torchvision VisionTransformer); skipped, saying
+ * why, where `/usr/bin/python3` has no torch.
  */
 import { strict as assert } from 'assert';
 import { spawnSync } from 'child_process';
@@ -22,11 +23,14 @@ m = torchvision.models.VisionTransformer(image_size=32, patch_size=8, num_layers
 torch.nn.init.normal_(m.heads.head.weight)  # torchvision starts the head at zero
 x = torch.randn(1, 3, 32, 32)
 torch.onnx.export(m, x, sys.argv[1], input_names=['input'], output_names=['logits'], opset_version=13)
+# a CNN whose batch is in no constant: Conv, ReLU, torch.flatten(x, 1) (an ONNX Flatten), Linear
+c = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(4 * 6 * 6, 5)).eval()
+torch.onnx.export(c, torch.randn(1, 3, 8, 8), sys.argv[2], input_names=['input'], output_names=['logits'], opset_version=13)
 `;
 
 function exportVit(dir: string): string | null {
   const file = path.join(dir, 'vit_fixed.onnx');
-  const r = spawnSync(PY, ['-c', EXPORT, file], { encoding: 'utf8', timeout: 120000 });
+  const r = spawnSync(PY, ['-c', EXPORT, file, path.join(dir, 'cnn_fixed.onnx')], { encoding: 'utf8', timeout: 120000 });
   if (r.status !== 0) {
     if (/No module named '(torch|torchvision|onnx)'|ENOENT/.test(`${r.stderr}${r.error?.message ?? ''}`)) return null;
     throw new Error(`exporting the test ViT failed: ${r.stderr || r.error?.message}`);
@@ -87,5 +91,25 @@ describe('ONNX exported at a fixed batch of 1 (tiny torchvision ViT)', function 
       }
     });
     assert.equal(tf.memory().numTensors, n0, 'tensors left');
+  });
+
+  it('a CNN exported at batch 1 whose batch is in no constant shape takes any batch at once, and says [?, ...]', async () => {
+    const cnn = await loadModel(path.join(dir, 'cnn_fixed.onnx'));
+    try {
+      const d = describeModel(cnn);
+      assert.deepEqual(d.inputShape, [null, 8, 8, 3]);
+      assert.equal(d.batchNote, undefined);
+      tf.tidy(() => {
+        const x = tf.randomNormal([3, 8, 8, 3], 0, 1, 'float32', 8) as tf.Tensor4D;
+        const [lg] = cnn.tap(['logits'], x);
+        for (let i = 0; i < 3; i++) {
+          const [li] = cnn.tap(['logits'], tf.slice(x, [i, 0, 0, 0], [1, -1, -1, -1]) as tf.Tensor4D);
+          const err = tf.max(tf.abs(tf.sub(tf.slice(lg, [i, 0], [1, -1]), li))).dataSync()[0] / tf.max(tf.abs(li)).dataSync()[0];
+          assert.ok(err < 1e-5, `image ${i}: max rel ${err}`);
+        }
+      });
+    } finally {
+      cnn.dispose();
+    }
   });
 });
