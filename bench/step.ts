@@ -36,11 +36,11 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-/** `onnx`: an .onnx export of the same architecture, loaded as a user's file, instead of the Keras builder. */
-export async function runCase(model: BenchModel, backend: BackendName, batch: number, steps: number, fold = true, onnx?: string): Promise<StepResult> {
+/** `file`: a model file loaded as a user's (an .onnx export of the same architecture, a TF.js model folder) instead of the Keras builder. */
+export async function runCase(model: BenchModel, backend: BackendName, batch: number, steps: number, fold = true, file?: string): Promise<StepResult> {
   const info = await initBackend(backend);
   const t0 = performance.now();
-  const m = onnx ? await loadModel(onnx) : buildBenchModel(model, { foldBatchNorm: fold });
+  const m = file ? await loadModel(file) : buildBenchModel(model, { foldBatchNorm: fold });
   const buildMs = performance.now() - t0;
   try {
     const units = parseUnits(m, [`logit:0-${batch - 1}`]);

@@ -62,8 +62,10 @@ export const ModelDescription = z.object({
   source: z.string(),
   format: z.string(),
   inputShape: z.array(z.number().nullable()),
+  batchNote: z.string().optional(),
   preprocess: z.string(),
   logitsLayer: z.string().nullable(),
+  logitsFrom: z.string().optional(),
   classes: z.number(),
   layers: z.array(LayerDesc),
 });

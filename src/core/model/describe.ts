@@ -6,8 +6,12 @@ export interface ModelDescription {
   source: string;
   format: string;
   inputShape: (number | null)[];
+  /** How a fixed batch in `inputShape` takes other batches. */
+  batchNote?: string;
   preprocess: string;
   logitsLayer: string | null;
+  /** How the logits layer was found. */
+  logitsFrom?: string;
   classes: number;
   layers: { name: string; kind: string; outputShape: (number | null)[]; channels: number; isLogits?: boolean }[];
 }
@@ -18,9 +22,11 @@ export function describeModel(model: NLModel): ModelDescription {
     name: model.name,
     source: model.source,
     format: model.format,
-    inputShape: [null, model.input.height, model.input.width, model.input.channels],
+    inputShape: [model.input.batch ?? null, model.input.height, model.input.width, model.input.channels],
+    ...(model.input.batchNote ? { batchNote: model.input.batchNote } : {}),
     preprocess: model.preprocess.describe,
     logitsLayer: model.logitsLayer,
+    ...(model.logitsLayer && model.logitsFrom ? { logitsFrom: model.logitsFrom } : {}),
     classes: logits ? logits.outputShape.slice(1).reduce<number>((a, b) => a * (b ?? 1), 1) : 0,
     layers: model.layers.map((l) => ({ name: l.name, kind: l.kind, outputShape: l.outputShape, channels: l.channels, ...(l.isLogits ? { isLogits: true } : {}) })),
   };
@@ -35,8 +41,8 @@ export function formatDescription(d: ModelDescription): string {
   const line = (r: string[]) => r.map((c, i) => (i === 3 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd();
   return [
     `${d.name}  (${d.format})  ${d.source}`,
-    `input ${shape(d.inputShape)}, ${d.preprocess}`,
-    `logits: ${d.logitsLayer ?? 'none found'}${d.classes ? ` (${d.classes} classes)` : ''}`,
+    `input ${shape(d.inputShape)}, ${d.preprocess}${d.batchNote ? `\n  ${d.batchNote}` : ''}`,
+    `logits: ${d.logitsLayer ?? 'none found'}${d.classes ? ` (${d.classes} classes)` : ''}${d.logitsFrom ? `, ${d.logitsFrom}` : ''}`,
     '',
     line(head),
     ...rows.map(line),

@@ -104,7 +104,7 @@ export async function loadModel(p: string, opts: LoadOptions = {}): Promise<NLMo
     throw new Error(`unsupported model file ${file}: expected ${modelFileList()}`);
   }
   const sidecar = readSidecar(dir);
-  const [, h, w, c] = graph.inputShape as number[];
+  const [b, h, w, c] = graph.inputShape as (number | null)[] as number[];
   let preprocess: Preprocess;
   if (opts.inputRange) preprocess = rangePreprocess(opts.inputRange[0], opts.inputRange[1], c);
   else if (sidecar.inputRange) preprocess = rangePreprocess(sidecar.inputRange[0], sidecar.inputRange[1], c);
@@ -113,24 +113,33 @@ export async function loadModel(p: string, opts: LoadOptions = {}): Promise<NLMo
     preprocess = meanStdPreprocess(sidecar.mean, sidecar.std);
   } else if (graph.defaultPreprocess) preprocess = graph.defaultPreprocess;
   else preprocess = { ...rangePreprocess(0, 1, c), describe: '[0,1] (not declared: pass --input-range or add neuron-lens.json)' };
+  const classNames = findLabels(dir, sidecar) ?? graph.classNames;
   let logitsLayer = graph.logitsLayer;
+  let logitsFrom = logitsLayer ? 'found automatically (the input of a final softmax, or a linear output layer)' : undefined;
+  const output = graph.layers.find((l) => l.name === graph.outputLayer);
+  if (!logitsLayer && output && classNames && output.outputShape.length === 2 && output.outputShape[1] === classNames.length) {
+    // A classifier that ends without a softmax (e.g. Tiny Darknet: global average pooling over the class channels).
+    logitsLayer = output.name;
+    logitsFrom = `the model's output: [N, ${classNames.length}] matches the ${classNames.length} class names and no softmax follows`;
+  }
   if (sidecar.logitsLayer) {
     if (!graph.layers.some((l) => l.name === sidecar.logitsLayer)) {
       graph.dispose();
       throw new Error(`${path.join(dir, 'neuron-lens.json')}: logitsLayer "${sidecar.logitsLayer}" is not a layer of the model`);
     }
     logitsLayer = sidecar.logitsLayer;
+    logitsFrom = 'set by "logitsLayer" in neuron-lens.json';
   }
   const layers = graph.layers.map(({ isLogits: _, ...l }) => (l.name === logitsLayer ? { ...l, isLogits: true } : l));
-  const classNames = findLabels(dir, sidecar) ?? graph.classNames;
   return {
     format: graph.format,
     source: file,
     name: ['model.json', 'model.safetensors'].includes(path.basename(file)) ? path.basename(dir) : path.basename(file),
-    input: { height: h, width: w, channels: c },
+    input: { ...(b ? { batch: b } : {}), ...(graph.batchNote ? { batchNote: graph.batchNote } : {}), height: h, width: w, channels: c },
     preprocess,
     layers,
     logitsLayer,
+    ...(logitsFrom ? { logitsFrom } : {}),
     classNames,
     classCount: countClasses(layers, logitsLayer),
     tap: (names: string[], x: tf.Tensor4D) => graph.run(x, names),

@@ -1,10 +1,13 @@
-// TF.js model.json files: layers models run through the Keras interpreter, graph models through
-// tfjs-converter's executor.
+// TF.js model.json files: layers models run through the Keras interpreter, graph models through ./tfgraph.ts
+// (weights as constants, convolutions and dense layers as the shared fused layers), or, where the graph holds an op
+// that does not run, tfjs-converter's executor.
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfc from '@tensorflow/tfjs-converter';
 import { KerasGraph, kerasLayerInfos, type KerasTopology } from './keras';
 import { readWeights, groupByLayer, type WeightsManifestGroup } from './weights';
 import type { ImportedGraph, LayerInfo, ModelFormat } from './types';
+import { interpretGraph } from './tfgraph';
+import * as path from 'path';
 
 /** Shapes of every named output from one forward pass of zeros at batch 1. */
 function dryRunShapes(run: (x: tf.Tensor4D, names: string[]) => tf.Tensor[], inputShape: (number | null)[], names: string[], what: string): Map<string, number[]> {
@@ -77,6 +80,7 @@ export function fromKerasGraph(graph: KerasGraph, format: ImportedGraph['format'
     inputShape: graph.inputShape,
     layers: kerasLayerInfos(graph, shapes),
     logitsLayer: findKerasLogits(graph),
+    outputLayer: graph.outputName,
     run,
     dispose: () => graph.dispose(),
   };
@@ -84,6 +88,39 @@ export function fromKerasGraph(graph: KerasGraph, format: ImportedGraph['format'
 
 export async function importGraphModel(file: string, json: any): Promise<ImportedGraph> {
   const { specs, data } = readWeights(file, json.weightsManifest);
+  const nodes: any[] = json.modelTopology.node ?? [];
+  const placeholders = nodes.filter((n) => n.op === 'Placeholder');
+  if (placeholders.length !== 1) {
+    throw new Error(`${file}: graph models with ${placeholders.length} inputs are not supported (exactly one image input)`);
+  }
+  const input = placeholders[0];
+  const dims = (input.attr?.shape?.shape?.dim ?? []).map((d: any) => Number(d.size));
+  const inputShape = dims.map((d: number, i: number) => (i === 0 || d < 0 ? null : d));
+  const outputNode = (json.signature?.outputs ? Object.values<any>(json.signature.outputs)[0]?.name : undefined)?.replace(/:\d+$/, '');
+  if (!json.modelTopology.library?.function?.length) {
+    const weights = tf.io.decodeWeights(data, specs);
+    const g = interpretGraph(path.basename(file), nodes, input.name, weights);
+    if ('unsupported' in g) Object.values(weights).forEach((t) => t.dispose());
+    else {
+      let shapes: Map<string, number[]> | undefined;
+      try {
+        shapes = dryRunShapes((x, names) => g.run(x, names), inputShape, g.steps.map((s) => s.name), file);
+      } catch {
+        g.dispose(); // the executor below runs it, or says what is wrong
+      }
+      if (shapes) {
+        const known = shapes;
+        const layers: LayerInfo[] = g.steps.map((st) => {
+          const s = known.get(st.name) ?? [];
+          return { name: st.name, kind: st.kind, outputShape: [null, ...s.slice(1)], channels: s.length ? s[s.length - 1] : 0 };
+        });
+        const out = outputNode && known.has(outputNode) ? outputNode : g.steps[g.steps.length - 1]?.name;
+        const softmax = [...nodes].reverse().find((n) => n.op === 'Softmax');
+        const logits = softmax ? String(softmax.input[0]).replace(/:\d+$/, '') : out && known.get(out)?.length === 2 ? out : null;
+        return { format: 'tfjs-graph', inputShape, layers, logitsLayer: logits && known.has(logits) ? logits : null, outputLayer: out, run: (x, names) => g.run(x, names), dispose: () => g.dispose() };
+      }
+    }
+  }
   const handler: tf.io.IOHandler = {
     load: async () => ({
       modelTopology: json.modelTopology,
@@ -98,15 +135,6 @@ export async function importGraphModel(file: string, json: any): Promise<Importe
     }),
   };
   const model = await tfc.loadGraphModel(handler);
-  const nodes: any[] = json.modelTopology.node ?? [];
-  const placeholders = nodes.filter((n) => n.op === 'Placeholder');
-  if (placeholders.length !== 1) {
-    model.dispose();
-    throw new Error(`${file}: graph models with ${placeholders.length} inputs are not supported (exactly one image input)`);
-  }
-  const input = placeholders[0];
-  const dims = (input.attr?.shape?.shape?.dim ?? []).map((d: any) => Number(d.size));
-  const inputShape = dims.map((d: number, i: number) => (i === 0 || d < 0 ? null : d));
   const opNodes = nodes.filter((n) => n.op !== 'Const' && n.op !== 'Placeholder' && n.op !== 'NoOp');
   const names = opNodes.map((n) => n.name as string);
   const run = (x: tf.Tensor4D, wanted: string[]): tf.Tensor[] => {
@@ -127,10 +155,8 @@ export async function importGraphModel(file: string, json: any): Promise<Importe
   // Logits: the input of the last Softmax, else the (2-D) output node.
   const softmax = [...opNodes].reverse().find((n) => n.op === 'Softmax');
   let logits: string | null = null;
+  const out = model.outputs[0]?.name.replace(/:\d+$/, '');
   if (softmax) logits = String(softmax.input[0]).replace(/:\d+$/, '');
-  else {
-    const out = model.outputs[0]?.name.replace(/:\d+$/, '');
-    if (out && (shapes.get(out)?.length ?? 0) === 2) logits = out;
-  }
-  return { format: 'tfjs-graph', inputShape, layers, logitsLayer: logits, run, dispose: () => model.dispose() };
+  else if (out && (shapes.get(out)?.length ?? 0) === 2) logits = out;
+  return { format: 'tfjs-graph', inputShape, layers, logitsLayer: logits, outputLayer: out, run, dispose: () => model.dispose() };
 }

@@ -29,6 +29,10 @@ export interface Preprocess {
 }
 
 export interface InputInfo {
+  /** The batch the model file declares when it is fixed (absent: free); {@link NLModel.tap} takes any batch either way. */
+  batch?: number;
+  /** Why a fixed batch still takes any batch (e.g. one image at a time). */
+  batchNote?: string;
   height: number;
   width: number;
   channels: number;
@@ -49,6 +53,8 @@ export interface NLModel {
   layers: LayerInfo[];
   /** Name of the pre-softmax logits layer, or null if none was found. */
   logitsLayer: string | null;
+  /** How the logits layer was found, for `describe`. */
+  logitsFrom?: string;
   /** Class names for the logits, when a labels file was found. */
   classNames?: string[];
   /** Number of logits (the logits layer's per-image size), computed at load; 0 without a logits layer. */
@@ -66,9 +72,14 @@ export interface ImportedGraph {
   format: ModelFormat;
   /** The input mapping the format implies (ONNX from torchvision: ImageNet mean/std), if any. */
   defaultPreprocess?: Preprocess;
+  /** Batch first: null where any batch runs at once, 1 for a model exported at batch 1 (see `batchNote`). */
   inputShape: (number | null)[];
+  /** How a model with a fixed batch in its input shape runs other batches, for `describe`. */
+  batchNote?: string;
   layers: LayerInfo[];
   logitsLayer: string | null;
+  /** The layer holding the model's (first) output, where known: its logits when it is [N, classes] and no softmax follows. */
+  outputLayer?: string;
   /** Class names the model file itself declares (HF id2label, timm label_names); labels beside it take precedence. */
   classNames?: string[];
   run(x: tf.Tensor4D, names: string[]): tf.Tensor[];

@@ -210,6 +210,26 @@ export class OnnxGraph {
     return p;
   }
 
+  /**
+   * Nodes that carry an exported batch of 1 in a constant shape: a Reshape of a computed tensor, an Expand or Tile,
+   * or a ConstantOfShape, whose shape (or repeats) is a load-time constant starting with 1. `torch.onnx.export`
+   * without a dynamic batch axis writes such constants (a ViT's `[1, 768, 196]` patch reshape, the class token's
+   * `Expand` to `[1, 1, 768]`); at any other batch they are wrong.
+   */
+  batchCarriers(): string[] {
+    const found: string[] = [];
+    for (const p of this.nodes) {
+      const op = p.node.opType;
+      const [data, shape] = op === 'ConstantOfShape' ? [undefined, p.node.input[0]] : [p.node.input[0], p.node.input[1]];
+      if (!['Reshape', 'Expand', 'Tile', 'ConstantOfShape'].includes(op) || !shape) continue;
+      // a Reshape of a weight is not about the batch; an Expand or Tile of one (a class token) is
+      if (op === 'Reshape' && this.statics.has(data!)) continue;
+      const c = this.statics.get(shape);
+      if (c && c.data.length > 0 && c.data[0] === 1) found.push(p.what);
+    }
+    return found;
+  }
+
   has(tensorName: string): boolean {
     return this.producers.has(tensorName) || tensorName === this.inputName;
   }
@@ -315,6 +335,12 @@ export async function importOnnxFile(file: string): Promise<ImportedGraph> {
 
 function buildModel(abs: string, graph: OnnxGraph): ImportedGraph {
   const dims = graph.inputDims;
+  const batch = dims[0];
+  if (typeof batch === 'number' && batch > 1) {
+    throw new Error(`${abs}: input ${graph.inputName} is exported at a fixed batch of ${batch}; export with batch 1 or a dynamic batch axis (torch.onnx.export(..., dynamic_axes={'${graph.inputName}': {0: 'batch'}}))`);
+  }
+  // Exported at batch 1 with the batch in constant shapes: larger batches run one image at a time.
+  const carriers = batch === 1 ? graph.batchCarriers() : [];
   const [c, h, w] = [dims[1], dims[2], dims[3]];
   if (dims.length !== 4 || typeof c !== 'number' || typeof h !== 'number' || typeof w !== 'number' || !(c > 0 && h > 0 && w > 0)) {
     throw new Error(`${abs}: input ${graph.inputName} must be NCHW with fixed C, H, W; declared [${dims}]`);
@@ -389,7 +415,8 @@ function buildModel(abs: string, graph: OnnxGraph): ImportedGraph {
   return {
     format: 'onnx',
     defaultPreprocess: IMAGENET_PREPROCESS,
-    inputShape: [null, h, w, c],
+    inputShape: [carriers.length ? 1 : null, h, w, c],
+    ...(carriers.length ? { batchNote: `exported at batch 1 (${carriers.length} constant shape(s) carry it, e.g. ${carriers[0]}): a batch runs one image at a time` } : {}),
     layers,
     logitsLayer: logits,
     run(x: tf.Tensor4D, names: string[]): tf.Tensor[] {
@@ -398,7 +425,12 @@ function buildModel(abs: string, graph: OnnxGraph): ImportedGraph {
         throw new Error(`${path.basename(abs)}: input must be [batch, ${h}, ${w}, ${c}], got [${x.shape}]`);
       }
       const targets = names.map(resolve);
-      return tf.tidy(() => graph.run(x, targets).map((v, i) => channelsLast(v, names[i])));
+      const once = (xi: tf.Tensor4D) => graph.run(xi, targets).map((v, i) => channelsLast(v, names[i]));
+      if (!carriers.length || x.shape[0] === 1) return tf.tidy(() => once(x));
+      return tf.tidy(() => {
+        const per = tf.split(x, x.shape[0], 0).map((xi) => once(xi as tf.Tensor4D));
+        return targets.map((_, i) => tf.concat(per.map((outs) => outs[i]), 0));
+      });
     },
     dispose(): void {
       disposed = true;
