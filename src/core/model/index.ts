@@ -8,6 +8,7 @@ import { importOnnxFile } from './onnx';
 import type { ImportedGraph, NLModel, Preprocess } from './types';
 import { meanStdPreprocess, rangePreprocess } from './preprocess';
 import { countClasses } from './classes';
+import { readJson } from '../util/fs';
 import { modelFileKind, modelFileList } from './formats';
 import { importSafetensorsVit } from './hf/vit';
 import { pickleRefusal } from './hf/safetensors';
@@ -30,15 +31,6 @@ export interface ModelSidecar {
   logitsLayer?: string;
 }
 
-function readJson(file: string): any {
-  let text: string;
-  try { text = fs.readFileSync(file, 'utf8'); } catch (e) {
-    throw new Error(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
-  }
-  try { return JSON.parse(text); } catch (e) {
-    throw new Error(`${file} is not valid JSON: ${(e as Error).message}`);
-  }
-}
 
 function readSidecar(dir: string): ModelSidecar {
   const f = path.join(dir, 'neuron-lens.json');

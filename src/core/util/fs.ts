@@ -24,3 +24,14 @@ export function writeFileAtomic(file: string, data: string | Uint8Array): void {
     throw new Error(`cannot write ${file}: ${(e as Error).message}`);
   }
 }
+
+/** Reads and parses a JSON file; errors name the file and say whether it is missing or not JSON. */
+export function readJson(file: string): any {
+  let text: string;
+  try { text = fs.readFileSync(file, 'utf8'); } catch (e) {
+    throw new Error(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+  }
+  try { return JSON.parse(text); } catch (e) {
+    throw new Error(`${file} is not valid JSON: ${(e as Error).message}`);
+  }
+}

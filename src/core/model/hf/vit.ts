@@ -16,6 +16,7 @@ import { convolution } from '../layers/conv';
 import { meanStdPreprocess } from '../preprocess';
 import type { ImportedGraph, LayerInfo, Preprocess } from '../types';
 import { SafetensorsFile } from './safetensors';
+import { readJson } from '../../util/fs';
 
 const IMAGENET_MEAN = [0.485, 0.456, 0.406];
 const IMAGENET_STD = [0.229, 0.224, 0.225];
@@ -78,15 +79,6 @@ const TIMM: Layout = (() => {
   };
 })();
 
-function readJson(file: string): any {
-  let text: string;
-  try { text = fs.readFileSync(file, 'utf8'); } catch (e) {
-    throw new Error(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
-  }
-  try { return JSON.parse(text); } catch (e) {
-    throw new Error(`${file} is not valid JSON: ${(e as Error).message}`);
-  }
-}
 
 const posInt = (v: unknown): v is number => Number.isInteger(v) && (v as number) > 0;
 
