@@ -65,6 +65,8 @@ describe('neuron-lens CLI', function () {
     assert.ok(res.msPerStep > 0);
     assert.equal(res.seed, 0);
     assert.match(r.stderr, /wrote 3 image\(s\) to /);
+    // Progress counts the units after the range is expanded (2 specs, 3 units).
+    assert.match(r.stderr, /units 1-3\/3 step /);
   });
 
   it('--param both writes pixel and fourier images side by side', () => {

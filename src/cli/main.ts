@@ -61,13 +61,13 @@ async function cmdDescribe(values: Values, positionals: string[]): Promise<void>
 }
 
 /** A progress line on stderr: a bar with ETA on a terminal, a line per 10% otherwise. */
-function progressReporter(totalUnits: number): (p: VisualizeProgress) => void {
+function progressReporter(): (p: VisualizeProgress) => void {
   const tty = process.stderr.isTTY;
   let lastDecile = -1;
   return (p) => {
     const frac = (p.chunk * p.steps + p.step) / (p.chunks * p.steps);
     const eta = p.etaMs > 0 ? `ETA ${formatMs(p.etaMs)}` : '';
-    const head = `units ${p.unitIndexes[0] + 1}-${p.unitIndexes[p.unitIndexes.length - 1] + 1}/${totalUnits} step ${p.step}/${p.steps} ${p.msPerStep.toFixed(0)} ms/step ${eta}`;
+    const head = `units ${p.unitIndexes[0] + 1}-${p.unitIndexes[p.unitIndexes.length - 1] + 1}/${p.units} step ${p.step}/${p.steps} ${p.msPerStep.toFixed(0)} ms/step ${eta}`;
     if (tty) {
       const width = 24;
       const filled = Math.round(frac * width);
@@ -107,7 +107,7 @@ async function cmdVisualize(values: Values, positionals: string[]): Promise<void
   try {
     await withStopOnSigint(async (stopped) => {
       let current = '';
-      const report = progressReporter(units.length);
+      const report = progressReporter();
       const r = await runVisualize(model, {
         units, settings: { ...settings, ...(params?.length === 1 ? { param: params[0] } : {}) }, params, grid: true, shouldStop: stopped,
         onProgress: (p) => {

@@ -75,6 +75,8 @@ export interface VisualizeProgress {
   chunks: number;
   /** The unit of each image of this chunk (indexes into the units list; with diversity each repeats per copy). */
   unitIndexes: number[];
+  /** The number of units in the whole run (after ranges are expanded). */
+  units: number;
   /** With diversity: the copy index of each image of this chunk. */
   copies?: number[];
   msPerStep: number;
@@ -164,7 +166,7 @@ export async function visualize(model: NLModel, units: Unit[], options: Partial<
           const remaining = (o.steps - done) + (chunks.length - ci - 1) * o.steps;
           const preview = o.previewEvery && (done % o.previewEvery === 0 || done === o.steps)
             ? await readImages(tf.tidy(() => param.image())) : undefined;
-          o.onProgress({ step: done, steps: o.steps, chunk: ci, chunks: chunks.length, unitIndexes: idx, ...(o.diversity ? { copies: copyOf } : {}), msPerStep: ms, etaMs: remaining * ms, preview });
+          o.onProgress({ step: done, steps: o.steps, chunk: ci, chunks: chunks.length, unitIndexes: idx, units: units.length, ...(o.diversity ? { copies: copyOf } : {}), msPerStep: ms, etaMs: remaining * ms, preview });
         }
       }
       const finalImg = tf.tidy(() => param.image());
