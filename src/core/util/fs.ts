@@ -1,5 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
+import { fsProblem } from './errno';
 
 let counter = 0;
 
@@ -21,7 +22,7 @@ export function writeFileAtomic(file: string, data: string | Uint8Array): void {
     } catch {
       // the write error below is the one to report
     }
-    throw new Error(`cannot write ${file}: ${(e as Error).message}`);
+    throw new Error(`cannot write ${file}: ${fsProblem(e)}`);
   }
 }
 
