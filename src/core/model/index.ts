@@ -12,35 +12,23 @@ import { readJson } from '../util/fs';
 import { modelFileKind, modelFileList } from './formats';
 import { importSafetensorsVit } from './hf/vit';
 import { pickleRefusal } from './hf/safetensors';
+import { checkSidecar, type ModelSidecar } from './sidecar';
 
 export type { NLModel, LayerInfo, Preprocess } from './types';
 export { parseInputRange, rangePreprocess } from './preprocess';
+export type { ModelSidecar } from './sidecar';
 
 export interface LoadOptions {
   /** How an image in [0,1] maps to the model input (`--input-range lo,hi`); overrides neuron-lens.json. */
   inputRange?: [number, number];
 }
 
-/** The optional `neuron-lens.json` beside a model. */
-export interface ModelSidecar {
-  inputRange?: [number, number];
-  mean?: number[];
-  std?: number[];
-  labels?: string[];
-  /** Name of the logits layer, when automatic detection is not wanted. */
-  logitsLayer?: string;
-}
 
 
 function readSidecar(dir: string): ModelSidecar {
   const f = path.join(dir, 'neuron-lens.json');
   if (!fs.existsSync(f)) return {};
-  const j = readJson(f);
-  const bad = (what: string) => new Error(`${f}: ${what}`);
-  if (j.inputRange !== undefined && !(Array.isArray(j.inputRange) && j.inputRange.length === 2 && j.inputRange.every(Number.isFinite))) throw bad('"inputRange" must be [lo, hi]');
-  if ((j.mean === undefined) !== (j.std === undefined)) throw bad('"mean" and "std" go together');
-  if (j.labels !== undefined && !(Array.isArray(j.labels) && j.labels.every((l: unknown) => typeof l === 'string'))) throw bad('"labels" must be a list of strings');
-  return j;
+  return checkSidecar(readJson(f), f);
 }
 
 /** Class names beside a model: neuron-lens.json, TF.js metadata.json, labels.txt or labels.json. */
