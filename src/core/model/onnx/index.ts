@@ -14,6 +14,7 @@ import { Const, decodeTensor, makeConst } from './consts';
 import { type FusedNode, findFusions } from './fuse';
 import { Attrs, OPS, OpContext, TVal, Val, isConst, isSupported } from './ops';
 import { ModelProto, NodeProto, decodeModel, toNum } from './proto';
+import { MAX_OPSET, MIN_OPSET } from './opset';
 
 export const IMAGENET_PREPROCESS: Preprocess = {
   scale: [1 / 0.229, 1 / 0.224, 1 / 0.225],
@@ -76,8 +77,13 @@ export class OnnxGraph {
     const g = model.graph;
     if (!g || g.node.length === 0) throw new Error(`${file}: not an ONNX model (no graph nodes)`);
     const dir = path.dirname(file);
-    const def = model.opsetImport.find((o) => o.domain === '' || o.domain === 'ai.onnx');
-    this.opset = def ? toNum(def.version) : 1;
+    const def = model.opsetImport.find((o) => !o.domain || o.domain === 'ai.onnx');
+    const range = `the importer supports opsets ${MIN_OPSET} to ${MAX_OPSET}`;
+    if (!def) throw new Error(`${file}: the model imports no opset of the default ONNX domain (ai.onnx), so its ops have no defined meaning; ${range}`);
+    this.opset = toNum(def.version);
+    if (!(this.opset >= MIN_OPSET && this.opset <= MAX_OPSET)) {
+      throw new Error(`${file}: ONNX opset ${this.opset} is not supported: ${range} (export with torch.onnx.export(..., opset_version=${MAX_OPSET}))`);
+    }
     for (const init of g.initializer) this.addStatic(init.name, decodeTensor(init, `${file}: initializer ${init.name}`, dir));
     const inputs = g.input.filter((i) => !this.statics.has(i.name));
     if (inputs.length !== 1) {
