@@ -13,6 +13,7 @@ import { modelFileKind, modelFileList } from './formats';
 import { importSafetensorsVit } from './hf/vit';
 import { pickleRefusal } from './hf/safetensors';
 import { checkSidecar, type ModelSidecar } from './sidecar';
+import { checkStructure, TFJS_MODEL_JSON } from './schema';
 
 export type { NLModel, LayerInfo, Preprocess } from './types';
 export { parseInputRange, rangePreprocess } from './preprocess';
@@ -68,7 +69,7 @@ export async function loadModel(p: string, opts: LoadOptions = {}): Promise<NLMo
   const kind = modelFileKind(file)?.pattern;
   let graph: ImportedGraph;
   if (path.extname(file).toLowerCase() === '.json') {
-    const json = readJson(file);
+    const json = checkStructure(TFJS_MODEL_JSON, readJson(file), file);
     if (json.format === 'graph-model' || (json.modelTopology && Array.isArray(json.modelTopology.node))) graph = await importGraphModel(file, json);
     else if (json.modelTopology) graph = importLayersModel(file, json);
     else throw new Error(`${file} is not a TF.js model (no "modelTopology")`);

@@ -11,6 +11,7 @@ import { layerNorm } from '../backend/layernorm';
 import { type ConvActivation, convolution, type FlippedFilters, FUSABLE_ACTIVATIONS } from './layers/conv';
 import { denseKernel, denseLastAxis } from './layers/dense';
 import { multiHeadAttention, selfAttention } from './layers/attention';
+import { checkLayerConfig, checkStructure, KERAS_TOPOLOGY } from './schema';
 
 /** Weights of one layer, by Keras weight name (`kernel`, `bias`, `gamma`, `moving_mean`, ...). */
 export type LayerWeights = Map<string, tf.Tensor>;
@@ -494,6 +495,7 @@ export class KerasGraph {
   private readonly flipped: FlippedFilters = new Map();
 
   constructor(topology: KerasTopology, weights: Map<string, LayerWeights>, options: KerasGraphOptions = {}) {
+    checkStructure(KERAS_TOPOLOGY, topology, 'model config');
     const cls = topology.class_name;
     let layers: any[];
     let inputLayers: any[] | undefined;
@@ -518,6 +520,7 @@ export class KerasGraph {
           throw new Error(`${where}: nested models are not supported; save the model with its layers flattened`);
         }
         const cfg = l.config ?? {};
+        checkLayerConfig(cfg, where);
         const built = buildLayer(className, name, cfg, weights.get(name) ?? new Map(), this.owned, this.flipped);
         let inputs = parseInbound(l.inbound_nodes, where);
         if (className === 'MultiHeadAttention') inputs = selfAttentionInput(inputs, inboundKwargTensors(l.inbound_nodes), where);
@@ -545,6 +548,10 @@ export class KerasGraph {
       throw new Error(`models with ${outputLayers.length} outputs are not supported`);
     }
     this.outputName = firstName(outputLayers) ?? this.nodes[this.nodes.length - 1].name;
+    if (!this.byName.has(this.outputName)) {
+      this.dispose();
+      throw new Error(`the model's output layer "${this.outputName}" (output_layers) is not one of its layers`);
+    }
   }
 
   /** Every tappable output: layer outputs, plus the pre-softmax output of layers that end in a softmax. */

@@ -22,6 +22,38 @@ export function size(shape: number[]): number {
   return n;
 }
 
+/**
+ * Most bytes one tensor of a model may take, read or computed at load time: NEURON_LENS_MAX_MODEL_BYTES (default
+ * 4 GiB), the budget of a whole model, since no tensor of a model is larger than the model.
+ */
+export function maxConstBytes(): number {
+  const v = Number(process.env.NEURON_LENS_MAX_MODEL_BYTES);
+  return v > 0 ? v : 4 * 2 ** 30;
+}
+
+const showBytes = (b: number) => (b >= 2 ** 30 ? `${(b / 2 ** 30).toFixed(1)} GiB` : `${(b / 2 ** 20).toFixed(1)} MiB`);
+
+/**
+ * Checks the shape of a constant before anything of its size is allocated (a ~700-byte file can ask for
+ * ConstantOfShape([1e9])): non-negative integer dimensions, and at most {@link maxConstBytes} bytes as held here
+ * (float32 floats, float64 ints). Returns the element count.
+ */
+export function checkConstShape(shape: number[], type: ConstType, what: string): number {
+  if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw new Error(`${what}: a tensor of shape [${shape}]: every dimension must be a non-negative integer`);
+  const n = size(shape);
+  const bytes = n * (type === 'float' ? 4 : 8);
+  if (!(bytes <= maxConstBytes())) {
+    throw new Error(`${what}: a tensor of shape [${shape}] would take ${showBytes(bytes)}, more than the ${showBytes(maxConstBytes())} one tensor of a model may (NEURON_LENS_MAX_MODEL_BYTES)`);
+  }
+  return n;
+}
+
+/** Zeroed storage for a constant of `shape`, checked first (see {@link checkConstShape}). */
+function allocConst(type: ConstType, shape: number[], what: string): Float32Array | Float64Array {
+  const n = checkConstShape(shape, type, what);
+  return type === 'float' ? new Float32Array(n) : new Float64Array(n);
+}
+
 export function typeOfDataType(dt: number, what: string): ConstType {
   switch (dt) {
     case DT.FLOAT: case DT.DOUBLE: return 'float';
@@ -77,8 +109,8 @@ function readExternal(t: TensorProto, modelDir: string, what: string): Uint8Arra
 /** Decodes a TensorProto (initializer or attribute) into a {@link Const}. */
 export function decodeTensor(t: TensorProto, what: string, modelDir: string): Const {
   const shape = t.dims.map(toNum);
-  const n = size(shape);
   const type = typeOfDataType(t.dataType, what);
+  const n = checkConstShape(shape, type, what);
   let raw = t.rawData;
   if (t.dataLocation === 1) raw = readExternal(t, modelDir, what);
   if (raw && raw.length > 0) {
@@ -171,9 +203,9 @@ export function jsElementwise(
 ): Const {
   let shape = cs[0].shape;
   for (const c of cs.slice(1)) shape = broadcastShapes(shape, c.shape, what);
-  const n = size(shape);
+  const out = allocConst(type, shape, what);
+  const n = out.length;
   const idx = cs.map((c) => broadcastIndex(c.shape, shape));
-  const out = type === 'float' ? new Float32Array(n) : new Float64Array(n);
   const args = new Array<number>(cs.length);
   for (let i = 0; i < n; i++) {
     for (let k = 0; k < cs.length; k++) args[k] = cs[k].data[idx[k](i)];
@@ -197,7 +229,7 @@ export function jsGather(c: Const, indices: Const, axis: number, what: string): 
   const ids = Array.from(indices.data, (v) => (v < 0 ? v + dim : v));
   for (const i of ids) if (i < 0 || i >= dim) throw new Error(`${what}: index ${i} out of range [0,${dim})`);
   const shape = [...c.shape.slice(0, ax), ...indices.shape, ...c.shape.slice(ax + 1)];
-  const out = c.type === 'float' ? new Float32Array(size(shape)) : new Float64Array(size(shape));
+  const out = allocConst(c.type, shape, what);
   let o = 0;
   for (let a = 0; a < outer; a++) {
     for (const i of ids) {
@@ -215,7 +247,7 @@ export function jsConcat(cs: Const[], axis: number, what: string): Const {
   const shape = [...cs[0].shape];
   shape[ax] = cs.reduce((s, c) => s + c.shape[ax], 0);
   const type = cs[0].type;
-  const out = type === 'float' ? new Float32Array(size(shape)) : new Float64Array(size(shape));
+  const out = allocConst(type, shape, what);
   let o = 0;
   for (let a = 0; a < outer; a++) {
     for (const c of cs) {

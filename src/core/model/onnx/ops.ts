@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
-  Const, ConstType, broadcastShapes, intsOf, jsConcat, jsElementwise, jsGather, jsSlice, jsTranspose, makeConst,
+  Const, ConstType, broadcastShapes, checkConstShape, intsOf, jsConcat, jsElementwise, jsGather, jsSlice, jsTranspose, makeConst,
   normAxis, reshapeTarget, scalarOf, size, sliceParams, squeezeShape, typeOfDataType, unsqueezeShape,
 } from './consts';
 import { AttributeProto, NodeProto, toNum } from './proto';
@@ -732,11 +732,13 @@ const js: Record<string, JsOp> = {
   Expand: (ins, _at, ctx) => {
     const x = reqConst(ins, 0, ctx, 'input');
     const shape = broadcastShapes(x.shape, intsOf(reqConst(ins, 1, ctx, 'shape')), ctx.what);
+    checkConstShape(shape, x.type, ctx.what);
     return [jsElementwise([x, makeConst('int', shape, new Array<number>(size(shape)).fill(0))], x.type, (a) => a, ctx.what)];
   },
   ConstantOfShape: (ins, at, ctx) => {
     const shape = intsOf(reqConst(ins, 0, ctx, 'shape'));
     const v = at.get('value')?.t ? ctx.decodeAttrTensor(at.get('value')!) : makeConst('float', [1], [0]);
+    checkConstShape(shape, v.type, ctx.what);
     return [makeConst(v.type, shape, new Array<number>(size(shape)).fill(v.data[0]))];
   },
   Range: (ins, _at, ctx) => {
@@ -744,6 +746,8 @@ const js: Record<string, JsOp> = {
     const start = scalarOf(s);
     const delta = scalarOf(d);
     const n = Math.max(Math.ceil((scalarOf(l) - start) / delta), 0);
+    if (!Number.isFinite(n)) throw new Error(`${ctx.what}: Range from ${start} to ${scalarOf(l)} by ${delta} has no finite length`);
+    checkConstShape([n], s.type, ctx.what);
     return [makeConst(s.type, [n], Array.from({ length: n }, (_, i) => start + i * delta))];
   },
   Add: binaryJs((a, b) => a + b),
