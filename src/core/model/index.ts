@@ -92,7 +92,7 @@ export async function loadModel(p: string, opts: LoadOptions = {}): Promise<NLMo
   else if (sidecar.mean && sidecar.std) {
     if (sidecar.mean.length !== c || sidecar.std.length !== c) throw new Error(`${path.join(dir, 'neuron-lens.json')}: mean/std need ${c} values (one per input channel)`);
     preprocess = meanStdPreprocess(sidecar.mean, sidecar.std);
-  } else if (graph.defaultPreprocess) preprocess = graph.defaultPreprocess;
+  } else if (graph.defaultPreprocess && graph.defaultPreprocess.scale.length === c) preprocess = graph.defaultPreprocess;
   else preprocess = { ...rangePreprocess(0, 1, c), describe: '[0,1] (not declared: pass --input-range or add neuron-lens.json)' };
   const classNames = findLabels(dir, sidecar) ?? graph.classNames;
   let logitsLayer = graph.logitsLayer;

@@ -29,3 +29,16 @@ export function fsProblem(e: unknown): string {
   const m = /^(E[A-Z]+): ([^,]+)/.exec(msg);
   return m ? `${m[2]} (${m[1]})` : msg;
 }
+
+/**
+ * An error's message in words: file system codes as {@link fsProblem}, and the engine's messages for an allocation
+ * too large for memory (`Invalid typed array length: 28800000000`) as the size asked for.
+ */
+export function inWords(e: unknown): string {
+  const msg = (e as Error)?.message ?? String(e);
+  const n = /^Invalid typed array length: (\d+)/.exec(msg);
+  if (n) return `its result would hold ${Number(n[1]).toExponential(2)} values, more than fits in memory`;
+  if (/^(Invalid array length|Array buffer allocation failed)/.test(msg)) return 'its result would be too large to hold in memory';
+  if ((e as NodeJS.ErrnoException)?.code) return fsProblem(e);
+  return msg;
+}

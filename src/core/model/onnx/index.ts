@@ -15,6 +15,7 @@ import { type FusedNode, findFusions } from './fuse';
 import { Attrs, OPS, OpContext, TVal, Val, isConst, isSupported } from './ops';
 import { ModelProto, NodeProto, decodeModel, toNum } from './proto';
 import { MAX_OPSET, MIN_OPSET } from './opset';
+import { inWords } from '../../util/errno';
 
 export const IMAGENET_PREPROCESS: Preprocess = {
   scale: [1 / 0.229, 1 / 0.224, 1 / 0.225],
@@ -136,13 +137,13 @@ export class OnnxGraph {
       const jsOp = OPS.js[p.node.opType];
       let outs: Const[];
       if (jsOp) {
-        outs = jsOp(ins, p.attrs, this.context(p, dir), p.node.output.length);
+        outs = atNode(p.what, () => jsOp(ins, p.attrs, this.context(p, dir), p.node.output.length));
       } else if (OPS.tf[p.node.opType]) {
         const op = OPS.tf[p.node.opType];
         let res: Const[] = [];
-        tf.tidy(() => {
+        atNode(p.what, () => tf.tidy(() => {
           res = op(ins, p.attrs, this.context(p, dir), p.node.output.length).map((v) => this.readBack(v));
-        });
+        }));
         outs = res;
       } else {
         continue;
@@ -255,7 +256,8 @@ export class OnnxGraph {
           if (!v) throw new Error(`${p.what}: input ${n} is not available`);
           return v;
         });
-        env.set(fused.output, fused.run(ins, { ...this.context(p, dir), what: `${p.what} (fused ${fused.kind})` }));
+        const what = `${p.what} (fused ${fused.kind})`;
+        env.set(fused.output, atNode(what, () => fused.run(ins, { ...this.context(p, dir), what })));
         continue;
       }
       const ins = p.node.input.map((n) => {
@@ -267,11 +269,12 @@ export class OnnxGraph {
       const ctx = this.context(p, dir);
       const op = p.node.opType;
       const present = ins.filter((v): v is Val => !!v);
-      let outs: Val[];
-      if (OPS.shape[op]) outs = OPS.shape[op](ins, p.attrs, ctx);
-      else if (present.every(isConst) && OPS.js[op]) outs = OPS.js[op](ins, p.attrs, ctx, p.node.output.length);
-      else if (OPS.tf[op]) outs = OPS.tf[op](ins, p.attrs, ctx, p.node.output.length);
-      else throw new Error(`${p.what}: ${op} is supported on constants only, here its input is computed at run time`);
+      const outs: Val[] = atNode(p.what, () => {
+        if (OPS.shape[op]) return OPS.shape[op](ins, p.attrs, ctx);
+        if (present.every(isConst) && OPS.js[op]) return OPS.js[op](ins, p.attrs, ctx, p.node.output.length);
+        if (OPS.tf[op]) return OPS.tf[op](ins, p.attrs, ctx, p.node.output.length);
+        throw new Error(`${p.what}: ${op} is supported on constants only, here its input is computed at run time`);
+      });
       p.node.output.forEach((o, i) => {
         if (!o) return;
         if (!outs[i]) throw new Error(`${p.what}: produced no output ${i}`);
@@ -306,6 +309,19 @@ function channelsLast(v: Val, what: string): tf.Tensor {
   const tv = v as TVal;
   if (tv.nhwc) return tv.t;
   return tv.t.rank === 4 ? tf.transpose(tv.t, [0, 2, 3, 1]) : tv.t;
+}
+
+/**
+ * Runs one node's op. TF.js's own errors (`Error in conv2D: Strides should be larger than 0.`, `Invalid typed array
+ * length: ...`) name neither the file nor the node: `what` (file and node) is put in front, and sizes said in words.
+ */
+function atNode<T>(what: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if ((e as Error)?.message?.startsWith(what.split(':')[0])) throw e;
+    throw new Error(`${what}: ${inWords(e)}`);
+  }
 }
 
 /**

@@ -848,5 +848,5 @@ const shapeOps: Record<string, (ins: Ins, at: Attrs, ctx: OpContext) => Const[]>
 export const OPS = { js, tf: tfOps, shape: shapeOps };
 
 export function isSupported(opType: string): boolean {
-  return opType in tfOps || opType in js || opType in shapeOps;
+  return Object.hasOwn(tfOps, opType) || Object.hasOwn(js, opType) || Object.hasOwn(shapeOps, opType);
 }
