@@ -200,5 +200,10 @@ describe('image codec', () => {
       fs.writeFileSync(f, rawPng({ w: 100000, h: 100000, depth: 8, colorType: 0 }, [[0]], []));
       assert.throws(() => readImage(f), (e: Error) => e.message.includes(f) && /too large: 100000x100000/.test(e.message));
     });
+    it('a PNG with a side over the limit is refused even when its pixel count is allowed', () => {
+      const f = path.join(dir, 'strip.png');
+      fs.writeFileSync(f, rawPng({ w: 64000000, h: 1, depth: 8, colorType: 0 }, [[0]], []));
+      assert.throws(() => readImage(f), { message: `image ${f} is too large: 64000000x1 has a side over 16384 pixels` });
+    });
   });
 });

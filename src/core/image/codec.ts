@@ -5,6 +5,8 @@ import { checkImage, RGBImage } from './image';
 
 /** Images larger than this are refused before any pixel buffer is allocated. */
 export const MAX_IMAGE_MEGAPIXELS = 64;
+/** Longest side of an input image, in pixels: a 1 x 64,000,000 strip is within the pixel limit but no photo. */
+export const MAX_IMAGE_SIDE = 16384;
 
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
@@ -45,6 +47,9 @@ function isPng(bytes: Uint8Array): boolean {
 
 function checkSize(width: number, height: number, source: string): void {
   if (width < 1 || height < 1) throw new Error(`image ${source} has an empty size ${width}x${height}`);
+  if (width > MAX_IMAGE_SIDE || height > MAX_IMAGE_SIDE) {
+    throw new Error(`image ${source} is too large: ${width}x${height} has a side over ${MAX_IMAGE_SIDE} pixels`);
+  }
   if (width * height > MAX_IMAGE_MEGAPIXELS * 1e6) {
     throw new Error(`image ${source} is too large: ${width}x${height} exceeds ${MAX_IMAGE_MEGAPIXELS} megapixels`);
   }

@@ -10,7 +10,7 @@ import { MAX_STEP_BYTES } from './options';
 import { stepBytesEstimate } from './memory';
 import { initBackend } from '../backend';
 import { embeddedModelPath, loadModel, type NLModel } from '../model';
-import { prepareOutDir, Stems, writeFiles } from './output';
+import { prepareOutDir, safeName, Stems, writeFiles } from './output';
 import { DEFAULT_VISUALIZE } from '../render/visualize';
 import { DEFAULT_ATTACK } from '../attack';
 
@@ -72,6 +72,10 @@ describe('jobs: outputs', () => {
   it('numbers repeated stems', () => {
     const s = new Stems();
     assert.deepEqual(['a', 'a', 'b', 'a'].map((x) => s.take(x)), ['a', 'a-2', 'b', 'a-3']);
+    // a stem too long for a file name is cut, with a hash that keeps two long stems apart
+    const [x, y] = [s.take(`logit-0${'+logit-0'.repeat(500)}`), s.take(`logit-0${'+logit-1'.repeat(500)}`)];
+    assert.ok(x.length === 120 && y.length === 120 && x !== y && x.startsWith('logit-0+logit-0'), `${x} ${y}`);
+    assert.equal(safeName('a b/c'.repeat(100)).length, 120);
   });
 
   it('orders a comparison grid as one row per parameterization of the same units', () => {

@@ -1,19 +1,29 @@
 // Writing a job's files: every file atomically (a reader never sees half a PNG), names made safe.
+import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { writeFileAtomic } from '../util/fs';
 import { fsProblem } from '../util/errno';
 
-/** A name safe in every file system: letters, digits, `_`, `.` and `-`. */
+/** Longest file stem written: file systems allow 255 bytes per name, and a stem gets suffixes (`-d3-fourier.png`). */
+const MAX_STEM = 120;
+
+/** `s`, or when longer than a file stem may be, its start and a hash of the whole (so different long names stay different). */
+function shorten(s: string): string {
+  return s.length <= MAX_STEM ? s : `${s.slice(0, MAX_STEM - 9)}-${createHash('sha256').update(s).digest('hex').slice(0, 8)}`;
+}
+
+/** A name safe in every file system: letters, digits, `_`, `.` and `-`, at most MAX_STEM long. */
 export function safeName(s: string): string {
-  return s.replace(/[^A-Za-z0-9_.-]+/g, '_').replace(/^_+|_+$/g, '');
+  return shorten(s.replace(/[^A-Za-z0-9_.-]+/g, '_').replace(/^_+|_+$/g, ''));
 }
 
 /** Hands out file stems, numbering repeats: `a`, `a-2`, `a-3`. */
 export class Stems {
   private readonly used = new Set<string>();
 
-  take(stem: string): string {
+  take(long: string): string {
+    const stem = shorten(long);
     let s = stem;
     for (let k = 2; this.used.has(s); k++) s = `${stem}-${k}`;
     this.used.add(s);

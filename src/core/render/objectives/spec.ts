@@ -53,6 +53,7 @@ export function parseUnits(model: NLModel, specs: string[]): Unit[] {
       const m = new RegExp(`^([+-])?(?:(${WEIGHT})\\*)?(.*)$`).exec(p)!;
       const sign = m[1] === '-' ? -1 : 1;
       const w = m[2] === undefined ? 1 : Number(m[2]);
+      if (!Number.isFinite(w)) throw new Error(`bad unit "${raw}": the weight ${m[2]} is not a finite number`);
       const ts = parseTerm(model, m[3], raw);
       if (ts.length !== 1) throw new Error(`bad unit "${raw}": ranges cannot be combined in a sum; list them as separate units`);
       return { ...ts[0], weight: sign * w };
