@@ -94,7 +94,7 @@ describe('model folder: files outside the folder, shared bytes and sizes', funct
     fs.writeFileSync(path.join(outside, 'secret.txt'), `${SECRET}\n${SECRET}\n${SECRET}\n`);
     fs.rmSync(path.join(dir, 'labels.txt'));
     fs.symlinkSync(path.join(outside, 'secret.txt'), path.join(dir, 'labels.txt'));
-    await refused(/labels\.txt: labels "labels\.txt" is a symbolic link .* outside the model folder/);
+    await refused(/model\.json: labels file "labels\.txt" is a symbolic link .* outside the model folder/);
   });
 
   it('links inside the folder are followed', async () => {

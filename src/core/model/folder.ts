@@ -77,18 +77,22 @@ export class FolderFile {
 /**
  * The folder of one model file. Paths are relative to the folder; files outside it are refused, except in a Hugging
  * Face hub cache snapshot (`<repo>/snapshots/<revision>/`), whose files are links into the repository's `blobs/`.
+ * Errors name the file that asks for a path (`from`, by default the model file), the path and the problem.
  */
 export class ModelFolder {
   /** The folder, absolute, as the user named it. */
   readonly dir: string;
+  /** The model file, absolute. */
+  readonly modelFile: string;
   /** Real paths the folder's files may resolve to. */
   private readonly roots: string[];
   private readonly records = new Map<string, FileRecord>();
   private readonly claims = new Map<string, Claim[]>();
   private used = 0;
 
-  constructor(dir: string) {
-    this.dir = path.resolve(dir);
+  private constructor(modelFile: string) {
+    this.modelFile = path.resolve(modelFile);
+    this.dir = path.dirname(this.modelFile);
     let real: string;
     try { real = fs.realpathSync(this.dir); } catch (e) { throw readError(this.dir, e); }
     this.roots = [real];
@@ -100,7 +104,7 @@ export class ModelFolder {
 
   /** The folder of `modelFile`. */
   static of(modelFile: string): ModelFolder {
-    return new ModelFolder(path.dirname(path.resolve(modelFile)));
+    return new ModelFolder(modelFile);
   }
 
   /** The path of `rel` inside the folder, by its text only (`..`, absolute paths and URLs refused). */
@@ -123,7 +127,7 @@ export class ModelFolder {
    * Opens `rel`, the `role` file (`weight shard`, `external data`, ...) that `from` names: the real path must stay in
    * the folder and be a regular file. Close the result.
    */
-  open(rel: string, role: string, from: string): FolderFile {
+  open(rel: string, role: string, from = this.modelFile): FolderFile {
     const full = this.place(rel, role, from);
     let real: string;
     try { real = fs.realpathSync(full); } catch (e) {
@@ -143,7 +147,7 @@ export class ModelFolder {
   }
 
   /** Reads the whole of `rel` (see {@link open}). */
-  readAll(rel: string, role: string, from: string): Buffer {
+  readAll(rel: string, role: string, from = this.modelFile): Buffer {
     const f = this.open(rel, role, from);
     try {
       return f.read(0, f.size, `${from}: ${role}`) as Buffer;
@@ -153,7 +157,7 @@ export class ModelFolder {
   }
 
   /** Reads and parses a JSON file of the folder. */
-  readJson(rel: string, role: string, from: string): any {
+  readJson(rel: string, role: string, from = this.modelFile): any {
     return parseJson(this.readAll(rel, role, from).toString('utf8'), path.join(this.dir, rel));
   }
 

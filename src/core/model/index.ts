@@ -36,7 +36,7 @@ export interface ModelSidecar {
 function readSidecar(folder: ModelFolder): ModelSidecar {
   const f = path.join(folder.dir, 'neuron-lens.json');
   if (!folder.exists('neuron-lens.json')) return {};
-  const j = folder.readJson('neuron-lens.json', 'sidecar', f);
+  const j = folder.readJson('neuron-lens.json', 'sidecar');
   const bad = (what: string) => new Error(`${f}: ${what}`);
   if (j.inputRange !== undefined && !(Array.isArray(j.inputRange) && j.inputRange.length === 2 && j.inputRange.every(Number.isFinite))) throw bad('"inputRange" must be [lo, hi]');
   if ((j.mean === undefined) !== (j.std === undefined)) throw bad('"mean" and "std" go together');
@@ -47,16 +47,15 @@ function readSidecar(folder: ModelFolder): ModelSidecar {
 /** Class names beside a model: neuron-lens.json, TF.js metadata.json, labels.txt or labels.json. */
 function findLabels(folder: ModelFolder, sidecar: ModelSidecar): string[] | undefined {
   if (sidecar.labels) return sidecar.labels;
-  const from = (name: string) => path.join(folder.dir, name);
   if (folder.exists('metadata.json')) {
-    const m = folder.readJson('metadata.json', 'metadata', from('metadata.json'));
+    const m = folder.readJson('metadata.json', 'labels file');
     if (Array.isArray(m.labels)) return m.labels.map(String);
   }
   if (folder.exists('labels.txt')) {
-    return folder.readAll('labels.txt', 'labels', from('labels.txt')).toString('utf8').split(/\r?\n/).filter((l) => l.trim().length > 0);
+    return folder.readAll('labels.txt', 'labels file').toString('utf8').split(/\r?\n/).filter((l) => l.trim().length > 0);
   }
   if (folder.exists('labels.json')) {
-    const l = folder.readJson('labels.json', 'labels', from('labels.json'));
+    const l = folder.readJson('labels.json', 'labels file');
     if (Array.isArray(l)) return l.map(String);
   }
   return undefined;
@@ -85,7 +84,7 @@ export async function loadModel(p: string, opts: LoadOptions = {}): Promise<NLMo
   const kind = modelFileKind(file)?.pattern;
   let graph: ImportedGraph;
   if (path.extname(file).toLowerCase() === '.json') {
-    const json = folder.readJson(path.basename(file), 'model file', file);
+    const json = folder.readJson(path.basename(file), 'model file');
     if (json.format === 'graph-model' || (json.modelTopology && Array.isArray(json.modelTopology.node))) graph = await importGraphModel(file, json, folder);
     else if (json.modelTopology) graph = importLayersModel(file, json, folder);
     else throw new Error(`${file} is not a TF.js model (no "modelTopology")`);

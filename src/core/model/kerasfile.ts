@@ -79,7 +79,7 @@ async function withH5<T>(bytes: Uint8Array, what: string, f: (file: H5.File) => 
 
 /** The model file's bytes, read through the model folder; refused before reading when over the HDF5 reader's limit. */
 function readFileChecked(file: string, folder: ModelFolder): Uint8Array {
-  const f = folder.open(path.basename(file), 'Keras model file', file);
+  const f = folder.open(path.basename(file), 'Keras model file');
   try {
     if (f.size > MAX_KERAS_FILE_BYTES) throw new Error(`${file} is ${f.size} bytes; Keras files over ${MAX_KERAS_FILE_BYTES} bytes are not supported`);
     return f.read(0, f.size, file);

@@ -47,7 +47,7 @@ export class SafetensorsFile {
 
   /** Opens and checks `file`, a file of `folder`; throws an error that names the file and the problem. */
   static open(file: string, folder: ModelFolder): SafetensorsFile {
-    const f = folder.open(path.basename(file), 'safetensors file', file);
+    const f = folder.open(path.basename(file), 'safetensors file');
     try {
       const size = f.size;
       const bad = (what: string) => new Error(`${file} is not a valid safetensors file: ${what}`);

@@ -326,7 +326,7 @@ function hfPreprocess(folder: ModelFolder, family: 'vit' | 'deit', channels: num
     const p = meanStdPreprocess(fill(def[0]), fill(def[1]));
     return { ...p, describe: `${p.describe} (the ${family === 'deit' ? 'DeiT' : 'ViT'} image processor's default: no preprocessor_config.json)` };
   }
-  const j = folder.readJson('preprocessor_config.json', 'preprocessor config', file);
+  const j = folder.readJson('preprocessor_config.json', 'preprocessor config');
   const size = j.size;
   const hw: [number, number] | null = posInt(size) ? [size, size] : size && posInt(size.height) && posInt(size.width) ? [size.height, size.width] : null;
   if (hw && (hw[0] !== imageSize[0] || hw[1] !== imageSize[1])) {
@@ -470,7 +470,7 @@ export function importTimmVit(file: string, config: any, configFile: string, fol
 export function importSafetensorsVit(file: string, folder: ModelFolder): HfVit {
   const configFile = path.join(folder.dir, 'config.json');
   if (!folder.exists('config.json')) throw new Error(`${file}: no config.json beside it (a Hugging Face transformers or timm model folder has one)`);
-  const config = folder.readJson('config.json', 'config', configFile);
+  const config = folder.readJson('config.json', 'config');
   if (!config || typeof config !== 'object') throw new Error(`${configFile}: not a JSON object`);
   if (typeof config.architecture === 'string') return importTimmVit(file, config, configFile, folder);
   if (typeof config.model_type === 'string') return importHfVit(file, config, configFile, folder);

@@ -314,7 +314,7 @@ function channelsLast(v: Val, what: string): tf.Tensor {
  */
 export async function importOnnxFile(file: string, folder: ModelFolder): Promise<ImportedGraph> {
   const abs = path.resolve(file);
-  const bytes = folder.readAll(path.basename(abs), 'ONNX model file', abs);
+  const bytes = folder.readAll(path.basename(abs), 'ONNX model file');
   let proto: ModelProto;
   try {
     proto = decodeModel(bytes);
