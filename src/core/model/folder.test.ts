@@ -105,6 +105,24 @@ describe('model folder: files outside the folder, shared bytes and sizes', funct
     assert.deepEqual(m.classNames, ['a', 'b', 'c']);
   });
 
+  it('a Hugging Face hub snapshot: links into the repository\'s blobs/ are followed, links elsewhere are not', async () => {
+    const repo = path.join(root, 'models--org--tiny');
+    const snap = path.join(repo, 'snapshots', 'abc123');
+    fs.mkdirSync(path.join(repo, 'blobs'), { recursive: true });
+    fs.mkdirSync(snap, { recursive: true });
+    for (const f of ['model.json', 'weights.bin', 'labels.txt']) {
+      fs.renameSync(path.join(dir, f), path.join(repo, 'blobs', `sha-${f}`));
+      fs.symlinkSync(path.join('..', '..', 'blobs', `sha-${f}`), path.join(snap, f));
+    }
+    const m = await loadModel(snap);
+    m.dispose();
+    assert.deepEqual(m.classNames, ['a', 'b', 'c']);
+    fs.writeFileSync(path.join(outside, 'secret.txt'), SECRET);
+    fs.rmSync(path.join(snap, 'labels.txt'));
+    fs.symlinkSync(path.join(outside, 'secret.txt'), path.join(snap, 'labels.txt'));
+    await assert.rejects(loadModel(snap), (e: Error) => /labels file "labels\.txt" is a symbolic link .* outside the model folder/.test(e.message) && !e.message.includes(SECRET));
+  });
+
   it('a shard that is a named pipe is refused at once (no blocking open)', async function () {
     fs.rmSync(path.join(dir, 'weights.bin'));
     require('child_process').execFileSync('mkfifo', [path.join(dir, 'weights.bin')]);
