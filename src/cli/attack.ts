@@ -2,7 +2,7 @@
 import * as path from 'path';
 import { openModel, optionLines, readOptions, startBackend, TOOL, withStopOnSigint, type Values } from './common';
 import type { AttackProgress } from '../core/attack';
-import { ATTACK_OPTIONS, attackFiles, readPhotos, resolveAttackSettings, runAttack, writeFiles, type AttackSettings } from '../core/jobs';
+import { ATTACK_OPTIONS, attackFiles, prepareOutDir, readPhotos, resolveAttackSettings, runAttack, writeFiles, type AttackSettings } from '../core/jobs';
 
 export const ATTACK_USAGE = '  neuron-lens attack <model> --image FILE [--image FILE ...] --target <index|name> [--target ...] [options]\n';
 
@@ -34,7 +34,7 @@ export async function cmdAttack(values: Values, positionals: string[]): Promise<
   const settings = attackOptions(values);
   // Read every image before the (slow) model load, so a bad path fails at once.
   const photos = readPhotos(images);
-  const outDir = path.resolve((values.out as string | undefined) ?? path.join('out', 'attack'));
+  const outDir = prepareOutDir((values.out as string | undefined) ?? path.join('out', 'attack'));
   const backend = await startBackend(values.backend as string | undefined);
   const model = await openModel(positionals[0], values['input-range'] as string | undefined);
   try {

@@ -29,7 +29,8 @@ export type Values = Record<string, string | string[] | boolean | undefined>;
 export function numberOption(key: string, raw: unknown, integer = false): number | undefined {
   if (raw === undefined) return undefined;
   const v = Number(raw);
-  if (typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(v) || (integer && !Number.isInteger(v))) {
+  // Decimal notation only: Number() would also take '0x10', ' 5' and '' (0).
+  if (typeof raw !== 'string' || !/^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(raw) || !Number.isFinite(v) || (integer && !Number.isInteger(v))) {
     throw new UsageError(`--${key} expects ${integer ? 'an integer' : 'a number'}, got "${String(raw)}"`);
   }
   return v;

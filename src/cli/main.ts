@@ -8,7 +8,7 @@ import { unitKindInfos } from '../core/render/objectives';
 import { paramInfos, paramNames } from '../core/render/param';
 import type { VisualizeProgress } from '../core/render/visualize';
 import {
-  describeJob, formatJobDescription, runVisualize, visualizeFiles, writeFiles, VISUALIZE_OPTIONS, type VisualizeSettings,
+  describeJob, formatJobDescription, prepareOutDir, runVisualize, visualizeFiles, writeFiles, VISUALIZE_OPTIONS, type VisualizeSettings,
 } from '../core/jobs';
 import { ATTACK_HELP, ATTACK_USAGE, cmdAttack } from './attack';
 import { OPTIONS, openModel, optionLines, readOptions, startBackend, TOOL, UsageError, VERSION, withStopOnSigint, type Values } from './common';
@@ -101,7 +101,7 @@ async function cmdVisualize(values: Values, positionals: string[]): Promise<void
   const settings = readOptions(VISUALIZE_OPTIONS, values, ['param']) as Partial<VisualizeSettings>;
   const units = values.unit as string[] | undefined;
   if (!units?.length) throw new UsageError('visualize needs at least one --unit (e.g. --unit logit:0, --unit channel:<layer>:0-7)');
-  const outDir = path.resolve((values.out as string | undefined) ?? path.join('out', 'visualize'));
+  const outDir = prepareOutDir((values.out as string | undefined) ?? path.join('out', 'visualize'));
   const backend = await startBackend(values.backend as string | undefined);
   const model = await openModel(positionals[0], values['input-range'] as string | undefined);
   try {

@@ -6,6 +6,7 @@ import { resolveClass } from '../model/classes';
 import { encodePng, fitToInput, readImage, type RGBImage } from '../image';
 import { attack, attackPairs, resolveAttackOptions, type AttackOptions, type AttackProgress, type AttackResult, type AttackRun } from '../attack';
 import { safeName, toJson } from './output';
+import { checkStepMemory } from './memory';
 import { backendSummaryJson, modelSummary, type RunContext } from './visualize';
 
 export type AttackSettings = Omit<AttackOptions, 'onProgress' | 'shouldStop'>;
@@ -67,6 +68,7 @@ export async function runAttack(model: NLModel, job: AttackJob): Promise<AttackJ
     return { ...p, image, note };
   });
   const pairs = attackPairs(fitted.length, targets.length);
+  checkStepMemory(model, Math.max(H, W), pairs.length, 'attack', 'the number of --image x --target pairs');
   const { results, ...run } = await attack(model, pairs.map(([i]) => fitted[i].image), pairs.map(([, t]) => targets[t]), {
     ...job.settings, onProgress: job.onProgress, shouldStop: job.shouldStop,
   });

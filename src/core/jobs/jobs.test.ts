@@ -5,8 +5,12 @@ import * as os from 'os';
 import * as path from 'path';
 import { repoRoot } from '../testing/fixtures';
 import { ATTACK_DEFAULTS, optionProblem, orList, VISUALIZE_DEFAULTS, VISUALIZE_OPTIONS } from './options';
-import { pairedRows, resolveVisualizeSettings } from './visualize';
-import { Stems, writeFiles } from './output';
+import { pairedRows, resolveVisualizeSettings, runVisualize } from './visualize';
+import { MAX_STEP_BYTES } from './options';
+import { stepBytesEstimate } from './memory';
+import { initBackend } from '../backend';
+import { embeddedModelPath, loadModel, type NLModel } from '../model';
+import { prepareOutDir, Stems, writeFiles } from './output';
 import { DEFAULT_VISUALIZE } from '../render/visualize';
 import { DEFAULT_ATTACK } from '../attack';
 
@@ -24,7 +28,11 @@ describe('jobs: the option table', () => {
     assert.equal(optionProblem(steps, 10), undefined);
     assert.equal(optionProblem(steps, 0), '--steps must be an integer >= 1, got 0');
     assert.equal(optionProblem(steps, 2.5), '--steps expects an integer, got 2.5');
-    assert.equal(optionProblem(steps, 1e6), '--steps must be an integer <= 100000, got 1000000');
+    assert.equal(optionProblem(steps, 1e6), '--steps must be an integer <= 10000, got 1000000');
+    const seed = VISUALIZE_OPTIONS.find((o) => o.key === 'seed')!;
+    assert.equal(optionProblem(seed, 2 ** 32 - 1), undefined);
+    assert.equal(optionProblem(seed, 2 ** 32), '--seed must be an integer <= 4294967295, got 4294967296');
+    assert.equal(optionProblem(VISUALIZE_OPTIONS.find((o) => o.key === 'size')!, 2048), '--size must be an integer <= 1024, got 2048');
     const lr = VISUALIZE_OPTIONS.find((o) => o.key === 'lr')!;
     assert.equal(optionProblem(lr, 0), '--lr must be > 0, got 0');
     assert.equal(orList(['a', 'b', 'c']), 'a, b or c');
@@ -37,6 +45,26 @@ describe('jobs: the option table', () => {
     assert.equal(s.size, undefined);
     assert.throws(() => resolveVisualizeSettings({ param: 'wavelet' }), /unknown parameterization "wavelet" \(expected pixel, fourier/);
     assert.throws(() => resolveVisualizeSettings({ batch: 0 }), /--batch must be an integer >= 1, got 0/);
+  });
+});
+
+describe('jobs: the step memory estimate', function () {
+  this.timeout(60000);
+  let model: NLModel;
+  before(async () => {
+    await initBackend('cpu');
+    model = await loadModel(embeddedModelPath());
+  });
+  after(() => model.dispose());
+
+  it('grows with the batch and the image side, and refuses a step over the limit before anything runs', async () => {
+    const small = stepBytesEstimate(model, 28, 1);
+    assert.ok(small > 4 * 28 * 28 && small < 2 ** 22, String(small));
+    assert.equal(stepBytesEstimate(model, 28, 8), 8 * small);
+    assert.ok(stepBytesEstimate(model, 1024, 128) > MAX_STEP_BYTES);
+    await assert.rejects(runVisualize(model, { units: ['channel:conv3:0-127'], settings: { size: 1024, batch: 128, steps: 1 } }),
+      /^Error: visualize: one step would need about [\d.]+ GiB \(128 image\(s\) of 1024x1024 on fashion_cnn.*lower --size or --batch$/);
+    await assert.rejects(runVisualize(model, { units: ['logit:0'], settings: { size: 1024, diversity: 64, steps: 1 } }), /lower --size, --diversity or --batch/);
   });
 });
 
@@ -61,6 +89,36 @@ describe('jobs: outputs', () => {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('jobs: the output folder, checked before a job runs', () => {
+  let dir: string;
+  beforeEach(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nl-out-')); });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('creates missing folders, and refuses a file in the way, kernel file systems and an empty path in words', () => {
+    assert.equal(prepareOutDir(path.join(dir, 'a', 'b')), path.join(dir, 'a', 'b'));
+    assert.ok(fs.statSync(path.join(dir, 'a', 'b')).isDirectory());
+    fs.writeFileSync(path.join(dir, 'f'), 'x');
+    assert.throws(() => prepareOutDir(path.join(dir, 'f')), new RegExp(`^Error: --out ${path.join(dir, 'f')}: exists and is not a folder$`));
+    assert.throws(() => prepareOutDir(path.join(dir, 'f', 'sub')), new RegExp(`--out ${path.join(dir, 'f', 'sub')}: ${path.join(dir, 'f')} is a file, not a folder$`));
+    assert.throws(() => prepareOutDir('/proc/self/nl-out/x'), /^Error: --out \/proc\/self\/nl-out\/x: \/proc is a kernel file system, not a place for files$/);
+    assert.throws(() => prepareOutDir('/sys/nl-out'), /\/sys is a kernel file system/);
+    fs.symlinkSync('/proc/self', path.join(dir, 'p'));
+    assert.throws(() => prepareOutDir(path.join(dir, 'p', 'x')), /\/proc is a kernel file system/);
+    assert.throws(() => prepareOutDir(''), /^Error: --out is empty/);
+    assert.throws(() => prepareOutDir(path.join(dir, 'x'.repeat(300))), /: the name is too long \(ENAMETOOLONG\)$/);
+  });
+
+  it('replaces a symbolic link in the folder instead of writing through it', () => {
+    const outside = path.join(dir, 'outside.png');
+    fs.writeFileSync(outside, 'keep');
+    fs.mkdirSync(path.join(dir, 'out'));
+    fs.symlinkSync(outside, path.join(dir, 'out', 'grid.png'));
+    writeFiles(path.join(dir, 'out'), { 'grid.png': Buffer.from([1, 2]) });
+    assert.equal(fs.readFileSync(outside, 'utf8'), 'keep');
+    assert.deepEqual([...fs.readFileSync(path.join(dir, 'out', 'grid.png'))], [1, 2]);
   });
 });
 

@@ -23,16 +23,26 @@ export interface OptionSpec {
   setting?: boolean;
 }
 
+/** Most optimization steps of one job: at tens of ms per step on a large network, 10000 steps are hours. */
+export const MAX_STEPS = 10000;
+/** Seeds are unsigned 32-bit integers. */
+export const MAX_SEED = 2 ** 32 - 1;
+/**
+ * Most bytes a visualization's step may hold (its estimate: see jobs/visualize.ts stepBytesEstimate): beyond it the
+ * job is refused before it starts, instead of a step that never finishes or a wasm heap that aborts at 4 GiB.
+ */
+export const MAX_STEP_BYTES = 4 * 2 ** 30;
+
 /**
  * visualize. `param` is checked against the parameterization registry by the job; `transforms` by
  * the transform parser.
  */
 export const VISUALIZE_OPTIONS = [
   { key: 'param', type: 'string', default: 'fourier', arg: 'P', help: 'image parameterization', setting: true },
-  { key: 'steps', type: 'integer', default: 512, min: 1, max: 100000, arg: 'N', help: 'optimization steps', setting: true },
-  { key: 'size', type: 'integer', min: 8, max: 2048, arg: 'N', help: "side of the optimized image (default: the model's input size)", setting: true },
+  { key: 'steps', type: 'integer', default: 512, min: 1, max: MAX_STEPS, arg: 'N', help: 'optimization steps', setting: true },
+  { key: 'size', type: 'integer', min: 8, max: 1024, arg: 'N', help: "side of the optimized image (default: the model's input size)", setting: true },
   { key: 'lr', type: 'number', default: 0.05, positive: true, arg: 'X', help: 'Adam learning rate', setting: true },
-  { key: 'seed', type: 'integer', default: 0, min: 0, arg: 'N', help: 'random seed; same seed + same backend = same PNG bytes', setting: true },
+  { key: 'seed', type: 'integer', default: 0, min: 0, max: MAX_SEED, arg: 'N', help: 'random seed; same seed + same backend = same PNG bytes', setting: true },
   { key: 'transforms', type: 'string', default: 'standard', arg: 'T', help: 'standard | none | a list like pad:12,jitter:8,scale:0.9-1.1,rotate:10,jitter:4', setting: true },
   { key: 'decay', type: 'number', default: 1, min: 0, arg: 'X', help: 'Fourier 1/f decay power' },
   { key: 'tv', type: 'number', default: 0, min: 0, arg: 'X', help: 'total variation weight' },
@@ -54,10 +64,10 @@ export const ATTACK_OPTIONS = [
   { key: 'epsilon', type: 'number', default: 0.01, positive: true, max: 1, arg: 'X', help: 'L-infinity radius on the [0,1] pixel scale (the PNG stays on the 8-bit grid inside it)' },
   { key: 'step', type: 'number', default: 0.01, positive: true, arg: 'X', help: 'step size (pgd: epsilon/4; fgsm: epsilon)' },
   { key: 'tv', type: 'number', default: 1e-4, min: 0, arg: 'X', help: 'lambda of the TV penalty on delta (fgsm and pgd: 0)' },
-  { key: 'steps', type: 'integer', default: 30, min: 1, max: 100000, arg: 'N', help: 'most gradient steps (fgsm: 1)' },
+  { key: 'steps', type: 'integer', default: 30, min: 1, max: MAX_STEPS, arg: 'N', help: 'most gradient steps (fgsm: 1)' },
   { key: 'update', type: 'string', default: 'sign', choices: ['sign', 'gradient'], arg: 'U', help: 'sign, or gradient (step * g / max|g|)' },
   { key: 'earlyStop', type: 'string', default: 'yes', choices: ['yes', 'no'], arg: 'Y', help: 'yes: stop a pair once its target is top-1; no: run every step' },
-  { key: 'seed', type: 'integer', default: 0, min: 0, arg: 'N', help: 'pgd random start seed' },
+  { key: 'seed', type: 'integer', default: 0, min: 0, max: MAX_SEED, arg: 'N', help: 'pgd random start seed' },
 ] as const satisfies readonly OptionSpec[];
 
 /** Settings of the editor only (no job option): they still live in this table so package.json is checked. */
@@ -109,7 +119,7 @@ export function orList(xs: readonly string[]): string {
   return xs.length < 2 ? xs.join('') : `${xs.slice(0, -1).join(', ')} or ${xs[xs.length - 1]}`;
 }
 
-/** `(default 512)`, `(1..100000)`: the help text's tail for an option. */
+/** `(default 512)`, `(1..10000)`: the help text's tail for an option. */
 export function optionHelp(o: OptionSpec): string {
   const parts: string[] = [];
   if (o.default !== undefined) parts.push(`default ${o.default}`);

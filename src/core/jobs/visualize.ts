@@ -7,6 +7,7 @@ import { GRID_BACKGROUND } from '../image/grid';
 import { parseUnits } from '../render/objectives';
 import { paramNames } from '../render/param';
 import { visualize, type VisualizeProgress } from '../render/visualize';
+import { checkStepMemory } from './memory';
 import { optionProblem, VISUALIZE_DEFAULTS, VISUALIZE_OPTIONS } from './options';
 import { Stems, toJson } from './output';
 
@@ -98,6 +99,10 @@ export async function runVisualize(model: NLModel, job: VisualizeJob): Promise<V
   const units = parseUnits(model, job.units);
   const { tv, l1, l2, blur, diversity, diversityLayer, diversityWeight, ...rest } = settings;
   if (diversityLayer !== undefined && diversity === undefined) throw new Error('--diversity-layer needs --diversity N');
+  // A chunk holds --batch images (a unit's diversity copies are never split), or all the units when fewer.
+  const copies = diversity ?? 1;
+  const chunk = Math.min(units.length, Math.max(1, Math.floor(settings.batch / copies))) * copies;
+  checkStepMemory(model, settings.size ?? Math.max(model.input.height, model.input.width), chunk, 'visualize', `--size${diversity ? ', --diversity' : ''} or --batch`);
   const stems = new Stems();
   const out: VisualizedUnit[] = [];
   const tiles: RGBImage[] = [];

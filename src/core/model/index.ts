@@ -12,36 +12,23 @@ import { ModelFolder } from './folder';
 import { modelFileKind, modelFileList } from './formats';
 import { importSafetensorsVit } from './hf/vit';
 import { pickleRefusal } from './hf/safetensors';
+import { checkSidecar, type ModelSidecar } from './sidecar';
 
 export type { NLModel, LayerInfo, Preprocess } from './types';
 export { changedFiles, type ModelFile } from './folder';
 export { parseInputRange, rangePreprocess } from './preprocess';
+export type { ModelSidecar } from './sidecar';
 
 export interface LoadOptions {
   /** How an image in [0,1] maps to the model input (`--input-range lo,hi`); overrides neuron-lens.json. */
   inputRange?: [number, number];
 }
 
-/** The optional `neuron-lens.json` beside a model. */
-export interface ModelSidecar {
-  inputRange?: [number, number];
-  mean?: number[];
-  std?: number[];
-  labels?: string[];
-  /** Name of the logits layer, when automatic detection is not wanted. */
-  logitsLayer?: string;
-}
 
 
 function readSidecar(folder: ModelFolder): ModelSidecar {
-  const f = path.join(folder.dir, 'neuron-lens.json');
   if (!folder.exists('neuron-lens.json')) return {};
-  const j = folder.readJson('neuron-lens.json', 'sidecar');
-  const bad = (what: string) => new Error(`${f}: ${what}`);
-  if (j.inputRange !== undefined && !(Array.isArray(j.inputRange) && j.inputRange.length === 2 && j.inputRange.every(Number.isFinite))) throw bad('"inputRange" must be [lo, hi]');
-  if ((j.mean === undefined) !== (j.std === undefined)) throw bad('"mean" and "std" go together');
-  if (j.labels !== undefined && !(Array.isArray(j.labels) && j.labels.every((l: unknown) => typeof l === 'string'))) throw bad('"labels" must be a list of strings');
-  return j;
+  return checkSidecar(folder.readJson('neuron-lens.json', 'sidecar'), path.join(folder.dir, 'neuron-lens.json'));
 }
 
 /** Class names beside a model: neuron-lens.json, TF.js metadata.json, labels.txt or labels.json. */

@@ -3,7 +3,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { execFileSync, spawnSync } from 'child_process';
-import { readJson, readRegular, writeFileAtomic } from './fs';
+import { parseJson, readRegular, writeFileAtomic } from './fs';
 
 describe('writeFileAtomic', () => {
   let dir: string;
@@ -63,9 +63,10 @@ describe('readRegular: only regular files, refused before reading', () => {
   it('reads regular files, refuses a directory and sizes over the limit, and names the file', () => {
     const f = path.join(dir, 'a.json');
     fs.writeFileSync(f, '{"a": [1, 2]}');
-    assert.deepStrictEqual(readJson(f), { a: [1, 2] });
+    assert.deepStrictEqual(parseJson(readRegular(f).toString('utf8'), f), { a: [1, 2] });
     assert.throws(() => readRegular(f, 4), (e: Error) => e.message === `cannot read ${f}: it is 13 bytes, over the 4-byte limit`);
     assert.throws(() => readRegular(dir), (e: Error) => e.message === `cannot read ${dir}: it is a directory, not a regular file`);
-    assert.throws(() => readJson(path.join(dir, 'no.json')), /cannot read .*no\.json: no such file/);
+    assert.throws(() => readRegular(path.join(dir, 'no.json')), /cannot read .*no\.json: no such file or folder \(ENOENT\)/);
+    assert.throws(() => parseJson('{"a": ', f), (e: Error) => e.message.startsWith(`${f} is not valid JSON: `));
   });
 });

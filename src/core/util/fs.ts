@@ -1,5 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
+import { fsProblem } from './errno';
 
 let counter = 0;
 
@@ -21,15 +22,13 @@ export function writeFileAtomic(file: string, data: string | Uint8Array): void {
     } catch {
       // the write error below is the one to report
     }
-    throw new Error(`cannot write ${file}: ${(e as Error).message}`);
+    throw new Error(`cannot write ${file}: ${fsProblem(e)}`);
   }
 }
 
-/** `cannot read FILE: why`, in words for the common causes; keeps the system error's `code` (ENOENT, ...). */
+/** `cannot read FILE: why`, in words; keeps the system error's `code` (ENOENT, ...). */
 export function readError(file: string, e: unknown): NodeJS.ErrnoException {
-  const code = (e as NodeJS.ErrnoException).code;
-  const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory, not a regular file' : code === 'EACCES' ? 'permission denied' : (e as Error).message;
-  return Object.assign(new Error(`cannot read ${file}: ${why}`), { code });
+  return Object.assign(new Error(`cannot read ${file}: ${fsProblem(e)}`), { code: (e as NodeJS.ErrnoException).code });
 }
 
 /** What a non-regular file is, in words. */
@@ -107,9 +106,4 @@ export function parseJson(text: string, file: string): any {
   try { return JSON.parse(text); } catch (e) {
     throw new Error(`${file} is not valid JSON: ${(e as Error).message}`);
   }
-}
-
-/** Reads and parses a JSON file (a regular file only); errors name the file and say whether it is missing or not JSON. */
-export function readJson(file: string): any {
-  return parseJson(readRegular(file).toString('utf8'), file);
 }

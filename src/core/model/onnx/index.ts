@@ -15,6 +15,7 @@ import { Const, decodeTensor, makeConst } from './consts';
 import { type FusedNode, findFusions } from './fuse';
 import { Attrs, OPS, OpContext, TVal, Val, isConst, isSupported } from './ops';
 import { ModelProto, NodeProto, decodeModel, toNum } from './proto';
+import { MAX_OPSET, MIN_OPSET } from './opset';
 
 export const IMAGENET_PREPROCESS: Preprocess = {
   scale: [1 / 0.229, 1 / 0.224, 1 / 0.225],
@@ -76,8 +77,13 @@ export class OnnxGraph {
   constructor(readonly file: string, model: ModelProto, private readonly folder: ModelFolder) {
     const g = model.graph;
     if (!g || g.node.length === 0) throw new Error(`${file}: not an ONNX model (no graph nodes)`);
-    const def = model.opsetImport.find((o) => o.domain === '' || o.domain === 'ai.onnx');
-    this.opset = def ? toNum(def.version) : 1;
+    const def = model.opsetImport.find((o) => !o.domain || o.domain === 'ai.onnx');
+    const range = `the importer supports opsets ${MIN_OPSET} to ${MAX_OPSET}`;
+    if (!def) throw new Error(`${file}: the model imports no opset of the default ONNX domain (ai.onnx), so its ops have no defined meaning; ${range}`);
+    this.opset = toNum(def.version);
+    if (!(this.opset >= MIN_OPSET && this.opset <= MAX_OPSET)) {
+      throw new Error(`${file}: ONNX opset ${this.opset} is not supported: ${range} (export with torch.onnx.export(..., opset_version=${MAX_OPSET}))`);
+    }
     for (const init of g.initializer) {
       if (this.statics.has(init.name)) throw new Error(`${file}: initializer "${init.name}" is listed twice; initializer names must be unique`);
       this.addStatic(init.name, decodeTensor(init, `${file}: initializer ${init.name}`, folder));
