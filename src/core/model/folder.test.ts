@@ -204,6 +204,22 @@ describe('model folder: files outside the folder, shared bytes and sizes', funct
       await load([ext('w', 'w.bin', 0)], /m\.onnx: initializer w: external data "w\.bin" is a symbolic link .* outside the model folder/);
     });
 
+    it('an attribute tensor in external data is read once, however often its node runs', async () => {
+      fs.writeFileSync(path.join(dir, 'v.bin'), Buffer.from(new Float32Array([0.5]).buffer));
+      const value = { name: 'value', type: 4, t: { name: 'v', dims: [1], dataType: FLOAT, dataLocation: 1, externalData: [{ key: 'location', value: 'v.bin' }] } };
+      const nodes = [node('Shape', ['input'], ['s']), node('ConstantOfShape', ['s'], ['c'], [value as any]), node('Add', ['input', 'c'], ['out'])];
+      const m = await loadModel(writeModel(dir, 'attr.onnx', nodes, [], [3, 2, 2], ['out']));
+      try {
+        for (let i = 0; i < 3; i++) {
+          const [y] = m.tap(['out'], tf.zeros([1, 2, 2, 3]));
+          assert.deepEqual(Array.from(y.dataSync()), new Array(12).fill(0.5));
+          y.dispose();
+        }
+      } finally {
+        m.dispose();
+      }
+    });
+
     it('initializers sharing external bytes, or listed twice, are refused', async () => {
       fs.writeFileSync(path.join(dir, 'w.bin'), Buffer.alloc(64));
       const shared = [ext('w', 'w.bin', 0), ...Array.from({ length: 9 }, (_, i) => ext(`w${i}`, 'w.bin', 4))];

@@ -14,7 +14,7 @@ import type { FlippedFilters } from '../layers/conv';
 import { Const, decodeTensor, makeConst } from './consts';
 import { type FusedNode, findFusions } from './fuse';
 import { Attrs, OPS, OpContext, TVal, Val, isConst, isSupported } from './ops';
-import { ModelProto, NodeProto, decodeModel, toNum } from './proto';
+import { AttributeProto, ModelProto, NodeProto, decodeModel, toNum } from './proto';
 import { MAX_OPSET, MIN_OPSET } from './opset';
 
 export const IMAGENET_PREPROCESS: Preprocess = {
@@ -62,6 +62,7 @@ export class OnnxGraph {
   private readonly staticSet = new WeakSet<Const>();
   private readonly cache = new Map<Const, Map<string, tf.Tensor>>();
   private readonly derivedCache = new Map<Const, Map<string, Const>>();
+  private readonly attrTensors = new WeakMap<AttributeProto, Const>();
   private readonly producers = new Map<string, number>();
   private readonly plans = new Map<string, Step[]>();
   /** Tensors of the fused layers (weights, folded batch norms, flipped filters). */
@@ -127,7 +128,12 @@ export class OnnxGraph {
       what: p.what,
       tensorOf: (c, key = '', make) => this.tensorOf(c, key, make),
       derived: (c, key, make) => this.derived(c, key, make),
-      decodeAttrTensor: (a) => decodeTensor(a.t!, `${p.what}: attribute ${a.name}`, this.folder),
+      decodeAttrTensor: (a) => {
+        // Once per attribute: a tensor in external data is read (and its bytes claimed) once, not at every run.
+        let c = this.attrTensors.get(a);
+        if (!c) this.attrTensors.set(a, (c = decodeTensor(a.t!, `${p.what}: attribute ${a.name}`, this.folder)));
+        return c;
+      },
     };
   }
 
