@@ -161,17 +161,11 @@ export class ModelFolder {
     return parseJson(this.readAll(rel, role, from).toString('utf8'), path.join(this.dir, rel));
   }
 
-  /** Refuses `bytes` more than the model byte budget has left, before they are allocated. */
-  check(bytes: number, what: string): void {
-    const max = limitValue(LIMITS.modelBytes);
-    if (this.used + bytes > max) {
+  /** Charges `bytes` to the model byte budget, refusing them (before they are allocated) when it has less left. */
+  charge(bytes: number, what: string): void {
+    if (this.used + bytes > limitValue(LIMITS.modelBytes)) {
       throw new Error(`${what}: the model needs ${this.used + bytes} bytes in memory, ${overLimit(LIMITS.modelBytes)}`);
     }
-  }
-
-  /** Charges `bytes` to the model byte budget (see {@link check}). */
-  charge(bytes: number, what: string): void {
-    this.check(bytes, what);
     this.used += bytes;
   }
 
