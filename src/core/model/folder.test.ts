@@ -204,6 +204,11 @@ describe('model folder: files outside the folder, shared bytes and sizes', funct
       await load([ext('w', 'w.bin', 0)], /m\.onnx: initializer w: external data "w\.bin" is a symbolic link .* outside the model folder/);
     });
 
+    it('an input over the input limit is refused before the dry run', async () => {
+      const f = writeModel(dir, 'big.onnx', [node('Relu', ['input'], ['out'])], [], [3, 30000, 30000], ['out']);
+      await assert.rejects(loadModel(f), /big\.onnx: the input image 30000x30000x3 has 2700000000 values, over the limit of 4194304 values/);
+    });
+
     it('an attribute tensor in external data is read once, however often its node runs', async () => {
       fs.writeFileSync(path.join(dir, 'v.bin'), Buffer.from(new Float32Array([0.5]).buffer));
       const value = { name: 'value', type: 4, t: { name: 'v', dims: [1], dataType: FLOAT, dataLocation: 1, externalData: [{ key: 'location', value: 'v.bin' }] } };
