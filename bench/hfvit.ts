@@ -5,6 +5,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { importSafetensorsVit } from '../src/core/model/hf/vit';
+import { ModelFolder } from '../src/core/model/folder';
 import type { NLModel } from '../src/core/model/types';
 import { countClasses } from '../src/core/model/classes';
 
@@ -79,7 +80,8 @@ export function buildHfVitB16(): NLModel {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nl-bench-vit_b16_hf-'));
   try {
     writeCheckpoint(dir);
-    const g = importSafetensorsVit(path.join(dir, 'model.safetensors'));
+    const file = path.join(dir, 'model.safetensors');
+    const g = importSafetensorsVit(file, ModelFolder.of(file));
     return {
       format: g.format,
       source: 'bench:vit_b16_hf',
@@ -89,6 +91,7 @@ export function buildHfVitB16(): NLModel {
       layers: g.layers.map((l) => (l.name === g.logitsLayer ? { ...l, isLogits: true } : l)),
       logitsLayer: g.logitsLayer,
       classCount: countClasses(g.layers, g.logitsLayer),
+      files: [],
       tap: (names, x) => g.run(x, names),
       dispose: () => g.dispose(),
     };

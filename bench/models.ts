@@ -292,6 +292,7 @@ export function buildBenchModel(name: BenchModel, opts: { foldBatchNorm?: boolea
     layers: imported.layers.map((l) => (l.name === imported.logitsLayer ? { ...l, isLogits: true } : l)),
     logitsLayer: imported.logitsLayer,
     classCount: countClasses(imported.layers, imported.logitsLayer),
+    files: [],
     tap: (names, x) => imported.run(x, names),
     dispose: () => { imported.dispose(); disposeWeights(); },
   };

@@ -107,6 +107,21 @@ describe('EngineClient with a real engine process', function () {
     assert.notStrictEqual(r2.hash, r.hash);
   });
 
+  it('reloads a cached model whose files changed: the new class names and a new hash', async () => {
+    const copy = path.join(dir, 'tiny3');
+    fs.cpSync(path.dirname(modelPath), copy, { recursive: true });
+    const ref = { path: path.join(copy, 'model.json') };
+    const r1 = await client.loadModel(ref);
+    assert.strictEqual((await client.loadModel(ref)).hash, r1.hash); // unchanged: served from the cache
+    const labels = path.join(copy, 'labels.txt');
+    fs.writeFileSync(labels, fs.readFileSync(labels, 'utf8').replace('sneaker', 'running shoe'));
+    const r2 = await client.loadModel(ref);
+    assert.strictEqual(r2.classNames?.[7], 'running shoe');
+    assert.notStrictEqual(r2.hash, r1.hash);
+    const units = await client.request('units', { model: ref, units: ['logit:running shoe'] }).result;
+    assert.deepStrictEqual(units.units.map((u) => u.spec), ['logit:7']);
+  });
+
   it('runs a visualization job with progress and preview PNGs', async () => {
     const progress: Progress[] = [];
     const job = client.visualize({ model: { path: modelPath }, units: ['channel:conv_b:0-1', 'logit:sneaker'], settings, previewEvery: 2 }, (p) => progress.push(p));

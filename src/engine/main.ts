@@ -3,7 +3,7 @@
 // and no exception escapes unanswered.
 import * as path from 'path';
 import { initBackend, type BackendInfo } from '../core/backend';
-import { loadModel, type NLModel } from '../core/model';
+import { changedFiles, loadModel, type NLModel } from '../core/model';
 import { encodePng } from '../core/image';
 import { capabilities, describeJob, expandUnits, hashModel, readPhotos, runAttack, runVisualize } from '../core/jobs';
 import {
@@ -31,9 +31,21 @@ function modelKey(ref: ModelRef): string {
   return JSON.stringify([path.resolve(ref.path), ref.inputRange ?? null]);
 }
 
+/**
+ * The model of `ref`, loaded once and served from the cache while its files are unchanged (size and modification
+ * time): a model whose files changed is loaded again, and the old one disposed once the jobs queued before are done.
+ */
 async function getModel(ref: ModelRef): Promise<NLModel> {
   await requireBackend();
   const key = modelKey(ref);
+  const cached = models.get(key);
+  if (cached) {
+    const old = await cached.catch(() => undefined);
+    if (old && changedFiles(old.files).length > 0 && models.get(key) === cached) {
+      models.delete(key);
+      void enqueue(async () => old.dispose());
+    }
+  }
   let m = models.get(key);
   if (!m) {
     m = loadModel(ref.path, ref.inputRange ? { inputRange: ref.inputRange } : {});
@@ -82,7 +94,7 @@ const handlers: { [M in Method]: (p: Params<M>, id: number) => Promise<Result<M>
   },
   async loadModel(p) {
     const m = await getModel(p);
-    return { description: describeJob(m), unitKinds: capabilities().unitKinds, hash: hashModel(m.source), classNames: m.classNames };
+    return { description: describeJob(m), unitKinds: capabilities().unitKinds, hash: hashModel(m), classNames: m.classNames };
   },
   async describe(p) {
     return describeJob(await getModel(p));

@@ -1,4 +1,4 @@
-import * as fs from 'fs';
+import { readRegular } from '../util/fs';
 import * as jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import { checkImage, RGBImage } from './image';
@@ -7,6 +7,8 @@ import { checkImage, RGBImage } from './image';
 export const MAX_IMAGE_MEGAPIXELS = 64;
 /** Longest side of an input image, in pixels: a 1 x 64,000,000 strip is within the pixel limit but no photo. */
 export const MAX_IMAGE_SIDE = 16384;
+/** Image files larger than this are refused before they are read. */
+export const MAX_IMAGE_FILE_BYTES = 2 ** 29;
 
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
@@ -22,12 +24,10 @@ const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 export function readImage(file: string): RGBImage {
   let bytes: Buffer;
   try {
-    bytes = fs.readFileSync(file);
+    bytes = readRegular(file, MAX_IMAGE_FILE_BYTES);
   } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    if (err.code === 'ENOENT') throw new Error(`image file not found: ${file}`);
-    if (err.code === 'EISDIR') throw new Error(`image path is a directory, not a file: ${file}`);
-    throw new Error(`cannot read image file ${file}: ${err.message}`);
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new Error(`image file not found: ${file}`);
+    throw e; // names the file: a directory, a FIFO or device (refused before reading), unreadable
   }
   return decodeImage(bytes, file);
 }

@@ -1,26 +1,16 @@
-// A model's identity for result caches: the bytes of everything that defines what it computes.
+// A model's identity for result caches: the bytes of every file it was loaded from, exactly as they were read.
 import * as crypto from 'crypto';
-import * as fs from 'fs';
 import * as path from 'path';
+import type { NLModel } from '../model';
 
-/** sha256 over the model file, the weight files its manifest names, and the neuron-lens.json sidecar. */
-export function hashModel(file: string): string {
+/**
+ * sha256 over the files the model was loaded from (`model.files`: the model file, weight shards and external data,
+ * configs, labels, the neuron-lens.json sidecar): each file's path inside the model folder, size and the hash of
+ * the bytes read from it. Computed from what was read at load time, so the key always describes the model that runs.
+ */
+export function hashModel(model: NLModel): string {
   const h = crypto.createHash('sha256');
-  const text = fs.readFileSync(file);
-  h.update(text);
-  const dir = path.dirname(file);
-  try {
-    const json = JSON.parse(text.toString('utf8'));
-    for (const group of Array.isArray(json.weightsManifest) ? json.weightsManifest : []) {
-      for (const p of Array.isArray(group.paths) ? group.paths : []) {
-        const f = path.resolve(dir, String(p));
-        if (f.startsWith(dir + path.sep) && fs.existsSync(f)) h.update(fs.readFileSync(f));
-      }
-    }
-  } catch {
-    // not JSON: the file bytes alone identify it
-  }
-  const sidecar = path.join(dir, 'neuron-lens.json');
-  if (fs.existsSync(sidecar)) h.update(fs.readFileSync(sidecar));
+  const dir = path.dirname(model.source);
+  for (const f of model.files) h.update(`${path.relative(dir, f.path)}\0${f.size}\0${f.sha256}\n`);
   return h.digest('hex');
 }

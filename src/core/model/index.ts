@@ -8,7 +8,7 @@ import { importOnnxFile } from './onnx';
 import type { ImportedGraph, NLModel, Preprocess } from './types';
 import { meanStdPreprocess, rangePreprocess } from './preprocess';
 import { countClasses } from './classes';
-import { readJson } from '../util/fs';
+import { ModelFolder } from './folder';
 import { modelFileKind, modelFileList } from './formats';
 import { importSafetensorsVit } from './hf/vit';
 import { pickleRefusal } from './hf/safetensors';
@@ -16,6 +16,7 @@ import { checkSidecar, type ModelSidecar } from './sidecar';
 import { checkStructure, TFJS_MODEL_JSON } from './schema';
 
 export type { NLModel, LayerInfo, Preprocess } from './types';
+export { changedFiles, type ModelFile } from './folder';
 export { parseInputRange, rangePreprocess } from './preprocess';
 export type { ModelSidecar } from './sidecar';
 
@@ -26,24 +27,25 @@ export interface LoadOptions {
 
 
 
-function readSidecar(dir: string): ModelSidecar {
-  const f = path.join(dir, 'neuron-lens.json');
-  if (!fs.existsSync(f)) return {};
-  return checkSidecar(readJson(f), f);
+function readSidecar(folder: ModelFolder): ModelSidecar {
+  if (!folder.exists('neuron-lens.json')) return {};
+  return checkSidecar(folder.readJson('neuron-lens.json', 'sidecar'), path.join(folder.dir, 'neuron-lens.json'));
 }
 
 /** Class names beside a model: neuron-lens.json, TF.js metadata.json, labels.txt or labels.json. */
-function findLabels(dir: string, sidecar: ModelSidecar): string[] | undefined {
+function findLabels(folder: ModelFolder, sidecar: ModelSidecar): string[] | undefined {
   if (sidecar.labels) return sidecar.labels;
-  const meta = path.join(dir, 'metadata.json');
-  if (fs.existsSync(meta)) {
-    const m = readJson(meta);
+  if (folder.exists('metadata.json')) {
+    const m = folder.readJson('metadata.json', 'labels file');
     if (Array.isArray(m.labels)) return m.labels.map(String);
   }
-  const txt = path.join(dir, 'labels.txt');
-  if (fs.existsSync(txt)) return fs.readFileSync(txt, 'utf8').split(/\r?\n/).filter((l) => l.trim().length > 0);
-  const lj = path.join(dir, 'labels.json');
-  if (fs.existsSync(lj)) { const l = readJson(lj); if (Array.isArray(l)) return l.map(String); }
+  if (folder.exists('labels.txt')) {
+    return folder.readAll('labels.txt', 'labels file').toString('utf8').split(/\r?\n/).filter((l) => l.trim().length > 0);
+  }
+  if (folder.exists('labels.json')) {
+    const l = folder.readJson('labels.json', 'labels file');
+    if (Array.isArray(l)) return l.map(String);
+  }
   return undefined;
 }
 
@@ -66,25 +68,34 @@ export function resolveModelPath(p: string): string {
 export async function loadModel(p: string, opts: LoadOptions = {}): Promise<NLModel> {
   const file = resolveModelPath(p);
   const dir = path.dirname(file);
+  const folder = ModelFolder.of(file);
   const kind = modelFileKind(file)?.pattern;
   let graph: ImportedGraph;
   if (path.extname(file).toLowerCase() === '.json') {
-    const json = checkStructure(TFJS_MODEL_JSON, readJson(file), file);
-    if (json.format === 'graph-model' || (json.modelTopology && Array.isArray(json.modelTopology.node))) graph = await importGraphModel(file, json);
-    else if (json.modelTopology) graph = importLayersModel(file, json);
+    const json = checkStructure(TFJS_MODEL_JSON, folder.readJson(path.basename(file), 'model file'), file);
+    if (json.format === 'graph-model' || (json.modelTopology && Array.isArray(json.modelTopology.node))) graph = await importGraphModel(file, json, folder);
+    else if (json.modelTopology) graph = importLayersModel(file, json, folder);
     else throw new Error(`${file} is not a TF.js model (no "modelTopology")`);
   } else if (kind === '.keras' || kind === '.h5' || kind === '.hdf5') {
-    graph = await importKerasFile(file);
+    graph = await importKerasFile(file, folder);
   } else if (kind === '.onnx') {
-    graph = await importOnnxFile(file);
+    graph = await importOnnxFile(file, folder);
   } else if (kind === '.safetensors') {
-    graph = importSafetensorsVit(file);
+    graph = importSafetensorsVit(file, folder);
   } else {
     const pickle = pickleRefusal(file);
     if (pickle) throw new Error(pickle);
     throw new Error(`unsupported model file ${file}: expected ${modelFileList()}`);
   }
-  const sidecar = readSidecar(dir);
+  let sidecar: ModelSidecar;
+  let classNames: string[] | undefined;
+  try {
+    sidecar = readSidecar(folder);
+    classNames = findLabels(folder, sidecar) ?? graph.classNames;
+  } catch (e) {
+    graph.dispose();
+    throw e;
+  }
   const [b, h, w, c] = graph.inputShape as (number | null)[] as number[];
   let preprocess: Preprocess;
   if (opts.inputRange) preprocess = rangePreprocess(opts.inputRange[0], opts.inputRange[1], c);
@@ -94,7 +105,6 @@ export async function loadModel(p: string, opts: LoadOptions = {}): Promise<NLMo
     preprocess = meanStdPreprocess(sidecar.mean, sidecar.std);
   } else if (graph.defaultPreprocess && graph.defaultPreprocess.scale.length === c) preprocess = graph.defaultPreprocess;
   else preprocess = { ...rangePreprocess(0, 1, c), describe: '[0,1] (not declared: pass --input-range or add neuron-lens.json)' };
-  const classNames = findLabels(dir, sidecar) ?? graph.classNames;
   let logitsLayer = graph.logitsLayer;
   let logitsFrom = logitsLayer ? 'found automatically (the input of a final softmax, or a linear output layer)' : undefined;
   const output = graph.layers.find((l) => l.name === graph.outputLayer);
@@ -123,6 +133,7 @@ export async function loadModel(p: string, opts: LoadOptions = {}): Promise<NLMo
     ...(logitsFrom ? { logitsFrom } : {}),
     classNames,
     classCount: countClasses(layers, logitsLayer),
+    files: folder.files(),
     tap: (names: string[], x: tf.Tensor4D) => graph.run(x, names),
     dispose: () => graph.dispose(),
   };

@@ -441,6 +441,11 @@ describe('Keras files (.keras, .h5)', function () {
       assert.ok(!fs.existsSync(path.join(tmp, '..', '..', 'evil.txt')));
     });
 
+    it('a weight listed twice in a layer of an .h5 is refused by name', async () => {
+      const h = legacyH5(v1.topology, v1.weights, (names) => { const n = names.get('conv1_bn')!; names.set('conv1_bn', [n[0], n[0], ...n.slice(2)]); });
+      await assert.rejects(loadModel(write('twice.h5', h)), /twice\.h5: layer "conv1_bn" lists weight "conv1_bn\/gamma:0" twice in weight_names/);
+    });
+
     it('a weights-only .h5 and a .keras without weights', async () => {
       const wOnly = h5Bytes((f) => { f.create_group('layers'); });
       await assert.rejects(loadModel(write('w.h5', wOnly)), /w\.h5 has no "model_config": it holds weights only/);

@@ -7,7 +7,6 @@
 // Loading is data only: zip entries are read by name into memory (never extracted), the HDF5 file lives in
 // h5wasm's in-memory file system, sizes are checked before allocation, and custom or Lambda layers are refused
 // by name (the interpreter in keras.ts runs only the layer classes it knows).
-import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { unzipSync, type UnzipFileInfo } from 'fflate';
@@ -15,6 +14,7 @@ import type * as H5 from 'h5wasm';
 import { KerasGraph, kerasWeightNames, MHA_PARTS, type KerasTopology, type LayerWeights } from './keras';
 import { fromKerasGraph } from './tfjs';
 import type { ImportedGraph } from './types';
+import type { ModelFolder } from './folder';
 
 /** Largest model file accepted (the HDF5 reader holds it in a 32-bit wasm heap). */
 export const MAX_KERAS_FILE_BYTES = 1.5 * 2 ** 30;
@@ -77,13 +77,15 @@ async function withH5<T>(bytes: Uint8Array, what: string, f: (file: H5.File) => 
   }
 }
 
-function readFileChecked(file: string): Uint8Array {
-  let size: number;
-  try { size = fs.statSync(file).size; } catch (e) {
-    throw new Error(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+/** The model file's bytes, read through the model folder; refused before reading when over the HDF5 reader's limit. */
+function readFileChecked(file: string, folder: ModelFolder): Uint8Array {
+  const f = folder.open(path.basename(file), 'Keras model file');
+  try {
+    if (f.size > MAX_KERAS_FILE_BYTES) throw new Error(`${file} is ${f.size} bytes; Keras files over ${MAX_KERAS_FILE_BYTES} bytes are not supported`);
+    return f.read(0, f.size, file);
+  } finally {
+    f.close();
   }
-  if (size > MAX_KERAS_FILE_BYTES) throw new Error(`${file} is ${size} bytes; Keras files over ${MAX_KERAS_FILE_BYTES} bytes are not supported`);
-  return fs.readFileSync(file);
 }
 
 /** A string attribute (h5py writes fixed-length byte strings, h5wasm variable-length ones). */
@@ -204,11 +206,16 @@ function legacyWeights(f: H5.File, topo: KerasTopology, file: string): Map<strin
   const out = new Map<string, LayerWeights>();
   const budget: Budget = { left: MAX_KERAS_WEIGHT_BYTES };
   try {
+    const seen = new Set<string>();
     for (const name of attrStrings(mw, 'layer_names', `${file}: model_weights`)) {
       checkInside(name, `${file}: model_weights layer`);
+      if (seen.has(name)) throw new Error(`${file}: layer "${name}" is listed twice in model_weights/layer_names; layer names must be unique`);
+      seen.add(name);
       const g = mw.get(name) as H5.Group | null;
       if (!g || !g.keys) throw new Error(`${file}: layer "${name}" is listed in layer_names but has no weights group`);
       const wnames = attrStrings(g, 'weight_names', `${file}: layer "${name}"`);
+      const twice = wnames.find((w, i) => wnames.indexOf(w) !== i);
+      if (twice !== undefined) throw new Error(`${file}: layer "${name}" lists weight "${twice}" twice in weight_names; weight names must be unique`);
       if (wnames.length === 0) continue;
       const layer = table.get(name);
       if (!layer) throw new Error(`${file}: weights for layer "${name}", which the model config does not have`);
@@ -284,8 +291,8 @@ function isUnsafeEntry(name: string): boolean {
 }
 
 /** The entries of a `.keras` zip that the loader reads, each checked before it is inflated. */
-function readKerasArchive(file: string): { config: any; weights: Uint8Array } {
-  const bytes = readFileChecked(file);
+function readKerasArchive(file: string, folder: ModelFolder): { config: any; weights: Uint8Array } {
+  const bytes = readFileChecked(file, folder);
   if (!(bytes[0] === 0x50 && bytes[1] === 0x4b)) throw new Error(`${file} is not a .keras archive (not a zip file)`);
   const wanted: Record<string, number> = { 'config.json': MAX_JSON_BYTES, 'metadata.json': MAX_JSON_BYTES, 'model.weights.h5': MAX_KERAS_FILE_BYTES };
   const names: string[] = [];
@@ -328,16 +335,16 @@ function buildGraph(topo: KerasTopology, weights: Map<string, LayerWeights>, fil
 }
 
 /** Loads a Keras `.keras` or legacy `.h5` model file. */
-export async function importKerasFile(file: string): Promise<ImportedGraph> {
+export async function importKerasFile(file: string, folder: ModelFolder): Promise<ImportedGraph> {
   const ext = path.extname(file).toLowerCase();
   if (ext === '.keras') {
-    const { config, weights: h5bytes } = readKerasArchive(file);
+    const { config, weights: h5bytes } = readKerasArchive(file, folder);
     const topo = kerasTopology(config, file);
     const weights = await withH5(h5bytes, `${file}: model.weights.h5`, (f) => keras3Weights(f, topo, `${file}: model.weights.h5`));
     return fromKerasGraph(buildGraph(topo, weights, file), 'keras', file);
   }
   if (ext === '.h5' || ext === '.hdf5') {
-    const bytes = readFileChecked(file);
+    const bytes = readFileChecked(file, folder);
     const { topo, weights } = await withH5(bytes, file, (f) => {
       const mc = attrString(f, 'model_config');
       if (mc === undefined) {

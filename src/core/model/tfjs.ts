@@ -8,6 +8,8 @@ import { readWeights, groupByLayer, type WeightsManifestGroup } from './weights'
 import type { ImportedGraph, LayerInfo, ModelFormat } from './types';
 import { interpretGraph } from './tfgraph';
 import * as path from 'path';
+import type { ModelFolder } from './folder';
+import { checkInputSize } from './limits';
 
 /** Shapes of every named output from one forward pass of zeros at batch 1. */
 function dryRunShapes(run: (x: tf.Tensor4D, names: string[]) => tf.Tensor[], inputShape: (number | null)[], names: string[], what: string): Map<string, number[]> {
@@ -15,6 +17,7 @@ function dryRunShapes(run: (x: tf.Tensor4D, names: string[]) => tf.Tensor[], inp
   if (inputShape.length !== 4 || !h || !w || !c) {
     throw new Error(`${what}: the input shape ${JSON.stringify(inputShape)} is not an image [batch, height, width, channels] with known sizes`);
   }
+  checkInputSize(inputShape, what);
   const shapes = new Map<string, number[]>();
   tf.tidy(() => {
     const outs = run(tf.zeros([1, h, w, c]), names);
@@ -45,13 +48,13 @@ export function findKerasLogits(graph: KerasGraph): string | null {
   return null;
 }
 
-export function importLayersModel(file: string, json: any): ImportedGraph {
+export function importLayersModel(file: string, json: any, folder: ModelFolder): ImportedGraph {
   const topo = json.modelTopology?.model_config ?? json.modelTopology;
   if (!topo || typeof topo !== 'object' || !topo.class_name) throw new Error(`${file}: "modelTopology" has no Keras model config`);
   const layerNames = new Set<string>(
     (Array.isArray(topo.config) ? topo.config : topo.config?.layers ?? []).map((l: any) => l.name ?? l.config?.name),
   );
-  const { specs, data } = readWeights(file, json.weightsManifest);
+  const { specs, data } = readWeights(file, json.weightsManifest, folder);
   const named = tf.io.decodeWeights(data, specs);
   const graph = (() => {
     try {
@@ -73,7 +76,7 @@ export function fromKerasGraph(graph: KerasGraph, format: ImportedGraph['format'
     shapes = dryRunShapes(run, graph.inputShape, outNames, file);
   } catch (e) {
     graph.dispose();
-    throw new Error(`${file}: ${(e as Error).message}`);
+    throw (e as Error).message.startsWith(`${file}:`) ? e : new Error(`${file}: ${(e as Error).message}`);
   }
   return {
     format,
@@ -86,8 +89,8 @@ export function fromKerasGraph(graph: KerasGraph, format: ImportedGraph['format'
   };
 }
 
-export async function importGraphModel(file: string, json: any): Promise<ImportedGraph> {
-  const { specs, data } = readWeights(file, json.weightsManifest);
+export async function importGraphModel(file: string, json: any, folder: ModelFolder): Promise<ImportedGraph> {
+  const { specs, data } = readWeights(file, json.weightsManifest, folder);
   const nodes: any[] = json.modelTopology.node ?? [];
   const placeholders = nodes.filter((n) => n.op === 'Placeholder');
   if (placeholders.length !== 1) {

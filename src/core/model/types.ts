@@ -1,4 +1,5 @@
 import type * as tf from '@tensorflow/tfjs-core';
+import type { ModelFile } from './folder';
 
 /** Where a model came from. Every importer produces the same {@link NLModel}. */
 export type ModelFormat = 'tfjs-layers' | 'tfjs-graph' | 'keras' | 'onnx' | 'huggingface' | 'timm';
@@ -59,6 +60,8 @@ export interface NLModel {
   classNames?: string[];
   /** Number of logits (the logits layer's per-image size), computed at load; 0 without a logits layer. */
   classCount: number;
+  /** Every file the model was loaded from (model file, weights, configs, labels, sidecar), as read: the model's identity. */
+  files: ModelFile[];
   /**
    * Differentiable forward pass returning the activations of the named layers, in order.
    * Must be called inside a gradient scope when gradients are wanted; never disposes `x`.

@@ -5,14 +5,15 @@ import * as os from 'os';
 import * as path from 'path';
 import { halfToFloat, pickleRefusal, SafetensorsFile } from './safetensors';
 import { loadModel } from '../index';
+import { ModelFolder } from '../folder';
 
 let dir: string;
 before(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nl-safetensors-')); });
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-/** A safetensors file from a header object and a data section (no checks: tests write lying files too). */
+/** A safetensors file from a header (an object, or JSON text) and a data section (no checks: tests write lying files too). */
 function writeRaw(name: string, header: unknown, data: Buffer, headerLen?: number): string {
-  const h = Buffer.from(JSON.stringify(header));
+  const h = Buffer.from(typeof header === 'string' ? header : JSON.stringify(header));
   const len = Buffer.alloc(8);
   len.writeBigUInt64LE(BigInt(headerLen ?? h.length));
   const f = path.join(dir, name);
@@ -39,7 +40,7 @@ describe('safetensors reader', () => {
       d: { dtype: 'F64', shape: [1, 2], data_offsets: [38, 54] },
       i: { dtype: 'I64', shape: [0], data_offsets: [54, 54] },
     }, data);
-    const st = SafetensorsFile.open(file);
+    const st = SafetensorsFile.open(file, ModelFolder.of(file));
     try {
       assert.deepEqual([...st.readFloat32('a')], [1.5, -2, 3.25, 0, 4, 5]);
       assert.deepEqual([...st.readFloat32('h')], [1, -2.5, 65504, 2 ** -24]);
@@ -74,12 +75,13 @@ describe('safetensors reader', () => {
     ['a scalar with no bytes', () => writeRaw('scalar.safetensors', { s: { dtype: 'F32', shape: [], data_offsets: [0, 0] } }, f32([1])), /tensor "s" \(F32 \[\]\) needs 4 bytes but its data_offsets span 0/],
     ['an unknown dtype', () => writeRaw('dtype.safetensors', { a: { dtype: 'F24', shape: [1], data_offsets: [0, 3] } }, f32([1])), /tensor "a" has unknown dtype "F24"/],
     ['offsets that run backwards', () => writeRaw('back.safetensors', { a: { dtype: 'F32', shape: [1], data_offsets: [4, 0] } }, f32([1, 2])), /tensor "a" ends \(0\) before it begins \(4\)/],
+    ['a tensor listed twice', () => writeRaw('twice.safetensors', '{"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}, "__metadata__": {"a": "x"}, "a" : {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}}', f32([1, 2])), /tensor "a" is listed twice in the header/],
     ['a negative dimension', () => writeRaw('neg.safetensors', { a: { dtype: 'F32', shape: [-1], data_offsets: [0, 4] } }, f32([1])), /tensor "a" has a bad shape \[-1\]/],
   ];
   for (const [what, make, re] of lies) {
     it(`refuses ${what}, naming the file`, () => {
       const f = make();
-      assert.throws(() => SafetensorsFile.open(f), (e: Error) => {
+      assert.throws(() => SafetensorsFile.open(f, ModelFolder.of(f)), (e: Error) => {
         assert.ok(e.message.startsWith(`${f} is not a valid safetensors file: `), e.message);
         assert.match(e.message, re);
         return true;

@@ -4,6 +4,9 @@
 // read, and tensors are read one at a time from the open file (never the whole file at once).
 import * as fs from 'fs';
 import * as os from 'os';
+import * as path from 'path';
+import type { FolderFile, ModelFolder } from '../folder';
+import { openRegular, readAt } from '../../util/fs';
 
 /** Bytes per element of every safetensors dtype (so sizes can be checked even for dtypes that are not read). */
 const DTYPE_BYTES: Record<string, number> = {
@@ -32,45 +35,41 @@ export interface TensorEntry {
 export class SafetensorsFile {
   readonly entries = new Map<string, TensorEntry>();
   readonly metadata: Record<string, string>;
-  private fd: number | null;
+  private f: FolderFile | null;
   private readonly dataStart: number;
 
-  private constructor(readonly file: string, fd: number, dataStart: number, entries: TensorEntry[], metadata: Record<string, string>) {
-    this.fd = fd;
+  private constructor(readonly file: string, f: FolderFile, dataStart: number, entries: TensorEntry[], metadata: Record<string, string>) {
+    this.f = f;
     this.dataStart = dataStart;
     this.metadata = metadata;
     for (const e of entries) this.entries.set(e.name, e);
   }
 
-  /** Opens and checks `file`; throws an error that names the file and the problem. */
-  static open(file: string): SafetensorsFile {
-    let fd: number;
-    try { fd = fs.openSync(file, 'r'); } catch (e) {
-      throw new Error(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
-    }
+  /** Opens and checks `file`, a file of `folder`; throws an error that names the file and the problem. */
+  static open(file: string, folder: ModelFolder): SafetensorsFile {
+    const f = folder.open(path.basename(file), 'safetensors file');
     try {
-      const size = fs.fstatSync(fd).size;
+      const size = f.size;
       const bad = (what: string) => new Error(`${file} is not a valid safetensors file: ${what}`);
       if (size < 8) throw bad(`it has ${size} bytes, fewer than the 8-byte header length`);
-      const lenBuf = Buffer.alloc(8);
-      fs.readSync(fd, lenBuf, 0, 8, 0);
-      const headerLen = Number(lenBuf.readBigUInt64LE(0));
+      const headerLen = Number(Buffer.from(f.read(0, 8, file)).readBigUInt64LE(0));
       if (headerLen > size - 8) throw bad(`the header length ${headerLen} is longer than the ${size - 8} bytes after it (truncated file?)`);
       if (headerLen > MAX_HEADER_BYTES) throw bad(`the header length ${headerLen} is over the ${MAX_HEADER_BYTES}-byte limit`);
-      const headerBuf = Buffer.alloc(headerLen);
-      fs.readSync(fd, headerBuf, 0, headerLen, 8);
+      const text = Buffer.from(f.read(8, headerLen, file)).toString('utf8');
       let header: unknown;
-      try { header = JSON.parse(headerBuf.toString('utf8')); } catch (e) {
+      try { header = JSON.parse(text); } catch (e) {
         throw bad(`the header is not JSON (${(e as Error).message})`);
       }
       if (!header || typeof header !== 'object' || Array.isArray(header)) throw bad('the header is not a JSON object');
+      const twice = repeatedKey(text);
+      if (twice !== undefined) throw bad(`tensor "${twice}" is listed twice in the header; tensor names must be unique`);
       const dataStart = 8 + headerLen;
       const entries = parseHeader(header as Record<string, unknown>, size - dataStart, bad);
       const meta = (header as Record<string, unknown>).__metadata__;
       const metadata = meta && typeof meta === 'object' ? (meta as Record<string, string>) : {};
-      return new SafetensorsFile(file, fd, dataStart, entries, metadata);
+      return new SafetensorsFile(file, f, dataStart, entries, metadata);
     } catch (e) {
-      fs.closeSync(fd);
+      f.close();
       throw e;
     }
   }
@@ -85,21 +84,38 @@ export class SafetensorsFile {
     const e = this.entries.get(name);
     if (!e) throw new Error(`${this.file}: no tensor "${name}"`);
     if (!FLOAT_DTYPES.has(e.dtype)) throw new Error(`${this.file}: tensor "${name}" has dtype ${e.dtype}; only F32, F16, BF16 and F64 weights can be read`);
-    if (this.fd === null) throw new Error(`${this.file}: read after close`);
-    const bytes = new Uint8Array(e.end - e.begin); // a fresh, aligned buffer
-    let got = 0;
-    while (got < bytes.length) {
-      const n = fs.readSync(this.fd, bytes, got, bytes.length - got, this.dataStart + e.begin + got);
-      if (n === 0) throw new Error(`${this.file}: tensor "${name}" ends early (the file shrank while reading?)`);
-      got += n;
-    }
-    return toFloat32(bytes, e.dtype);
+    if (this.f === null) throw new Error(`${this.file}: read after close`);
+    return toFloat32(this.f.read(this.dataStart + e.begin, e.end - e.begin, `${this.file}: tensor "${name}"`), e.dtype);
   }
 
   close(): void {
-    if (this.fd !== null) fs.closeSync(this.fd);
-    this.fd = null;
+    this.f?.close();
+    this.f = null;
   }
+}
+
+/**
+ * The first key that appears twice in the top-level object of `text` (valid JSON): JSON.parse keeps the last one
+ * silently, so a header listing a tensor twice would load whichever came last.
+ */
+export function repeatedKey(text: string): string | undefined {
+  const seen = new Set<string>();
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (ch === '"') {
+      let j = i + 1;
+      while (text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      if (depth === 1 && /^\s*:/.test(text.slice(j + 1, j + 64))) {
+        const key = JSON.parse(text.slice(i, j + 1)) as string;
+        if (seen.has(key)) return key;
+        seen.add(key);
+      }
+      i = j;
+    } else if (ch === '{' || ch === '[') depth++;
+    else if (ch === '}' || ch === ']') depth--;
+  }
+  return undefined;
 }
 
 function parseHeader(header: Record<string, unknown>, dataBytes: number, bad: (what: string) => Error): TensorEntry[] {
@@ -182,9 +198,9 @@ export function pickleRefusal(file: string): string | null {
   if (!byName && lower.endsWith('.bin')) {
     // torch.save writes a zip (PK\x03\x04) or, before PyTorch 1.6, a bare pickle (protocol byte 0x80).
     try {
-      const fd = fs.openSync(file, 'r');
-      const b = Buffer.alloc(4);
-      try { fs.readSync(fd, b, 0, 4, 0); } finally { fs.closeSync(fd); }
+      const f = openRegular(file);
+      let b: Buffer;
+      try { b = Buffer.from(readAt(f.fd, file, 0, Math.min(4, f.size))); } finally { fs.closeSync(f.fd); }
       byMagic = b[0] === 0x80 || b.equals(Buffer.from([0x50, 0x4b, 0x03, 0x04]));
     } catch { /* unreadable: not recognised here; the caller reports the file */ }
   }

@@ -310,6 +310,13 @@ describe('Hugging Face / timm ViT: units and errors', () => {
     await assert.rejects(loadModel(d2), /deep\/model\.safetensors: missing tensor "vit\.encoder\.layer\.8\.attention\.attention\.query\.weight"/);
   });
 
+  it('refuses an image size over the input limit before building anything, naming the config and the variable', async () => {
+    const d = variant('vit_hf', 'huge', (c) => { c.image_size = 30000; });
+    await assert.rejects(loadModel(d), new RegExp(`${d}/config\\.json: the input image 30000x30000x3 has 2700000000 values, over the limit of 4194304 values \\(set the environment variable NEURON_LENS_MAX_INPUT_VALUES to raise it\\)`));
+    const t = variant('vit_timm', 'hugetimm', (c) => { c.model_args = { ...c.model_args, img_size: 30000 }; });
+    await assert.rejects(loadModel(t), /hugetimm\/config\.json: the input image 30000x30000x3 has 2700000000 values, over the limit/);
+  });
+
   it('refuses unsupported configs and variants instead of computing something else', async () => {
     await assert.rejects(loadModel(variant('vit_hf', 'bert', (c) => { c.model_type = 'bert'; })), /bert\/config\.json: model_type "bert" is not supported \(vit or deit\)/);
     await assert.rejects(loadModel(variant('vit_hf', 'tanh', (c) => { c.hidden_act = 'gelu_new'; })), /hidden_act "gelu_new" is not supported/);

@@ -5,7 +5,6 @@
 // ViT path, and its layers carry the names people know (`vit.encoder.layer.N` or `blocks.N`), plus the hidden
 // states exactly as `transformers` returns them with output_hidden_states=True: `hidden_states.0` is the embeddings
 // output and `hidden_states.i` the output of block i (1-based).
-import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { denseKernel, type DenseKernel, matMulStoredT } from '../layers/dense';
@@ -16,7 +15,8 @@ import { convolution } from '../layers/conv';
 import { meanStdPreprocess } from '../preprocess';
 import type { ImportedGraph, LayerInfo, Preprocess } from '../types';
 import { SafetensorsFile } from './safetensors';
-import { readJson } from '../../util/fs';
+import type { ModelFolder } from '../folder';
+import { checkInputSize } from '../limits';
 
 const IMAGENET_MEAN = [0.485, 0.456, 0.406];
 const IMAGENET_STD = [0.229, 0.224, 0.225];
@@ -318,15 +318,15 @@ function checkMeanStd(mean: unknown, std: unknown, channels: number, where: stri
 }
 
 // ------------------------------------------------------------------------------------------- transformers
-function hfPreprocess(dir: string, family: 'vit' | 'deit', channels: number, imageSize: [number, number]): Preprocess {
-  const file = path.join(dir, 'preprocessor_config.json');
+function hfPreprocess(folder: ModelFolder, family: 'vit' | 'deit', channels: number, imageSize: [number, number]): Preprocess {
+  const file = path.join(folder.dir, 'preprocessor_config.json');
   const def = family === 'deit' ? [IMAGENET_MEAN, IMAGENET_STD] : [[0.5, 0.5, 0.5], [0.5, 0.5, 0.5]];
   const fill = (v: number[]) => (channels === 3 ? v : Array(channels).fill(v[0]));
-  if (!fs.existsSync(file)) {
+  if (!folder.exists('preprocessor_config.json')) {
     const p = meanStdPreprocess(fill(def[0]), fill(def[1]));
     return { ...p, describe: `${p.describe} (the ${family === 'deit' ? 'DeiT' : 'ViT'} image processor's default: no preprocessor_config.json)` };
   }
-  const j = readJson(file);
+  const j = folder.readJson('preprocessor_config.json', 'preprocessor config');
   const size = j.size;
   const hw: [number, number] | null = posInt(size) ? [size, size] : size && posInt(size.height) && posInt(size.width) ? [size.height, size.width] : null;
   if (hw && (hw[0] !== imageSize[0] || hw[1] !== imageSize[1])) {
@@ -345,7 +345,7 @@ function hfPreprocess(dir: string, family: 'vit' | 'deit', channels: number, ima
 }
 
 /** A transformers ViT / DeiT checkpoint: `config` is config.json beside `file` (model.safetensors). */
-export function importHfVit(file: string, config: any, configFile: string): HfVit {
+export function importHfVit(file: string, config: any, configFile: string, folder: ModelFolder): HfVit {
   const where = configFile;
   const family = config.model_type;
   if (family !== 'vit' && family !== 'deit') throw new Error(`${where}: model_type ${JSON.stringify(family)} is not supported (vit or deit)`);
@@ -357,7 +357,7 @@ export function importHfVit(file: string, config: any, configFile: string): HfVi
   };
   const eps = config.layer_norm_eps ?? 1e-12;
   if (!(typeof eps === 'number' && eps > 0)) throw new Error(`${where}: "layer_norm_eps" must be a positive number`);
-  const st = SafetensorsFile.open(file);
+  const st = SafetensorsFile.open(file, folder);
   try {
     const w = new Weights(st);
     const prefix = st.has(`${family}.embeddings.cls_token`) ? `${family}.` : st.has('embeddings.cls_token') ? '' : null;
@@ -375,6 +375,7 @@ export function importHfVit(file: string, config: any, configFile: string): HfVi
       eps,
       prefixTokens: st.has(L.dist) ? 2 : 1,
     };
+    checkInputSize([1, ...arch.imageSize, arch.channels], where);
     if (config.qkv_bias === false && st.has(L.block(0, 'q', 'bias'))) throw new Error(`${where}: qkv_bias is false but ${file} has "${L.block(0, 'q', 'bias')}"`);
     if (config.qkv_bias !== false && !st.has(L.block(0, 'q', 'bias'))) throw new Error(`${file}: missing tensor "${L.block(0, 'q', 'bias')}" (config qkv_bias is true)`);
     const D = arch.hidden;
@@ -400,7 +401,7 @@ export function importHfVit(file: string, config: any, configFile: string): HfVi
       if (names.every((s) => typeof s === 'string')) classNames = names;
     }
     // A masked-image-modeling mask token is not part of the classification forward pass.
-    return finish(file, built, w, (n) => n === `${prefix}embeddings.mask_token`, 'huggingface', hfPreprocess(path.dirname(file), family, arch.channels, arch.imageSize), classNames);
+    return finish(file, built, w, (n) => n === `${prefix}embeddings.mask_token`, 'huggingface', hfPreprocess(folder, family, arch.channels, arch.imageSize), classNames);
   } finally {
     st.close();
   }
@@ -411,7 +412,7 @@ export function importHfVit(file: string, config: any, configFile: string): HfVi
 const TIMM_HEADS: Record<string, number> = { tiny: 3, small: 6, base: 12, large: 16, huge: 16, giant: 16, gigantic: 16 };
 
 /** A timm vit_* / deit_* checkpoint: `config` is config.json (with "architecture") beside `file`. */
-export function importTimmVit(file: string, config: any, configFile: string): HfVit {
+export function importTimmVit(file: string, config: any, configFile: string, folder: ModelFolder): HfVit {
   const archName: string = config.architecture;
   const m = /^(vit|deit|deit3)_([a-z]+)_(?:distilled_)?patch(\d+)_(\d+)/.exec(archName);
   if (!m) throw new Error(`${configFile}: architecture "${archName}" is not a timm ViT/DeiT (vit_<size>_patch<P>_<S>, deit_...)`);
@@ -419,7 +420,7 @@ export function importTimmVit(file: string, config: any, configFile: string): Hf
   if ((config.global_pool ?? 'token') !== 'token') throw new Error(`${configFile}: global_pool "${config.global_pool}" is not supported (only "token", the class token)`);
   const args = config.model_args ?? {};
   const cfg = config.pretrained_cfg ?? {};
-  const st = SafetensorsFile.open(file);
+  const st = SafetensorsFile.open(file, folder);
   try {
     const w = new Weights(st);
     const pw = st.shape(TIMM.patchW);
@@ -444,6 +445,7 @@ export function importTimmVit(file: string, config: any, configFile: string): Hf
     }
     const eps = 1e-6; // timm's ViT LayerNorm
     const arch: VitArch = { layout: 'timm', family, imageSize, patchSize: [ph, pwd], channels: C, hidden: D, depth, heads, intermediate: fc1[0], eps, prefixTokens };
+    checkInputSize([1, ...imageSize, C], configFile);
     const built = build(arch, TIMM, w, (keep) => {
       const head = st.has('head.weight') ? classifierHead(w, 'head', 0, D, keep) : null;
       if (prefixTokens === 2) {
@@ -465,12 +467,12 @@ export function importTimmVit(file: string, config: any, configFile: string): Hf
 }
 
 /** A ViT checkpoint in safetensors: the config.json beside it says transformers (model_type) or timm (architecture). */
-export function importSafetensorsVit(file: string): HfVit {
-  const configFile = path.join(path.dirname(file), 'config.json');
-  if (!fs.existsSync(configFile)) throw new Error(`${file}: no config.json beside it (a Hugging Face transformers or timm model folder has one)`);
-  const config = readJson(configFile);
+export function importSafetensorsVit(file: string, folder: ModelFolder): HfVit {
+  const configFile = path.join(folder.dir, 'config.json');
+  if (!folder.exists('config.json')) throw new Error(`${file}: no config.json beside it (a Hugging Face transformers or timm model folder has one)`);
+  const config = folder.readJson('config.json', 'config');
   if (!config || typeof config !== 'object') throw new Error(`${configFile}: not a JSON object`);
-  if (typeof config.architecture === 'string') return importTimmVit(file, config, configFile);
-  if (typeof config.model_type === 'string') return importHfVit(file, config, configFile);
+  if (typeof config.architecture === 'string') return importTimmVit(file, config, configFile, folder);
+  if (typeof config.model_type === 'string') return importHfVit(file, config, configFile, folder);
   throw new Error(`${configFile}: neither "model_type" (transformers) nor "architecture" (timm): not a model config`);
 }

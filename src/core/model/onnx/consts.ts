@@ -3,8 +3,7 @@
  * (the int64 shape arithmetic PyTorch exports for a dynamic batch axis). These are evaluated in plain JS, so the
  * differentiable graph only ever sees real TF.js tensors.
  */
-import * as fs from 'fs';
-import * as path from 'path';
+import type { ModelFolder } from '../folder';
 import { DT, TensorProto, toNum } from './proto';
 
 export type ConstType = 'float' | 'int' | 'bool';
@@ -79,46 +78,47 @@ export function intsOf(c: Const): number[] {
   return Array.from(c.data);
 }
 
-/** Reads external tensor data: only from files inside `modelDir`. */
-function readExternal(t: TensorProto, modelDir: string, what: string): Uint8Array {
+/** Reads external tensor data through the model folder: inside it, a regular file, its bytes owned by this tensor alone. */
+function readExternal(t: TensorProto, folder: ModelFolder, what: string, bytes: number): Uint8Array {
   const info = new Map(t.externalData.map((e) => [e.key, e.value]));
   const loc = info.get('location');
   if (!loc) throw new Error(`${what}: external data without a location`);
-  const full = path.resolve(modelDir, loc);
-  const rel = path.relative(modelDir, full);
-  if (path.isAbsolute(loc) || rel.startsWith('..') || path.isAbsolute(rel)) {
-    throw new Error(`${what}: external data path "${loc}" leaves the model's folder ${modelDir}`);
-  }
-  if (!fs.existsSync(full)) throw new Error(`${what}: external data file not found: ${full}`);
-  const offset = Number(info.get('offset') ?? 0);
-  const fileSize = fs.statSync(full).size;
-  const length = info.has('length') ? Number(info.get('length')) : fileSize - offset;
-  if (!(offset >= 0 && length >= 0 && offset + length <= fileSize)) {
-    throw new Error(`${what}: external data range ${offset}+${length} outside ${full} (${fileSize} bytes)`);
-  }
-  const buf = Buffer.alloc(length);
-  const fd = fs.openSync(full, 'r');
+  const num = (key: string): number | undefined => {
+    const v = info.get(key);
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!/^\d+$/.test(v) || !Number.isSafeInteger(n)) throw new Error(`${what}: external data ${key} "${v}" is not a byte count`);
+    return n;
+  };
+  const offset = num('offset') ?? 0;
+  const length = num('length') ?? bytes;
+  if (length !== bytes) throw new Error(`${what}: external data length ${length} differs from the ${bytes} bytes its shape and type need`);
+  const f = folder.open(loc, 'external data', what);
   try {
-    fs.readSync(fd, buf, 0, length, offset);
+    if (offset + length > f.size) throw new Error(`${what}: external data range ${offset}+${length} outside ${f.path} (${f.size} bytes)`);
+    f.claim(offset, offset + length, `tensor "${t.name}"`);
+    return f.read(offset, length, what);
   } finally {
-    fs.closeSync(fd);
+    f.close();
   }
-  return buf;
 }
 
 /** Decodes a TensorProto (initializer or attribute) into a {@link Const}. */
-export function decodeTensor(t: TensorProto, what: string, modelDir: string): Const {
+export function decodeTensor(t: TensorProto, what: string, folder: ModelFolder): Const {
   const shape = t.dims.map(toNum);
   const type = typeOfDataType(t.dataType, what);
   const n = checkConstShape(shape, type, what);
+  const bytesPer: Record<number, number> = {
+    [DT.FLOAT]: 4, [DT.DOUBLE]: 8, [DT.UINT8]: 1, [DT.INT8]: 1, [DT.UINT16]: 2, [DT.INT16]: 2, [DT.INT32]: 4,
+    [DT.INT64]: 8, [DT.UINT32]: 4, [DT.UINT64]: 8, [DT.BOOL]: 1,
+  };
+  const bp = bytesPer[t.dataType];
   let raw = t.rawData;
-  if (t.dataLocation === 1) raw = readExternal(t, modelDir, what);
+  if (t.dataLocation === 1) {
+    if (!Number.isSafeInteger(n * bp) || n < 0) throw new Error(`${what}: bad shape [${shape}]`);
+    raw = readExternal(t, folder, what, n * bp);
+  }
   if (raw && raw.length > 0) {
-    const bytesPer: Record<number, number> = {
-      [DT.FLOAT]: 4, [DT.DOUBLE]: 8, [DT.UINT8]: 1, [DT.INT8]: 1, [DT.UINT16]: 2, [DT.INT16]: 2, [DT.INT32]: 4,
-      [DT.INT64]: 8, [DT.UINT32]: 4, [DT.UINT64]: 8, [DT.BOOL]: 1,
-    };
-    const bp = bytesPer[t.dataType];
     if (raw.length !== n * bp) {
       throw new Error(`${what}: raw data has ${raw.length} bytes, shape [${shape}] needs ${n * bp}`);
     }

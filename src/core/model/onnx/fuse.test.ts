@@ -12,6 +12,7 @@ import { initBackend } from '../../backend';
 import { OnnxGraph } from './index';
 import { decodeModel } from './proto';
 import { float, floatInit, int, intInit, ints, node, rand, writeModel } from './test_graphs';
+import { ModelFolder } from '../folder';
 
 let dir: string;
 before(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nl-fuse-')); });
@@ -146,7 +147,7 @@ const CASES: Case[] = [
 
 function load(c: Case, file: string): OnnxGraph {
   const f = writeModel(dir, file, c.nodes, c.inits, c.chw, c.outputs, c.opset ?? 13);
-  return new OnnxGraph(f, decodeModel(fs.readFileSync(f)));
+  return new OnnxGraph(f, decodeModel(fs.readFileSync(f)), ModelFolder.of(f));
 }
 
 /** Outputs of `targets` and the input gradient of sum(outputs * r), fused or op by op (onValue given). */

@@ -3,17 +3,18 @@
  * TF.js ops, so gradients flow to the input, except the node patterns of ./fuse.ts, which run as the shared layers
  * the Keras interpreter builds (../layers). Loading is data only: nothing in the file is executed.
  */
-import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 // tfjs-core's package entry registers no gradients; the importer's graphs must be differentiable.
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import type { ImportedGraph, LayerInfo, Preprocess } from '../types';
+import type { ModelFolder } from '../folder';
+import { checkInputSize } from '../limits';
 import type { FlippedFilters } from '../layers/conv';
 import { Const, decodeTensor, makeConst } from './consts';
 import { type FusedNode, findFusions } from './fuse';
 import { Attrs, OPS, OpContext, TVal, Val, isConst, isSupported } from './ops';
-import { ModelProto, NodeProto, decodeModel, toNum } from './proto';
+import { AttributeProto, ModelProto, NodeProto, decodeModel, toNum } from './proto';
 import { MAX_OPSET, MIN_OPSET } from './opset';
 import { inWords } from '../../util/errno';
 
@@ -62,6 +63,7 @@ export class OnnxGraph {
   private readonly staticSet = new WeakSet<Const>();
   private readonly cache = new Map<Const, Map<string, tf.Tensor>>();
   private readonly derivedCache = new Map<Const, Map<string, Const>>();
+  private readonly attrTensors = new WeakMap<AttributeProto, Const>();
   private readonly producers = new Map<string, number>();
   private readonly plans = new Map<string, Step[]>();
   /** Tensors of the fused layers (weights, folded batch norms, flipped filters). */
@@ -74,10 +76,9 @@ export class OnnxGraph {
   readonly inputDims: (number | string)[];
   readonly outputNames: string[];
 
-  constructor(readonly file: string, model: ModelProto) {
+  constructor(readonly file: string, model: ModelProto, private readonly folder: ModelFolder) {
     const g = model.graph;
     if (!g || g.node.length === 0) throw new Error(`${file}: not an ONNX model (no graph nodes)`);
-    const dir = path.dirname(file);
     const def = model.opsetImport.find((o) => !o.domain || o.domain === 'ai.onnx');
     const range = `the importer supports opsets ${MIN_OPSET} to ${MAX_OPSET}`;
     if (!def) throw new Error(`${file}: the model imports no opset of the default ONNX domain (ai.onnx), so its ops have no defined meaning; ${range}`);
@@ -85,7 +86,10 @@ export class OnnxGraph {
     if (!(this.opset >= MIN_OPSET && this.opset <= MAX_OPSET)) {
       throw new Error(`${file}: ONNX opset ${this.opset} is not supported: ${range} (export with torch.onnx.export(..., opset_version=${MAX_OPSET}))`);
     }
-    for (const init of g.initializer) this.addStatic(init.name, decodeTensor(init, `${file}: initializer ${init.name}`, dir));
+    for (const init of g.initializer) {
+      if (this.statics.has(init.name)) throw new Error(`${file}: initializer "${init.name}" is listed twice; initializer names must be unique`);
+      this.addStatic(init.name, decodeTensor(init, `${file}: initializer ${init.name}`, folder));
+    }
     const inputs = g.input.filter((i) => !this.statics.has(i.name));
     if (inputs.length !== 1) {
       throw new Error(`${file}: expected one image input, found ${inputs.length} (${inputs.map((i) => i.name).join(', ')})`);
@@ -104,7 +108,7 @@ export class OnnxGraph {
     if (unknown.size > 0) {
       throw new Error(`${file}: unsupported ONNX op(s): ${[...unknown].sort().join(', ')}`);
     }
-    this.foldConstants(dir);
+    this.foldConstants();
     try {
       const found = findFusions({ nodes: this.nodes, statics: this.statics, outputs: this.outputNames, keep: this.fusedTensors, flipped: this.flipped, opset: this.opset });
       for (const f of found) this.fusions.set(f.output, f);
@@ -119,30 +123,35 @@ export class OnnxGraph {
     this.staticSet.add(c);
   }
 
-  private context(p: PreparedNode, dir: string): OpContext {
+  private context(p: PreparedNode): OpContext {
     return {
       opset: this.opset,
       what: p.what,
       tensorOf: (c, key = '', make) => this.tensorOf(c, key, make),
       derived: (c, key, make) => this.derived(c, key, make),
-      decodeAttrTensor: (a) => decodeTensor(a.t!, `${p.what}: attribute ${a.name}`, dir),
+      decodeAttrTensor: (a) => {
+        // Once per attribute: a tensor in external data is read (and its bytes claimed) once, not at every run.
+        let c = this.attrTensors.get(a);
+        if (!c) this.attrTensors.set(a, (c = decodeTensor(a.t!, `${p.what}: attribute ${a.name}`, this.folder)));
+        return c;
+      },
     };
   }
 
   /** Evaluates, once, every node whose inputs are all initializers or constants. */
-  private foldConstants(dir: string): void {
+  private foldConstants(): void {
     for (const p of this.nodes) {
       const ins = p.node.input.map((n) => (n ? this.statics.get(n) : undefined));
       if (p.node.input.some((n, i) => n && !ins[i])) continue;
       const jsOp = OPS.js[p.node.opType];
       let outs: Const[];
       if (jsOp) {
-        outs = atNode(p.what, () => jsOp(ins, p.attrs, this.context(p, dir), p.node.output.length));
+        outs = atNode(p.what, () => jsOp(ins, p.attrs, this.context(p), p.node.output.length));
       } else if (OPS.tf[p.node.opType]) {
         const op = OPS.tf[p.node.opType];
         let res: Const[] = [];
         atNode(p.what, () => tf.tidy(() => {
-          res = op(ins, p.attrs, this.context(p, dir), p.node.output.length).map((v) => this.readBack(v));
+          res = op(ins, p.attrs, this.context(p), p.node.output.length).map((v) => this.readBack(v));
         }));
         outs = res;
       } else {
@@ -248,7 +257,6 @@ export class OnnxGraph {
   run(x: tf.Tensor4D, targets: string[], onValue?: (name: string, v: Val, node: PreparedNode) => void): Val[] {
     const env = new Map<string, Val>();
     env.set(this.inputName, { t: x, nhwc: true });
-    const dir = path.dirname(this.file);
     for (const { p, fused } of this.plan(targets, !onValue)) {
       if (fused) {
         const ins = fused.inputs.map((n) => {
@@ -257,7 +265,7 @@ export class OnnxGraph {
           return v;
         });
         const what = `${p.what} (fused ${fused.kind})`;
-        env.set(fused.output, atNode(what, () => fused.run(ins, { ...this.context(p, dir), what })));
+        env.set(fused.output, atNode(what, () => fused.run(ins, { ...this.context(p), what })));
         continue;
       }
       const ins = p.node.input.map((n) => {
@@ -266,7 +274,7 @@ export class OnnxGraph {
         if (!v) throw new Error(`${p.what}: input ${n} is not available`);
         return v;
       });
-      const ctx = this.context(p, dir);
+      const ctx = this.context(p);
       const op = p.node.opType;
       const present = ins.filter((v): v is Val => !!v);
       const outs: Val[] = atNode(p.what, () => {
@@ -332,21 +340,16 @@ function atNode<T>(what: string, f: () => T): T {
  * `encoder.layers.2`), then the logits (graph output, or the input of a final Softmax). `tap` also accepts any
  * module name above and any node output tensor name. Default preprocess: torchvision's ImageNet mean/std.
  */
-export async function importOnnxFile(file: string): Promise<ImportedGraph> {
+export async function importOnnxFile(file: string, folder: ModelFolder): Promise<ImportedGraph> {
   const abs = path.resolve(file);
-  let bytes: Buffer;
-  try {
-    bytes = await fs.promises.readFile(abs);
-  } catch (e) {
-    throw new Error(`${abs}: cannot read ONNX model (${(e as Error).message})`);
-  }
+  const bytes = folder.readAll(path.basename(abs), 'ONNX model file');
   let proto: ModelProto;
   try {
     proto = decodeModel(bytes);
   } catch (e) {
     throw new Error(`${abs}: not a valid ONNX model, the file is truncated or corrupt (${(e as Error).message})`);
   }
-  const graph = new OnnxGraph(abs, proto);
+  const graph = new OnnxGraph(abs, proto, folder);
   try {
     return buildModel(abs, graph);
   } catch (e) {
@@ -367,6 +370,7 @@ function buildModel(abs: string, graph: OnnxGraph): ImportedGraph {
   if (dims.length !== 4 || typeof c !== 'number' || typeof h !== 'number' || typeof w !== 'number' || !(c > 0 && h > 0 && w > 0)) {
     throw new Error(`${abs}: input ${graph.inputName} must be NCHW with fixed C, H, W; declared [${dims}]`);
   }
+  checkInputSize([1, h, w, c], abs);
 
   // Logits: the graph output called "logits", else the first rank-2 output; the input of a final Softmax.
   // Dry run at batch 1 over the whole graph to learn every tensor's shape.

@@ -12,6 +12,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { LayerInfo, NLModel } from '../../../model/types';
 import type { UnitKind } from '../registry';
 import { checkIndex, findLayer, safe, type Term } from '../units';
+import { readRegular } from '../../../util/fs';
 
 const NUM = String.raw`[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?`;
 const INLINE = new RegExp(String.raw`^\s*\d+\s*=\s*${NUM}\s*(?:,\s*\d+\s*=\s*${NUM}\s*)*$`);
@@ -65,7 +66,7 @@ function readWeightsFile(file: string, layer: LayerInfo, spec: string): Float32A
   }
   let raw: string;
   try {
-    raw = fs.readFileSync(file, 'utf8');
+    raw = readRegular(file, 64 * 2 ** 20).toString('utf8');
   } catch (e) {
     throw new Error(`${where}: cannot be read: ${(e as Error).message}`);
   }
