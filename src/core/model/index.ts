@@ -13,7 +13,7 @@ import { modelFileKind, modelFileList } from './formats';
 import { importSafetensorsVit } from './hf/vit';
 import { pickleRefusal } from './hf/safetensors';
 import { checkSidecar, type ModelSidecar } from './sidecar';
-import { checkStructure, TFJS_MODEL_JSON } from './schema';
+import { checkStructure, TFJS_GRAPH_TOPOLOGY, TFJS_MODEL_JSON } from './schema';
 
 export type { NLModel, LayerInfo, Preprocess } from './types';
 export { changedFiles, type ModelFile } from './folder';
@@ -37,7 +37,7 @@ function findLabels(folder: ModelFolder, sidecar: ModelSidecar): string[] | unde
   if (sidecar.labels) return sidecar.labels;
   if (folder.exists('metadata.json')) {
     const m = folder.readJson('metadata.json', 'labels file');
-    if (Array.isArray(m.labels)) return m.labels.map(String);
+    if (Array.isArray(m?.labels)) return m.labels.map(String);
   }
   if (folder.exists('labels.txt')) {
     return folder.readAll('labels.txt', 'labels file').toString('utf8').split(/\r?\n/).filter((l) => l.trim().length > 0);
@@ -73,7 +73,10 @@ export async function loadModel(p: string, opts: LoadOptions = {}): Promise<NLMo
   let graph: ImportedGraph;
   if (path.extname(file).toLowerCase() === '.json') {
     const json = checkStructure(TFJS_MODEL_JSON, folder.readJson(path.basename(file), 'model file'), file);
-    if (json.format === 'graph-model' || (json.modelTopology && Array.isArray(json.modelTopology.node))) graph = await importGraphModel(file, json, folder);
+    if (json.format === 'graph-model' || (json.modelTopology && Array.isArray(json.modelTopology.node))) {
+      checkStructure(TFJS_GRAPH_TOPOLOGY, json.modelTopology, `${file}: modelTopology`);
+      graph = await importGraphModel(file, json, folder);
+    }
     else if (json.modelTopology) graph = importLayersModel(file, json, folder);
     else throw new Error(`${file} is not a TF.js model (no "modelTopology")`);
   } else if (kind === '.keras' || kind === '.h5' || kind === '.hdf5') {

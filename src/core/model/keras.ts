@@ -405,7 +405,9 @@ function parseInbound(raw: unknown, where: string): NodeRef[] {
     const visit = (a: any): void => {
       if (Array.isArray(a)) { a.forEach(visit); return; }
       if (a && a.class_name === '__keras_tensor__') {
-        const [layer, n, t] = a.config.keras_history;
+        const history = a.config?.keras_history;
+        if (!Array.isArray(history) || typeof history[0] !== 'string') throw new Error(`${where}: an input tensor has no "keras_history" [layer, node, tensor]`);
+        const [layer, n, t] = history;
         refs.push({ layer, node: n, tensor: t });
       }
     };

@@ -50,6 +50,18 @@ export const TFJS_MODEL_JSON = z.object({
   }).passthrough()),
 }).passthrough();
 
+/** A TF.js graph model's topology (a converted GraphDef): named nodes with an op, and the versions TF.js's executor reads. */
+export const TFJS_GRAPH_TOPOLOGY = z.object({
+  node: z.array(z.object({
+    name: z.string().min(1),
+    op: z.string().min(1),
+    input: z.array(z.string()).optional(),
+    attr: z.record(z.record(z.unknown())).optional(),
+  }).passthrough()),
+  versions: z.object({ producer: z.number().optional() }).passthrough(),
+  library: z.object({ function: z.array(z.record(z.unknown())).optional() }).passthrough().optional(),
+}).passthrough();
+
 const kerasLayer = z.object({
   class_name: z.string().min(1),
   config: z.record(z.unknown()).nullish(),

@@ -2,6 +2,8 @@
 // (weights as constants, convolutions and dense layers as the shared fused layers), or, where the graph holds an op
 // that does not run, tfjs-converter's executor.
 import * as tf from '@tensorflow/tfjs-core';
+import { inWords } from '../util/errno';
+import { checkStructure, KERAS_TOPOLOGY } from './schema';
 import * as tfc from '@tensorflow/tfjs-converter';
 import { KerasGraph, kerasLayerInfos, type KerasTopology } from './keras';
 import { readWeights, groupByLayer, type WeightsManifestGroup } from './weights';
@@ -51,6 +53,7 @@ export function findKerasLogits(graph: KerasGraph): string | null {
 export function importLayersModel(file: string, json: any, folder: ModelFolder): ImportedGraph {
   const topo = json.modelTopology?.model_config ?? json.modelTopology;
   if (!topo || typeof topo !== 'object' || !topo.class_name) throw new Error(`${file}: "modelTopology" has no Keras model config`);
+  checkStructure(KERAS_TOPOLOGY, topo, `${file}: Keras model config`);
   const layerNames = new Set<string>(
     (Array.isArray(topo.config) ? topo.config : topo.config?.layers ?? []).map((l: any) => l.name ?? l.config?.name),
   );
@@ -97,7 +100,11 @@ export async function importGraphModel(file: string, json: any, folder: ModelFol
     throw new Error(`${file}: graph models with ${placeholders.length} inputs are not supported (exactly one image input)`);
   }
   const input = placeholders[0];
-  const dims = (input.attr?.shape?.shape?.dim ?? []).map((d: any) => Number(d.size));
+  const dimList: unknown = input.attr?.shape?.shape?.dim ?? [];
+  const dims = Array.isArray(dimList) ? dimList.map((d: any) => Number(d?.size)) : [NaN];
+  if (!dims.every((d: number) => Number.isSafeInteger(d) && d >= -1)) {
+    throw new Error(`${file}: the input node ${input.name} declares shape ${JSON.stringify(dimList).slice(0, 80)}: expected a list of {"size": n} with whole numbers (-1 for any)`);
+  }
   const inputShape = dims.map((d: number, i: number) => (i === 0 || d < 0 ? null : d));
   const outputNode = (json.signature?.outputs ? Object.values<any>(json.signature.outputs)[0]?.name : undefined)?.replace(/:\d+$/, '');
   if (!json.modelTopology.library?.function?.length) {
@@ -137,7 +144,12 @@ export async function importGraphModel(file: string, json: any, folder: ModelFol
       modelInitializer: json.modelInitializer,
     }),
   };
-  const model = await tfc.loadGraphModel(handler);
+  let model: tfc.GraphModel;
+  try {
+    model = await tfc.loadGraphModel(handler);
+  } catch (e) {
+    throw new Error(`${file}: TF.js cannot load this graph: ${inWords(e)}`);
+  }
   const opNodes = nodes.filter((n) => n.op !== 'Const' && n.op !== 'Placeholder' && n.op !== 'NoOp');
   const names = opNodes.map((n) => n.name as string);
   const run = (x: tf.Tensor4D, wanted: string[]): tf.Tensor[] => {

@@ -125,9 +125,9 @@ function parseHeader(header: Record<string, unknown>, dataBytes: number, bad: (w
     const where = `tensor "${name}"`;
     if (!v || typeof v !== 'object') throw bad(`${where} has no {dtype, shape, data_offsets}`);
     const { dtype, shape, data_offsets: off } = v as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    if (typeof dtype !== 'string' || !(dtype in DTYPE_BYTES)) throw bad(`${where} has unknown dtype ${JSON.stringify(dtype)}`);
+    if (typeof dtype !== 'string' || !(dtype in DTYPE_BYTES)) throw bad(dtype === undefined ? `${where} has no dtype` : `${where} has unknown dtype ${JSON.stringify(dtype)}`);
     if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw bad(`${where} has a bad shape ${JSON.stringify(shape)}`);
-    if (!Array.isArray(off) || off.length !== 2 || !off.every((d) => Number.isSafeInteger(d) && d >= 0)) throw bad(`${where} has bad data_offsets ${JSON.stringify(off)}`);
+    if (!Array.isArray(off) || off.length !== 2 || !off.every((d) => Number.isSafeInteger(d) && d >= 0)) throw bad(off === undefined ? `${where} has no data_offsets` : `${where} has bad data_offsets ${JSON.stringify(off)}`);
     const [begin, end] = off as number[];
     if (end < begin) throw bad(`${where} ends (${end}) before it begins (${begin})`);
     if (end > dataBytes) throw bad(`${where} ends at data byte ${end}, past the end of the file (${dataBytes} data bytes; truncated?)`);

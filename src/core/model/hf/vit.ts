@@ -327,6 +327,7 @@ function hfPreprocess(folder: ModelFolder, family: 'vit' | 'deit', channels: num
     return { ...p, describe: `${p.describe} (the ${family === 'deit' ? 'DeiT' : 'ViT'} image processor's default: no preprocessor_config.json)` };
   }
   const j = folder.readJson('preprocessor_config.json', 'preprocessor config');
+  if (typeof j !== 'object' || j === null || Array.isArray(j)) throw new Error(`${file}: expected a JSON object (the image processor's settings), got ${JSON.stringify(j).slice(0, 40)}`);
   const size = j.size;
   const hw: [number, number] | null = posInt(size) ? [size, size] : size && posInt(size.height) && posInt(size.width) ? [size.height, size.width] : null;
   if (hw && (hw[0] !== imageSize[0] || hw[1] !== imageSize[1])) {

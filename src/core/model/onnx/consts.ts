@@ -33,16 +33,25 @@ export function maxConstBytes(): number {
 const showBytes = (b: number) => (b >= 2 ** 30 ? `${(b / 2 ** 30).toFixed(1)} GiB` : `${(b / 2 ** 20).toFixed(1)} MiB`);
 
 /**
- * Checks the shape of a constant before anything of its size is allocated (a ~700-byte file can ask for
- * ConstantOfShape([1e9])): non-negative integer dimensions, and at most {@link maxConstBytes} bytes as held here
- * (float32 floats, float64 ints). Returns the element count.
+ * Most bytes of one constant computed at load time (ConstantOfShape, Range, Expand, folded arithmetic): such
+ * constants are shape arithmetic and small derived tensors, and are built in plain JS arrays first (several
+ * bytes per value), so their budget is a fraction of a model's.
  */
-export function checkConstShape(shape: number[], type: ConstType, what: string): number {
+export const MAX_FOLDED_BYTES = 256 * 2 ** 20;
+
+/**
+ * Checks the shape of a constant before anything of its size is allocated (a ~700-byte file can ask for
+ * ConstantOfShape([1e9])): non-negative integer dimensions, and at most {@link MAX_FOLDED_BYTES} bytes as held here
+ * (float32 floats, float64 ints), or {@link maxConstBytes} for a tensor `stored` in the file. Returns the element count.
+ */
+export function checkConstShape(shape: number[], type: ConstType, what: string, stored = false): number {
   if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw new Error(`${what}: a tensor of shape [${shape}]: every dimension must be a non-negative integer`);
   const n = size(shape);
   const bytes = n * (type === 'float' ? 4 : 8);
-  if (!(bytes <= maxConstBytes())) {
-    throw new Error(`${what}: a tensor of shape [${shape}] would take ${showBytes(bytes)}, more than the ${showBytes(maxConstBytes())} one tensor of a model may (NEURON_LENS_MAX_MODEL_BYTES)`);
+  const limit = stored ? maxConstBytes() : Math.min(MAX_FOLDED_BYTES, maxConstBytes());
+  if (!(bytes <= limit)) {
+    const whose = stored ? 'one tensor of a model may take (NEURON_LENS_MAX_MODEL_BYTES)' : 'a constant computed at load time may take';
+    throw new Error(`${what}: a tensor of shape [${shape}] would take ${showBytes(bytes)}, more than the ${showBytes(limit)} ${whose}`);
   }
   return n;
 }
@@ -107,7 +116,7 @@ function readExternal(t: TensorProto, folder: ModelFolder, what: string, bytes: 
 export function decodeTensor(t: TensorProto, what: string, folder: ModelFolder): Const {
   const shape = t.dims.map(toNum);
   const type = typeOfDataType(t.dataType, what);
-  const n = checkConstShape(shape, type, what);
+  const n = checkConstShape(shape, type, what, true);
   const bytesPer: Record<number, number> = {
     [DT.FLOAT]: 4, [DT.DOUBLE]: 8, [DT.UINT8]: 1, [DT.INT8]: 1, [DT.UINT16]: 2, [DT.INT16]: 2, [DT.INT32]: 4,
     [DT.INT64]: 8, [DT.UINT32]: 4, [DT.UINT64]: 8, [DT.BOOL]: 1,

@@ -110,7 +110,7 @@ export class OnnxGraph {
     }
     this.foldConstants();
     try {
-      const found = findFusions({ nodes: this.nodes, statics: this.statics, outputs: this.outputNames, keep: this.fusedTensors, flipped: this.flipped, opset: this.opset });
+      const found = atNode(`${path.basename(file)}: fusing layers`, () => findFusions({ nodes: this.nodes, statics: this.statics, outputs: this.outputNames, keep: this.fusedTensors, flipped: this.flipped, opset: this.opset }));
       for (const f of found) this.fusions.set(f.output, f);
     } catch (e) {
       this.dispose();

@@ -280,6 +280,7 @@ function pool(kind: 'max' | 'avg'): TfOp {
     const x = toNHWC(req(ins, 0, ctx), ctx);
     const k = at.ints('kernel_shape');
     if (!k || k.length !== 2) throw new Error(`${ctx.what}: only 2-D pooling is supported (kernel_shape [${k}])`);
+    if (!k.every((d) => d > 0)) throw new Error(`${ctx.what}: kernel_shape [${k}] must be positive`);
     const strides = (at.ints('strides') ?? [1, 1]) as [number, number];
     const dil = at.ints('dilations') ?? [1, 1];
     if (dil.some((d) => d !== 1)) throw new Error(`${ctx.what}: dilated pooling is not supported`);
