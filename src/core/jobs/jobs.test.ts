@@ -65,6 +65,7 @@ describe('jobs: the step memory estimate', function () {
     await assert.rejects(runVisualize(model, { units: ['channel:conv3:0-127'], settings: { size: 1024, batch: 128, steps: 1 } }),
       /^Error: visualize: one step would need about [\d.]+ GiB \(128 image\(s\) of 1024x1024 on fashion_cnn.*lower --size or --batch$/);
     await assert.rejects(runVisualize(model, { units: ['logit:0'], settings: { size: 1024, diversity: 64, steps: 1 } }), /lower --size, --diversity or --batch/);
+    await assert.rejects(runVisualize(model, { units: Array(100).fill('channel:conv3:0-127'), settings: { steps: 1 } }), /^Error: visualize: 12800 unit\(s\) x 1 copy x 1 parameterization\(s\) make 12800 images, more than the 10000 one job may/);
   });
 });
 

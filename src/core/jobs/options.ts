@@ -25,6 +25,8 @@ export interface OptionSpec {
 
 /** Most optimization steps of one job: at tens of ms per step on a large network, 10000 steps are hours. */
 export const MAX_STEPS = 10000;
+/** Most images one visualization makes (units x --diversity x parameterizations): an atlas is many jobs (--shard). */
+export const MAX_IMAGES = 10000;
 /** Seeds are unsigned 32-bit integers. */
 export const MAX_SEED = 2 ** 32 - 1;
 /**

@@ -8,7 +8,7 @@ import { parseUnits } from '../render/objectives';
 import { paramNames } from '../render/param';
 import { visualize, type VisualizeProgress } from '../render/visualize';
 import { checkStepMemory } from './memory';
-import { optionProblem, VISUALIZE_DEFAULTS, VISUALIZE_OPTIONS } from './options';
+import { MAX_IMAGES, optionProblem, VISUALIZE_DEFAULTS, VISUALIZE_OPTIONS } from './options';
 import { Stems, toJson } from './output';
 
 /** Every setting of a visualization; the option table's defaults fill what is not given. */
@@ -99,6 +99,8 @@ export async function runVisualize(model: NLModel, job: VisualizeJob): Promise<V
   const units = parseUnits(model, job.units);
   const { tv, l1, l2, blur, diversity, diversityLayer, diversityWeight, ...rest } = settings;
   if (diversityLayer !== undefined && diversity === undefined) throw new Error('--diversity-layer needs --diversity N');
+  const total = units.length * (diversity ?? 1) * params.length;
+  if (total > MAX_IMAGES) throw new Error(`visualize: ${units.length} unit(s) x ${diversity ?? 1} cop${diversity ? 'ies' : 'y'} x ${params.length} parameterization(s) make ${total} images, more than the ${MAX_IMAGES} one job may; give fewer --unit ranges or split the work into several jobs`);
   // A chunk holds --batch images (a unit's diversity copies are never split), or all the units when fewer.
   const copies = diversity ?? 1;
   const chunk = Math.min(units.length, Math.max(1, Math.floor(settings.batch / copies))) * copies;
