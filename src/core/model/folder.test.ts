@@ -97,6 +97,14 @@ describe('model folder: files outside the folder, shared bytes and sizes', funct
     await refused(/model\.json: labels file "labels\.txt" is a symbolic link .* outside the model folder/);
   });
 
+  it('a JSON or text file over 64 MiB is refused unread (a sparse 1 GB labels.txt, a 700 MB model.json)', async () => {
+    fs.truncateSync(path.join(dir, 'labels.txt'), 2 ** 30);
+    await refused(/labels\.txt: a labels file of 1073741824 bytes is larger than the 64 MiB a JSON or text file of a model may be; it is not read$/);
+    fs.writeFileSync(path.join(dir, 'labels.txt'), 'a\n');
+    fs.truncateSync(modelJson(), 7e8);
+    await refused(/model\.json: a model file of 700000000 bytes is larger than the 64 MiB/);
+  });
+
   it('links inside the folder are followed', async () => {
     fs.renameSync(path.join(dir, 'weights.bin'), path.join(dir, 'real.bin'));
     fs.symlinkSync('real.bin', path.join(dir, 'weights.bin'));

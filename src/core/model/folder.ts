@@ -79,6 +79,9 @@ export class FolderFile {
  * Face hub cache snapshot (`<repo>/snapshots/<revision>/`), whose files are links into the repository's `blobs/`.
  * Errors name the file that asks for a path (`from`, by default the model file), the path and the problem.
  */
+/** Largest JSON or text file of a model read (model.json topologies, configs, labels): far above any real one. */
+export const MAX_TEXT_BYTES = 64 * 2 ** 20;
+
 export class ModelFolder {
   /** The folder, absolute, as the user named it. */
   readonly dir: string;
@@ -156,9 +159,22 @@ export class ModelFolder {
     }
   }
 
-  /** Reads and parses a JSON file of the folder. */
+  /** Reads a text file of the folder (JSON, labels), refused unread when larger than MAX_TEXT_BYTES. */
+  readText(rel: string, role: string, from = this.modelFile): string {
+    const f = this.open(rel, role, from);
+    try {
+      if (f.size > MAX_TEXT_BYTES) {
+        throw new Error(`${path.join(this.dir, rel)}: a ${role} of ${f.size} bytes is larger than the ${MAX_TEXT_BYTES / 2 ** 20} MiB a JSON or text file of a model may be; it is not read`);
+      }
+      return (f.read(0, f.size, `${from}: ${role}`) as Buffer).toString('utf8');
+    } finally {
+      f.close();
+    }
+  }
+
+  /** Reads and parses a JSON file of the folder (see {@link readText}). */
   readJson(rel: string, role: string, from = this.modelFile): any {
-    return parseJson(this.readAll(rel, role, from).toString('utf8'), path.join(this.dir, rel));
+    return parseJson(this.readText(rel, role, from), path.join(this.dir, rel));
   }
 
   /** Charges `bytes` to the model byte budget, refusing them (before they are allocated) when it has less left. */

@@ -40,7 +40,7 @@ function findLabels(folder: ModelFolder, sidecar: ModelSidecar): string[] | unde
     if (Array.isArray(m?.labels)) return m.labels.map(String);
   }
   if (folder.exists('labels.txt')) {
-    return folder.readAll('labels.txt', 'labels file').toString('utf8').split(/\r?\n/).filter((l) => l.trim().length > 0);
+    return folder.readText('labels.txt', 'labels file').split(/\r?\n/).filter((l) => l.trim().length > 0);
   }
   if (folder.exists('labels.json')) {
     const l = folder.readJson('labels.json', 'labels file');
