@@ -123,7 +123,7 @@ export async function runVisualize(model: NLModel, job: VisualizeJob): Promise<V
     cancelled = r.cancelled;
     for (const u of r.units) {
       if (!Number.isFinite(u.activation)) {
-        throw new Error(`${model.source}: unit "${u.unit.spec}" has a non-finite activation (${u.activation}) on a finite image: the model's weights or its input mapping hold NaN or Infinity`);
+        throw new Error(`${model.source}: unit "${u.unit.spec}" gives an activation that is not a finite number on a finite image: the model's weights or its input mapping hold non-finite values`);
       }
       const copy = u.copy;
       const stem = stems.take(`${u.unit.fileStem}${copy !== undefined ? `-d${copy}` : ''}${params.length > 1 ? `-${param}` : ''}`);
