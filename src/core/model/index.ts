@@ -13,7 +13,7 @@ import { modelFileKind, modelFileList } from './formats';
 import { importSafetensorsVit } from './hf/vit';
 import { pickleRefusal } from './hf/safetensors';
 import { checkSidecar, type ModelSidecar } from './sidecar';
-import { checkStructure, TFJS_GRAPH_TOPOLOGY, TFJS_MODEL_JSON } from './schema';
+import { checkGraphNodes, checkStructure, TFJS_GRAPH_TOPOLOGY, TFJS_MODEL_JSON } from './schema';
 
 export type { NLModel, LayerInfo, Preprocess } from './types';
 export { changedFiles, type ModelFile } from './folder';
@@ -74,7 +74,7 @@ export async function loadModel(p: string, opts: LoadOptions = {}): Promise<NLMo
   if (path.extname(file).toLowerCase() === '.json') {
     const json = checkStructure(TFJS_MODEL_JSON, folder.readJson(path.basename(file), 'model file'), file);
     if (json.format === 'graph-model' || (json.modelTopology && Array.isArray(json.modelTopology.node))) {
-      checkStructure(TFJS_GRAPH_TOPOLOGY, json.modelTopology, `${file}: modelTopology`);
+      checkGraphNodes(checkStructure(TFJS_GRAPH_TOPOLOGY, json.modelTopology, `${file}: modelTopology`).node, file);
       graph = await importGraphModel(file, json, folder);
     }
     else if (json.modelTopology) graph = importLayersModel(file, json, folder);

@@ -1,5 +1,5 @@
 import { strict as assert } from 'assert';
-import { checkLayerConfig, checkStructure, KERAS_TOPOLOGY, TFJS_MODEL_JSON } from './schema';
+import { checkGraphNodes, checkLayerConfig, checkStructure, KERAS_TOPOLOGY, TFJS_MODEL_JSON } from './schema';
 
 describe('JSON structures checked before the importers walk them', () => {
   const F = '/m/model.json';
@@ -25,5 +25,15 @@ describe('JSON structures checked before the importers walk them', () => {
     assert.throws(() => checkLayerConfig({ strides: [0, 0] }, 'layer "c" (Conv2D)'), /"strides" must be a positive integer or a list of them, got \[0,0\]/);
     assert.throws(() => checkLayerConfig({ rate: 'half' }, 'layer "d" (Dropout)'), { message: 'layer "d" (Dropout): "rate" must be a number in [0, 1), got "half"' });
     checkLayerConfig({ kernel_size: [3, 3], strides: 1, filters: 8, epsilon: 0.001 }, 'ok');
+  });
+
+  it('graph model nodes: inputs that exist, no cycle, integer attributes', () => {
+    const x = { name: 'x', op: 'Placeholder' };
+    const c = (input: string[], attr = {}) => ({ name: 'c', op: 'Conv2D', input, attr });
+    checkGraphNodes([x, c(['x', '^x'], { strides: { list: { i: ['1', '1'] } } })], F);
+    assert.throws(() => checkGraphNodes([x, c(['x', 'nowhere:0'])], F), { message: `${F}: node "c" (Conv2D) takes input "nowhere:0", which is no node of the graph` });
+    assert.throws(() => checkGraphNodes([x, c(['c'])], F), { message: `${F}: the graph has a cycle through node "c"` });
+    assert.throws(() => checkGraphNodes([x, c(['x'], { strides: { list: { i: ['a'] } } })], F), /attribute "strides" must hold integers/);
+    assert.throws(() => checkGraphNodes([x, x], F), /two nodes are named "x"/);
   });
 });

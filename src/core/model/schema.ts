@@ -62,6 +62,45 @@ export const TFJS_GRAPH_TOPOLOGY = z.object({
   library: z.object({ function: z.array(z.record(z.unknown())).optional() }).passthrough().optional(),
 }).passthrough();
 
+/**
+ * The graph a TF.js graph model's nodes make: unique names, every input a node of the graph, no cycle, and integer
+ * attributes (`i`, `list.i`) that are integers. `where` names the file.
+ */
+export function checkGraphNodes(nodes: { name: string; op: string; input?: string[]; attr?: Record<string, Record<string, unknown>> }[], where: string): void {
+  const byName = new Map<string, (typeof nodes)[number]>();
+  for (const n of nodes) {
+    if (byName.has(n.name)) throw new Error(`${where}: two nodes are named "${n.name}"`);
+    byName.set(n.name, n);
+  }
+  const source = (i: string) => i.replace(/^\^/, '').replace(/:\d+$/, '');
+  const isInt = (v: unknown) => (typeof v === 'number' || typeof v === 'string') && /^-?\d+$/.test(String(v));
+  for (const n of nodes) {
+    for (const i of n.input ?? []) if (!byName.has(source(i))) throw new Error(`${where}: node "${n.name}" (${n.op}) takes input "${i}", which is no node of the graph`);
+    for (const [k, a] of Object.entries(n.attr ?? {})) {
+      const list = (a.list as { i?: unknown } | undefined)?.i;
+      if ((a.i !== undefined && !isInt(a.i)) || (list !== undefined && !(Array.isArray(list) && list.every(isInt)))) {
+        throw new Error(`${where}: node "${n.name}" (${n.op}): attribute "${k}" must hold integers, got ${show(a)}`);
+      }
+    }
+  }
+  // no cycle: depth-first, iteratively (a graph may be deep)
+  const state = new Map<string, 1 | 2>();
+  for (const start of nodes) {
+    if (state.has(start.name)) continue;
+    const stack: [string, number][] = [[start.name, 0]];
+    state.set(start.name, 1);
+    while (stack.length) {
+      const top = stack[stack.length - 1];
+      const ins = byName.get(top[0])!.input ?? [];
+      if (top[1] === ins.length) { state.set(top[0], 2); stack.pop(); continue; }
+      const next = source(ins[top[1]++]);
+      const st = state.get(next);
+      if (st === 1) throw new Error(`${where}: the graph has a cycle through node "${next}"`);
+      if (!st) { state.set(next, 1); stack.push([next, 0]); }
+    }
+  }
+}
+
 const kerasLayer = z.object({
   class_name: z.string().min(1),
   config: z.record(z.unknown()).nullish(),
