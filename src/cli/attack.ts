@@ -34,7 +34,7 @@ export async function cmdAttack(values: Values, positionals: string[]): Promise<
   const settings = attackOptions(values);
   // Read every image before the (slow) model load, so a bad path fails at once.
   const photos = readPhotos(images);
-  const outDir = prepareOutDir((values.out as string | undefined) ?? path.join('out', 'attack'));
+  const outDir = prepareOutDir((values.out as string | undefined) ?? path.join('out', 'attack'), '--out', false);
   const backend = await startBackend(values.backend as string | undefined);
   const model = await openModel(positionals[0], values['input-range'] as string | undefined);
   try {

@@ -101,7 +101,7 @@ async function cmdVisualize(values: Values, positionals: string[]): Promise<void
   const settings = readOptions(VISUALIZE_OPTIONS, values, ['param']) as Partial<VisualizeSettings>;
   const units = values.unit as string[] | undefined;
   if (!units?.length) throw new UsageError('visualize needs at least one --unit (e.g. --unit logit:0, --unit channel:<layer>:0-7)');
-  const outDir = prepareOutDir((values.out as string | undefined) ?? path.join('out', 'visualize'));
+  const outDir = prepareOutDir((values.out as string | undefined) ?? path.join('out', 'visualize'), '--out', false);
   const backend = await startBackend(values.backend as string | undefined);
   const model = await openModel(positionals[0], values['input-range'] as string | undefined);
   try {

@@ -40,12 +40,13 @@ export function toJson(value: unknown): string {
 const VIRTUAL_ROOTS = ['/proc', '/sys', '/dev'];
 
 /**
- * Checks the output folder and creates it, before a job runs (so a bad --out fails at once, not after the work):
+ * Checks the output folder and (unless `create` is false: a check before a job runs, so a bad --out fails at
+ * once and a failed job leaves no folder behind) creates it:
  * refuses an empty path, a path under /proc, /sys or /dev (where Node's recursive mkdir never returns), and a file
  * where a folder is expected; creates the missing folders one by one; checks the folder is writable. Errors name
  * the folder and say the problem in words. Returns the absolute path.
  */
-export function prepareOutDir(outDir: string, what = '--out'): string {
+export function prepareOutDir(outDir: string, what = '--out', create = true): string {
   if (outDir.trim() === '') throw new Error(`${what} is empty: give the folder to write to`);
   if (outDir.includes('\0')) throw new Error(`${what} ${JSON.stringify(outDir)} contains a NUL character`);
   const dir = path.resolve(outDir);
@@ -57,7 +58,7 @@ export function prepareOutDir(outDir: string, what = '--out'): string {
     let st: fs.Stats | undefined;
     try { st = fs.statSync(existing); } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT' && code !== 'ENOTDIR') fail(`cannot use ${existing}: ${fsProblem(e)}`);
+      if (code !== 'ENOENT' && code !== 'ENOTDIR' && code !== 'ENAMETOOLONG') fail(`cannot use ${existing}: ${fsProblem(e)}`);
     }
     if (st) {
       if (!st.isDirectory()) fail(existing === dir ? 'exists and is not a folder' : `${existing} is a file, not a folder`);
@@ -70,12 +71,15 @@ export function prepareOutDir(outDir: string, what = '--out'): string {
   const real = fs.realpathSync(existing);
   const root = VIRTUAL_ROOTS.find((r) => real === r || real.startsWith(`${r}/`));
   if (root) fail(`${root} is a kernel file system, not a place for files`);
+  const long = missing.find((m) => Buffer.byteLength(m) > 255);
+  if (long) fail(`the folder name "${long.slice(0, 24)}..." is longer than the 255 bytes a file system allows`);
+  if (Buffer.byteLength(dir) > 4000) fail('the path is longer than a file system allows');
   let cur = existing;
-  for (const part of missing) {
+  for (const part of create ? missing : []) {
     cur = path.join(cur, part);
     try { fs.mkdirSync(cur); } catch (e) { fail(`cannot create ${cur}: ${fsProblem(e)}`); }
   }
-  try { fs.accessSync(dir, fs.constants.W_OK); } catch (e) { fail(`cannot write there: ${fsProblem(e)}`); }
+  try { fs.accessSync(cur, fs.constants.W_OK); } catch (e) { fail(`cannot write ${create ? 'there' : `in ${cur}`}: ${fsProblem(e)}`); }
   return dir;
 }
 
