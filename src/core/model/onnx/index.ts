@@ -235,12 +235,13 @@ export class OnnxGraph {
   }
 
   /**
-   * Runs the nodes needed for `targets` on `x` (NHWC), with the fused patterns unless `onValue` is given: it sees
-   * every computed tensor (for shape discovery). Returns each target's value. Call inside a tidy.
+   * Runs the nodes needed for `targets` on `x` (NHWC when 4-D, else in the ONNX layout), with the fused patterns
+   * unless `onValue` is given: it sees every computed tensor (for shape discovery). Returns each target's value.
+   * Call inside a tidy.
    */
-  run(x: tf.Tensor4D, targets: string[], onValue?: (name: string, v: Val, node: PreparedNode) => void): Val[] {
+  run(x: tf.Tensor, targets: string[], onValue?: (name: string, v: Val, node: PreparedNode) => void): Val[] {
     const env = new Map<string, Val>();
-    env.set(this.inputName, { t: x, nhwc: true });
+    env.set(this.inputName, { t: x, nhwc: x.rank === 4 });
     const dir = path.dirname(this.file);
     for (const { p, fused } of this.plan(targets, !onValue)) {
       if (fused) {
