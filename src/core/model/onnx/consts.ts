@@ -24,7 +24,8 @@ export function size(shape: number[]): number {
 
 export function typeOfDataType(dt: number, what: string): ConstType {
   switch (dt) {
-    case DT.FLOAT: case DT.DOUBLE: return 'float';
+    // half-precision values are widened to float32 (the importer computes in float32)
+    case DT.FLOAT: case DT.DOUBLE: case DT.FLOAT16: case DT.BFLOAT16: return 'float';
     case DT.UINT8: case DT.INT8: case DT.UINT16: case DT.INT16: case DT.INT32: case DT.INT64:
     case DT.UINT32: case DT.UINT64: return 'int';
     case DT.BOOL: return 'bool';
@@ -45,6 +46,17 @@ export function scalarOf(c: Const): number {
 
 export function intsOf(c: Const): number[] {
   return Array.from(c.data);
+}
+
+/** An IEEE half-precision (float16) or bfloat16 value, from its 16 bits. */
+function halfBits(bits: number, dataType: number): number {
+  if (dataType === DT.BFLOAT16) return new Float32Array(new Uint32Array([bits << 16]).buffer)[0];
+  const exp = (bits >> 10) & 0x1f;
+  const frac = bits & 0x3ff;
+  const sign = bits & 0x8000 ? -1 : 1;
+  if (exp === 0) return sign * frac * 2 ** -24;
+  if (exp === 31) return frac ? NaN : sign * Infinity;
+  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
 }
 
 /** Reads external tensor data: only from files inside `modelDir`. */
@@ -84,7 +96,7 @@ export function decodeTensor(t: TensorProto, what: string, modelDir: string): Co
   if (raw && raw.length > 0) {
     const bytesPer: Record<number, number> = {
       [DT.FLOAT]: 4, [DT.DOUBLE]: 8, [DT.UINT8]: 1, [DT.INT8]: 1, [DT.UINT16]: 2, [DT.INT16]: 2, [DT.INT32]: 4,
-      [DT.INT64]: 8, [DT.UINT32]: 4, [DT.UINT64]: 8, [DT.BOOL]: 1,
+      [DT.INT64]: 8, [DT.UINT32]: 4, [DT.UINT64]: 8, [DT.BOOL]: 1, [DT.FLOAT16]: 2, [DT.BFLOAT16]: 2,
     };
     const bp = bytesPer[t.dataType];
     if (raw.length !== n * bp) {
@@ -109,6 +121,7 @@ export function decodeTensor(t: TensorProto, what: string, modelDir: string): Co
         case DT.UINT32: out[i] = dv.getUint32(o, true); break;
         case DT.INT64: out[i] = Number(dv.getBigInt64(o, true)); break;
         case DT.UINT64: out[i] = Number(dv.getBigUint64(o, true)); break;
+        case DT.FLOAT16: case DT.BFLOAT16: out[i] = halfBits(dv.getUint16(o, true), t.dataType); break;
       }
     }
     return { type, shape, data: out };
@@ -119,6 +132,8 @@ export function decodeTensor(t: TensorProto, what: string, modelDir: string): Co
     case DT.DOUBLE: vals = t.doubleData; break;
     case DT.INT64: vals = t.int64Data.map(toNum); break;
     case DT.UINT32: case DT.UINT64: vals = t.uint64Data.map(toNum); break;
+    // half-precision values are stored as their bits in int32_data
+    case DT.FLOAT16: case DT.BFLOAT16: vals = t.int32Data.map((b) => halfBits(b, t.dataType)); break;
     default: vals = t.int32Data;
   }
   if (vals.length !== n) throw new Error(`${what}: ${vals.length} values for shape [${shape}]`);

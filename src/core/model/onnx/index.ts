@@ -61,7 +61,7 @@ export class OnnxGraph {
   private readonly cache = new Map<Const, Map<string, tf.Tensor>>();
   private readonly derivedCache = new Map<Const, Map<string, Const>>();
   private readonly producers = new Map<string, number>();
-  private readonly plans = new Map<string, Step[]>();
+  private readonly plans = new Map<string, { steps: Step[]; used: Set<string> }>();
   /** Tensors of the fused layers (weights, folded batch norms, flipped filters). */
   private readonly fusedTensors: tf.Tensor[] = [];
   private readonly flipped: FlippedFilters = new Map();
@@ -112,10 +112,12 @@ export class OnnxGraph {
     this.staticSet.add(c);
   }
 
-  private context(p: PreparedNode, dir: string): OpContext {
+  /** `used`: the tensors a run needs (optional outputs outside it are not computed); all when absent. */
+  private context(p: PreparedNode, dir: string, used?: Set<string>): OpContext {
     return {
       opset: this.opset,
       what: p.what,
+      wants: (i) => !!p.node.output[i] && (!used || used.has(p.node.output[i])),
       tensorOf: (c, key = '', make) => this.tensorOf(c, key, make),
       derived: (c, key, make) => this.derived(c, key, make),
       decodeAttrTensor: (a) => decodeTensor(a.t!, `${p.what}: attribute ${a.name}`, dir),
@@ -182,9 +184,9 @@ export class OnnxGraph {
 
   /**
    * The steps computing `targets`, in graph order. With `fuse`, each fused pattern none of whose inner tensors is a
-   * target runs as one step in place of its nodes.
+   * target runs as one step in place of its nodes. `used`: the targets and every step's inputs.
    */
-  private plan(targets: string[], fuse: boolean): Step[] {
+  private plan(targets: string[], fuse: boolean): { steps: Step[]; used: Set<string> } {
     const key = `${fuse}\u0000${targets.join('\u0000')}`;
     let p = this.plans.get(key);
     if (p) return p;
@@ -205,7 +207,10 @@ export class OnnxGraph {
       need.set(idx, { p: this.nodes[idx] });
       for (const i of this.nodes[idx].node.input) if (i && !this.statics.has(i)) stack.push(i);
     }
-    p = [...need.values()].sort((a, b) => a.p.index - b.p.index);
+    const steps = [...need.values()].sort((a, b) => a.p.index - b.p.index);
+    const used = new Set(targets);
+    for (const s of steps) for (const i of s.fused ? s.fused.inputs : s.p.node.input) used.add(i);
+    p = { steps, used };
     this.plans.set(key, p);
     return p;
   }
@@ -243,7 +248,8 @@ export class OnnxGraph {
     const env = new Map<string, Val>();
     env.set(this.inputName, { t: x, nhwc: x.rank === 4 });
     const dir = path.dirname(this.file);
-    for (const { p, fused } of this.plan(targets, !onValue)) {
+    const { steps, used } = this.plan(targets, !onValue);
+    for (const { p, fused } of steps) {
       if (fused) {
         const ins = fused.inputs.map((n) => {
           const v = env.get(n) ?? this.statics.get(n);
@@ -259,7 +265,7 @@ export class OnnxGraph {
         if (!v) throw new Error(`${p.what}: input ${n} is not available`);
         return v;
       });
-      const ctx = this.context(p, dir);
+      const ctx = this.context(p, dir, onValue ? undefined : used);
       const op = p.node.opType;
       const present = ins.filter((v): v is Val => !!v);
       let outs: Val[];
@@ -268,7 +274,7 @@ export class OnnxGraph {
       else if (OPS.tf[op]) outs = OPS.tf[op](ins, p.attrs, ctx, p.node.output.length);
       else throw new Error(`${p.what}: ${op} is supported on constants only, here its input is computed at run time`);
       p.node.output.forEach((o, i) => {
-        if (!o) return;
+        if (!ctx.wants(i)) return;
         if (!outs[i]) throw new Error(`${p.what}: produced no output ${i}`);
         env.set(o, outs[i]);
         onValue?.(o, outs[i], p);
