@@ -364,7 +364,8 @@ function buildModel(abs: string, graph: OnnxGraph): ImportedGraph {
       if (isConst(v) || v.t.dtype !== 'float32') return;
       shapes.set(name, channelsLast(v, name).shape);
       producedBy.set(name, p.node);
-      order.push(name);
+      // a node's optional outputs (statistics, indices) are no module's output
+      if (name === p.node.output[0]) order.push(name);
     });
   });
   graph.dropTensorCache(); // the unfused ops' weights: the fused layers hold their own
