@@ -1,7 +1,7 @@
 /**
  * ONNX's own node conformance tests (Debian's libonnx-testdata: `model.onnx` + `test_data_set_N/{input,output}_K.pb`
  * per case), for every op the importer claims, on the cpu and wasm backends. A case is one model of a single op
- * type. As the image-model contract has it, the first input is fed at run time (channels-last when 4-D) and the
+ * type, or of several claimed types (ONNX's expanded functions). As the image-model contract has it, the first input is fed at run time (channels-last when 4-D) and the
  * others are baked into the model as constants; ops that run on constants only get every input baked (and an
  * unused image input). Every claimed op's case must pass on both backends, or be listed in OUT_OF_SCOPE with the
  * reason; cases outside the supported opsets are out of scope by ./opset.ts. Prints the pass counts per op.
@@ -59,7 +59,11 @@ function opsetOf(m: ModelProto): number {
   return d ? toNum(d.version) : 1;
 }
 
-/** The cases of claimed ops: models whose nodes are all of one op type of the default domain. */
+/** Label of the cases whose graph has several op types (ONNX's expanded functions), all of them claimed. */
+const MULTI = '(several ops)';
+
+/** The cases of claimed ops: models whose nodes are all of one op type of the default domain, or all of claimed
+ *  types (labelled MULTI). */
 function findCases(): Case[] {
   const cases: Case[] = [];
   for (const name of fs.readdirSync(DATA).sort()) {
@@ -69,9 +73,8 @@ function findCases(): Case[] {
     const model = decodeModel(fs.readFileSync(file));
     const nodes = model.graph?.node ?? [];
     const types = new Set(nodes.map((n) => (n.domain && n.domain !== 'ai.onnx' ? `${n.domain}:` : '') + n.opType));
-    if (types.size !== 1) continue;
-    const op = [...types][0];
-    if (!isSupported(op)) continue;
+    if (![...types].every(isSupported)) continue;
+    const op = types.size === 1 ? [...types][0] : MULTI;
     const opset = opsetOf(model);
     let skip: string | undefined = OUT_OF_SCOPE[name];
     if (opset < MIN_OPSET) skip = `opset ${opset} < ${MIN_OPSET}: legacy broadcasting (opset.ts)`;
@@ -117,7 +120,7 @@ function runDataSet(c: Case, setDir: string): void {
   const inputs = readPbs(setDir, 'input_');
   const outputs = readPbs(setDir, 'output_');
   if (inputs.length !== graphInputs.length) throw new Error(`${where}: ${inputs.length} inputs for ${graphInputs.length} graph inputs`);
-  const constOnly = !OPS.tf[c.op] && !OPS.shape[c.op];
+  const constOnly = c.op !== MULTI && !OPS.tf[c.op] && !OPS.shape[c.op];
   const fed = constOnly || inputs.length === 0 ? -1 : 0;
   const baked = inputs.map((t, i) => ({ ...t, name: graphInputs[i].name })).filter((_, i) => i !== fed);
   const image = { name: 'nl_image', type: { tensorType: { elemType: DT.FLOAT, shape: { dim: [1, 1, 1, 1].map((d) => ({ dimValue: d })) } } } };
