@@ -1,6 +1,6 @@
 /**
  * The ops that exported image models use beyond the classifiers' (PRelu, ConvTranspose with groups and dilation,
- * InstanceNormalization, Softplus, Selu, reflect and edge Pad, dilated MaxPool, Tile) against PyTorch: logits and the
+ * InstanceNormalization, Softplus, Selu, reflect and edge Pad, dilated and ceil-mode MaxPool, Tile) against PyTorch: logits and the
  * input gradient, on cpu and wasm, with float32 and float16 weights. The model is exported at test time with Debian's
  * PyTorch (skipped, saying why, where `/usr/bin/python3` has no torch). Also: optional outputs nothing consumes, and a
  * batch norm in training mode after a convolution (which must not be folded into it).
@@ -32,13 +32,14 @@ class Net(torch.nn.Module):
         s.reflect = torch.nn.ReflectionPad2d((1, 2, 2, 1))
         s.edge = torch.nn.ReplicationPad2d((2, 0, 1, 1))
         s.pool = torch.nn.MaxPool2d(3, stride=2, dilation=2, padding=1)
-        s.head = torch.nn.Linear(4 * 10 * 20, 5)
+        s.pool2 = torch.nn.MaxPool2d(3, stride=2, ceil_mode=True)
+        s.head = torch.nn.Linear(4 * 5 * 10, 5)
     def forward(s, x):
         x = s.prelu(s.conv(x))
         x = s.up2(s.up(x))
         x = torch.nn.functional.softplus(s.norm(x))
         x = torch.nn.functional.selu(s.edge(s.reflect(x)))
-        x = s.pool(x).repeat(1, 1, 1, 2)
+        x = s.pool2(s.pool(x)).repeat(1, 1, 1, 2)
         return s.head(torch.flatten(x, 1))
 m = Net().eval()
 with torch.no_grad():

@@ -302,8 +302,8 @@ function everyNth(x: tf.Tensor4D, axis: 1 | 2, s: number, n: number): tf.Tensor4
   return tf.reshape(first, axis === 1 ? [b, n, w, c] : [b, h, n, c]);
 }
 
-/** Max pooling of the padded input `xp` with dilations, as the maximum of the kernel's shifted, strided taps. */
-function dilatedMaxPool(xp: tf.Tensor4D, k: number[], strides: number[], dil: number[]): tf.Tensor4D {
+/** Max pooling of the padded input `xp` (with dilations) as the maximum of the kernel's shifted, strided taps. */
+function tapsMaxPool(xp: tf.Tensor4D, k: number[], strides: number[], dil: number[]): tf.Tensor4D {
   const oh = Math.floor((xp.shape[1] - ((k[0] - 1) * dil[0] + 1)) / strides[0]) + 1;
   const ow = Math.floor((xp.shape[2] - ((k[1] - 1) * dil[1] + 1)) / strides[1]) + 1;
   let y: tf.Tensor4D | undefined;
@@ -436,9 +436,14 @@ function pool(kind: 'max' | 'avg'): TfOp {
       // TF.js's wasm MaxPool takes float32 only; integer images are exact in float32 up to 2^24
       const xf = x.dtype === 'float32' ? x : tf.cast(x, 'float32');
       let y: tf.Tensor4D;
-      if (dilated || typeof p === 'object') {
-        const xp = tf.pad(xf, [[0, 0], [t, b], [l, r], [0, 0]], -Infinity);
-        y = dilated ? dilatedMaxPool(xp, k, strides, dil) : tf.maxPool(xp, k as [number, number], strides, 'valid');
+      if (!dilated && typeof p === 'object' && t < k[0] && b < k[0] && l < k[1] && r < k[1]) {
+        // Uneven padding: the edge repeated into it. Every window then also holds the cell each padded one copies
+        // (the same maximum; the gradient reaches that cell), and the input stays finite, as wasm's MaxPoolGrad
+        // needs (../../backend/wasm_kernels.ts).
+        const xp = padAxis(padAxis(xf, 1, t, b, 'edge', ctx), 2, l, r, 'edge', ctx) as tf.Tensor4D;
+        y = tf.maxPool(xp, k as [number, number], strides, 'valid');
+      } else if (dilated || typeof p === 'object') {
+        y = tapsMaxPool(tf.pad(xf, [[0, 0], [t, b], [l, r], [0, 0]], -Infinity), k, strides, dil);
       } else {
         y = tf.maxPool(xf, k as [number, number], strides, p);
       }
