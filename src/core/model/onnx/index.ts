@@ -12,7 +12,7 @@ import type { ImportedGraph, LayerInfo, Preprocess } from '../types';
 import type { FlippedFilters } from '../layers/conv';
 import { Const, decodeTensor, makeConst } from './consts';
 import { type FusedNode, findFusions } from './fuse';
-import { Attrs, OPS, OpContext, TVal, Val, isConst, isSupported } from './ops';
+import { Attrs, OPS, OpContext, TVal, Val, isConst, isSupported, logicalShape } from './ops';
 import { ModelProto, NodeProto, decodeModel, toNum } from './proto';
 
 export const IMAGENET_PREPROCESS: Preprocess = {
@@ -216,12 +216,12 @@ export class OnnxGraph {
   }
 
   /**
-   * Nodes that carry an exported batch of 1 in a constant shape: a Reshape of a computed tensor, an Expand or Tile,
-   * or a ConstantOfShape, whose shape (or repeats) is a load-time constant starting with 1. `torch.onnx.export`
+   * Nodes that carry the exported `batch` in a constant shape: a Reshape of a computed tensor, an Expand or Tile,
+   * or a ConstantOfShape, whose shape (or repeats) is a load-time constant starting with it. `torch.onnx.export`
    * without a dynamic batch axis writes such constants (a ViT's `[1, 768, 196]` patch reshape, the class token's
    * `Expand` to `[1, 1, 768]`); at any other batch they are wrong.
    */
-  batchCarriers(): string[] {
+  batchCarriers(batch: number): string[] {
     const found: string[] = [];
     for (const p of this.nodes) {
       const op = p.node.opType;
@@ -230,7 +230,7 @@ export class OnnxGraph {
       // a Reshape of a weight is not about the batch; an Expand or Tile of one (a class token) is
       if (op === 'Reshape' && this.statics.has(data!)) continue;
       const c = this.statics.get(shape);
-      if (c && c.data.length > 0 && c.data[0] === 1) found.push(p.what);
+      if (c && c.data.length > 0 && c.data[0] === batch) found.push(p.what);
     }
     return found;
   }
@@ -342,24 +342,27 @@ export async function importOnnxFile(file: string): Promise<ImportedGraph> {
 
 function buildModel(abs: string, graph: OnnxGraph): ImportedGraph {
   const dims = graph.inputDims;
-  const batch = dims[0];
-  if (typeof batch === 'number' && batch > 1) {
-    throw new Error(`${abs}: input ${graph.inputName} is exported at a fixed batch of ${batch}; export with batch 1 or a dynamic batch axis (torch.onnx.export(..., dynamic_axes={'${graph.inputName}': {0: 'batch'}}))`);
+  // The batch the graph was exported at, when fixed; the load-time run uses it (constants may hold it).
+  const exported = typeof dims[0] === 'number' && dims[0] > 1 ? dims[0] : 1;
+  const reexport = `export with batch 1 or a dynamic batch axis (torch.onnx.export(..., dynamic_axes={'${graph.inputName}': {0: 'batch'}}))`;
+  // Exported at batch 1 with the batch in constant shapes: larger batches run one image at a time. Exported at a
+  // larger batch: refused where constant shapes hold it.
+  const carriers = dims[0] === 1 || exported > 1 ? graph.batchCarriers(exported) : [];
+  if (exported > 1 && carriers.length) {
+    throw new Error(`${abs}: input ${graph.inputName} is exported at a fixed batch of ${exported}, which constant shapes hold (e.g. ${carriers[0]}); ${reexport}`);
   }
-  // Exported at batch 1 with the batch in constant shapes: larger batches run one image at a time.
-  const carriers = batch === 1 ? graph.batchCarriers() : [];
   const [c, h, w] = [dims[1], dims[2], dims[3]];
   if (dims.length !== 4 || typeof c !== 'number' || typeof h !== 'number' || typeof w !== 'number' || !(c > 0 && h > 0 && w > 0)) {
     throw new Error(`${abs}: input ${graph.inputName} must be NCHW with fixed C, H, W; declared [${dims}]`);
   }
 
   // Logits: the graph output called "logits", else the first rank-2 output; the input of a final Softmax.
-  // Dry run at batch 1 over the whole graph to learn every tensor's shape.
+  // Dry run at the exported batch over the whole graph to learn every tensor's shape.
   const shapes = new Map<string, number[]>();
   const producedBy = new Map<string, NodeProto>();
   const order: string[] = [];
   tf.tidy(() => {
-    const x = tf.zeros([1, h, w, c]) as tf.Tensor4D;
+    const x = tf.zeros([exported, h, w, c]) as tf.Tensor4D;
     graph.run(x, graph.outputNames, (name, v, p) => {
       if (isConst(v) || v.t.dtype !== 'float32') return;
       shapes.set(name, channelsLast(v, name).shape);
@@ -368,6 +371,21 @@ function buildModel(abs: string, graph: OnnxGraph): ImportedGraph {
       if (name === p.node.output[0]) order.push(name);
     });
   });
+  if (exported > 1) {
+    // any batch must run, and give outputs of that batch: the batch may hide in ops that no constant shape shows
+    // (a Gather of image 1, an Add of a constant of the batch's size)
+    let problem = '';
+    try {
+      tf.tidy(() => {
+        const outs = graph.run(tf.zeros([1, h, w, c]), graph.outputNames);
+        const i = outs.findIndex((v) => !isConst(v) && logicalShape(v)[0] !== 1);
+        if (i >= 0) problem = `output ${graph.outputNames[i]} has shape [${logicalShape(outs[i])}]`;
+      });
+    } catch (e) {
+      problem = (e as Error).message;
+    }
+    if (problem) throw new Error(`${abs}: input ${graph.inputName} is exported at a fixed batch of ${exported} and does not run at batch 1 (${problem}); ${reexport}`);
+  }
   graph.dropTensorCache(); // the unfused ops' weights: the fused layers hold their own
   let logits: string | null = graph.outputNames.find((n) => /logit/i.test(n))
     ?? graph.outputNames.find((n) => shapes.get(n)?.length === 2) ?? null;
