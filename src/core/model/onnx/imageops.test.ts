@@ -171,5 +171,18 @@ for (const backend of ['cpu', 'wasm'] as const) {
         m.dispose();
       }
     });
+
+    it('reads a batch norm before opset 14 with omitted (empty) optional outputs as inference: the running statistics', async () => {
+      const nodes = [node('BatchNormalization', ['input', 's', 'b', 'mean', 'var'], ['out', '', ''])];
+      const inits = [floatInit('s', [1], [2]), floatInit('b', [1], [1]), floatInit('mean', [1], [0.5]), floatInit('var', [1], [4])];
+      const m = await loadModel(writeModel(dir, `bninfer_${backend}.onnx`, nodes, inits, [1, 1, 2], ['out'], 9));
+      try {
+        const y = tf.tidy(() => m.tap(['out'], tf.tensor4d([0.5, 2.5], [1, 1, 2, 1]))[0]);
+        assert.deepEqual(Array.from(y.dataSync()).map((v) => +v.toFixed(4)), [1, 3]);
+        y.dispose();
+      } finally {
+        m.dispose();
+      }
+    });
   });
 }

@@ -26,6 +26,8 @@ interface PreparedNode {
   attrs: Attrs;
   what: string;
   index: number;
+  /** Outputs the node has, up to its last named one (an empty name is an omitted optional output). */
+  outCount: number;
 }
 
 /** One step of a run: a node, or a fused pattern in place of its nodes. */
@@ -91,7 +93,9 @@ export class OnnxGraph {
     g.node.forEach((node, index) => {
       const domain = node.domain && node.domain !== 'ai.onnx' ? `${node.domain}:` : '';
       if (domain || !isSupported(node.opType)) unknown.add(domain + node.opType);
-      this.nodes.push({ node, attrs: new Attrs(node), what: `${path.basename(file)}: node ${node.name || index} (${node.opType})`, index });
+      let outCount = node.output.length;
+      while (outCount > 0 && !node.output[outCount - 1]) outCount--;
+      this.nodes.push({ node, attrs: new Attrs(node), what: `${path.basename(file)}: node ${node.name || index} (${node.opType})`, index, outCount });
       for (const o of node.output) if (o) this.producers.set(o, index);
     });
     if (unknown.size > 0) {
@@ -132,12 +136,12 @@ export class OnnxGraph {
       const jsOp = OPS.js[p.node.opType];
       let outs: Const[];
       if (jsOp) {
-        outs = jsOp(ins, p.attrs, this.context(p, dir), p.node.output.length);
+        outs = jsOp(ins, p.attrs, this.context(p, dir), p.outCount);
       } else if (OPS.tf[p.node.opType]) {
         const op = OPS.tf[p.node.opType];
         let res: Const[] = [];
         tf.tidy(() => {
-          res = op(ins, p.attrs, this.context(p, dir), p.node.output.length).map((v) => this.readBack(v));
+          res = op(ins, p.attrs, this.context(p, dir), p.outCount).map((v) => this.readBack(v));
         });
         outs = res;
       } else {
@@ -270,8 +274,8 @@ export class OnnxGraph {
       const present = ins.filter((v): v is Val => !!v);
       let outs: Val[];
       if (OPS.shape[op]) outs = OPS.shape[op](ins, p.attrs, ctx);
-      else if (present.every(isConst) && OPS.js[op]) outs = OPS.js[op](ins, p.attrs, ctx, p.node.output.length);
-      else if (OPS.tf[op]) outs = OPS.tf[op](ins, p.attrs, ctx, p.node.output.length);
+      else if (present.every(isConst) && OPS.js[op]) outs = OPS.js[op](ins, p.attrs, ctx, p.outCount);
+      else if (OPS.tf[op]) outs = OPS.tf[op](ins, p.attrs, ctx, p.outCount);
       else throw new Error(`${p.what}: ${op} is supported on constants only, here its input is computed at run time`);
       p.node.output.forEach((o, i) => {
         if (!ctx.wants(i)) return;
