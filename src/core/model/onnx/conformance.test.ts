@@ -111,7 +111,7 @@ function compare(got: Const, want: Const): string {
     if (a === e) continue;
     const tol = want.type === 'float' ? ATOL + RTOL * Math.abs(e) : 0;
     const excess = Number.isNaN(a - e) ? Infinity : Math.abs(a - e) - tol;
-    if (excess > worstExcess || (Number.isNaN(a - e) && worst < 0)) [worst, worstExcess] = [i, excess];
+    if (excess > worstExcess) [worst, worstExcess] = [i, excess];
   }
   return worst < 0 ? '' : `element ${worst} is ${got.data[worst]}, expected ${want.data[worst]}`;
 }
