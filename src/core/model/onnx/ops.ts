@@ -395,9 +395,13 @@ const convTranspose: TfOp = (ins, at, ctx) => {
   const cp = [ke[0] - 1 - pads[0], ke[1] - 1 - pads[1], ke[0] - 1 - pads[2] + outPad[0], ke[1] - 1 - pads[3] + outPad[1]];
   const xp = tf.pad(zeroInsert(x, strides), [[0, 0], [Math.max(cp[0], 0), Math.max(cp[2], 0)], [Math.max(cp[1], 0), Math.max(cp[3], 0)], [0, 0]]) as tf.Tensor4D;
   const f = ctx.tensorOf(w, `convT${dil}`, (k) => flippedHWIO(dil.some((d) => d > 1) ? dilateFilter(k, dil) : k)) as tf.Tensor4D;
-  let y = g === 1
-    ? tf.conv2d(xp, f, 1, 'valid')
-    : tf.concat(tf.split(xp, g, 3).map((xi, i) => tf.conv2d(xi as tf.Tensor4D, tf.split(f, g, 2)[i] as tf.Tensor4D, 1, 'valid')), 3) as tf.Tensor4D;
+  let y: tf.Tensor4D;
+  if (g === 1) {
+    y = tf.conv2d(xp, f, 1, 'valid');
+  } else {
+    const fs = tf.split(f, g, 2);
+    y = tf.concat(tf.split(xp, g, 3).map((xi, i) => tf.conv2d(xi as tf.Tensor4D, fs[i] as tf.Tensor4D, 1, 'valid')), 3) as tf.Tensor4D;
+  }
   if (cp.some((v) => v < 0)) {
     const [t, l] = [Math.max(-cp[0], 0), Math.max(-cp[1], 0)];
     y = tf.slice(y, [0, t, l, 0], [y.shape[0], y.shape[1] - t - Math.max(-cp[2], 0), y.shape[2] - l - Math.max(-cp[3], 0), y.shape[3]]);
