@@ -64,7 +64,8 @@ function allocConst(type: ConstType, shape: number[], what: string): Float32Arra
 
 export function typeOfDataType(dt: number, what: string): ConstType {
   switch (dt) {
-    case DT.FLOAT: case DT.DOUBLE: return 'float';
+    // half-precision values are widened to float32 (the importer computes in float32)
+    case DT.FLOAT: case DT.DOUBLE: case DT.FLOAT16: case DT.BFLOAT16: return 'float';
     case DT.UINT8: case DT.INT8: case DT.UINT16: case DT.INT16: case DT.INT32: case DT.INT64:
     case DT.UINT32: case DT.UINT64: return 'int';
     case DT.BOOL: return 'bool';
@@ -85,6 +86,17 @@ export function scalarOf(c: Const): number {
 
 export function intsOf(c: Const): number[] {
   return Array.from(c.data);
+}
+
+/** An IEEE half-precision (float16) or bfloat16 value, from its 16 bits. */
+function halfBits(bits: number, dataType: number): number {
+  if (dataType === DT.BFLOAT16) return new Float32Array(new Uint32Array([bits << 16]).buffer)[0];
+  const exp = (bits >> 10) & 0x1f;
+  const frac = bits & 0x3ff;
+  const sign = bits & 0x8000 ? -1 : 1;
+  if (exp === 0) return sign * frac * 2 ** -24;
+  if (exp === 31) return frac ? NaN : sign * Infinity;
+  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
 }
 
 /** Reads external tensor data through the model folder: inside it, a regular file, its bytes owned by this tensor alone. */
@@ -119,7 +131,7 @@ export function decodeTensor(t: TensorProto, what: string, folder: ModelFolder):
   const n = checkConstShape(shape, type, what, true);
   const bytesPer: Record<number, number> = {
     [DT.FLOAT]: 4, [DT.DOUBLE]: 8, [DT.UINT8]: 1, [DT.INT8]: 1, [DT.UINT16]: 2, [DT.INT16]: 2, [DT.INT32]: 4,
-    [DT.INT64]: 8, [DT.UINT32]: 4, [DT.UINT64]: 8, [DT.BOOL]: 1,
+    [DT.INT64]: 8, [DT.UINT32]: 4, [DT.UINT64]: 8, [DT.BOOL]: 1, [DT.FLOAT16]: 2, [DT.BFLOAT16]: 2,
   };
   const bp = bytesPer[t.dataType];
   let raw = t.rawData;
@@ -150,6 +162,7 @@ export function decodeTensor(t: TensorProto, what: string, folder: ModelFolder):
         case DT.UINT32: out[i] = dv.getUint32(o, true); break;
         case DT.INT64: out[i] = Number(dv.getBigInt64(o, true)); break;
         case DT.UINT64: out[i] = Number(dv.getBigUint64(o, true)); break;
+        case DT.FLOAT16: case DT.BFLOAT16: out[i] = halfBits(dv.getUint16(o, true), t.dataType); break;
       }
     }
     return { type, shape, data: out };
@@ -160,6 +173,8 @@ export function decodeTensor(t: TensorProto, what: string, folder: ModelFolder):
     case DT.DOUBLE: vals = t.doubleData; break;
     case DT.INT64: vals = t.int64Data.map(toNum); break;
     case DT.UINT32: case DT.UINT64: vals = t.uint64Data.map(toNum); break;
+    // half-precision values are stored as their bits in int32_data
+    case DT.FLOAT16: case DT.BFLOAT16: vals = t.int32Data.map((b) => halfBits(b, t.dataType)); break;
     default: vals = t.int32Data;
   }
   if (vals.length !== n) throw new Error(`${what}: ${vals.length} values for shape [${shape}]`);

@@ -2,7 +2,8 @@
  * A ViT exported by `torch.onnx.export` without a dynamic batch axis (as most exports in the wild are): its patch
  * Reshape and class-token Expand hold the batch of 1 as constants; and a small CNN exported the same way, whose batch
  * is in no constant. Made at test time with Debian's PyTorch (a tiny torchvision VisionTransformer); skipped, saying
- * why, where `/usr/bin/python3` has no torch.
+ * why, where `/usr/bin/python3` has no torch. And small graphs exported at a fixed batch of 2: loaded where nothing
+ * holds the batch, else refused with the reason.
  */
 import { strict as assert } from 'assert';
 import { spawnSync } from 'child_process';
@@ -14,6 +15,7 @@ import { initBackend } from '../../backend';
 import { describeModel, formatDescription } from '../describe';
 import { loadModel } from '../index';
 import type { NLModel } from '../types';
+import { floatInit, int, intInit, ints, node, rand, writeModel } from './test_graphs';
 
 const PY = '/usr/bin/python3';
 const EXPORT = `
@@ -111,5 +113,46 @@ describe('ONNX exported at a fixed batch of 1 (tiny torchvision ViT)', function 
     } finally {
       cnn.dispose();
     }
+  });
+});
+
+describe('ONNX exported at a fixed batch larger than 1', () => {
+  let tmp: string;
+  before(async () => {
+    await initBackend('cpu');
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nl-fixedbatch2-'));
+  });
+  after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+  const conv = node('Conv', ['input', 'w'], ['c'], [ints('kernel_shape', [1, 1])]);
+  const w = floatInit('w', [2, 3, 1, 1], rand(6, 1));
+
+  it('loads where the batch is in no constant and no op (learning shapes at the exported batch), and takes any batch', async () => {
+    const f = writeModel(tmp, 'b2.onnx', [conv, node('Flatten', ['c'], ['logits'])], [w], [3, 2, 2], ['logits'], 13, 2);
+    const m = await loadModel(f);
+    try {
+      assert.deepEqual(m.layers.find((l) => l.isLogits)?.outputShape, [null, 8]);
+      for (const b of [1, 3]) tf.tidy(() => assert.deepEqual(m.tap(['logits'], tf.zeros([b, 2, 2, 3]) as tf.Tensor4D)[0].shape, [b, 8]));
+    } finally {
+      m.dispose();
+    }
+  });
+
+  it('is refused, saying how to export, where a constant shape holds the batch', async () => {
+    const f = writeModel(tmp, 'b2reshape.onnx', [conv, node('Reshape', ['c', 'shape'], ['logits'])], [w, intInit('shape', [2, -1])],
+      [3, 2, 2], ['logits'], 13, 2);
+    await assert.rejects(loadModel(f), /b2reshape\.onnx: input input is exported at a fixed batch of 2, which constant shapes hold \(e\.g\. b2reshape\.onnx: node \/logits\/Reshape \(Reshape\)\); export with batch 1 or a dynamic batch axis/);
+  });
+
+  it('is refused, naming the node, where an op needs the exported batch (a Gather of image 1)', async () => {
+    const f = writeModel(tmp, 'b2gather.onnx', [conv, node('Gather', ['c', 'one'], ['logits'], [int('axis', 0)])],
+      [w, { name: 'one', dims: [], dataType: 7, int64Data: [1] }], [3, 2, 2], ['logits'], 13, 2);
+    await assert.rejects(loadModel(f), /b2gather\.onnx: input input is exported at a fixed batch of 2 and does not run at batch 1 \(b2gather\.onnx: node \/logits\/Gather \(Gather\): index 1 out of range\); export with batch 1/);
+  });
+
+  it('is refused where an output keeps the exported batch at batch 1 (an Add of a constant of the batch\'s size)', async () => {
+    const f = writeModel(tmp, 'b2add.onnx', [conv, node('Add', ['c', 'k'], ['logits'])], [w, floatInit('k', [2, 2, 1, 1], rand(4, 2))],
+      [3, 2, 2], ['logits'], 13, 2);
+    await assert.rejects(loadModel(f), /b2add\.onnx: input input is exported at a fixed batch of 2 and does not run at batch 1 \(output logits has shape \[2,2,2,2\]\)/);
   });
 });

@@ -76,6 +76,8 @@ export function findFusions(g: Graph): FusedNode[] {
     const c = name ? g.statics.get(name) : undefined;
     return !!c && c.type === 'float' && c.data.length === 1 && near(c.data[0], want);
   };
+  /** A batch norm in inference mode (running statistics): one output, no training_mode. */
+  const inferenceBN = (n: GraphNode): boolean => n.node.output.filter(Boolean).length === 1 && n.attrs.int('training_mode', 0) === 0;
   const own = <T extends tf.Tensor>(t: T): T => { g.keep.push(t); return t; };
   const out: FusedNode[] = [];
   const claim = (f: FusedNode | null): void => {
@@ -132,7 +134,7 @@ export function findFusions(g: Graph): FusedNode[] {
     let bn: Const[] | null = null;
     let eps = 0;
     let next = sole(conv.node.output[0]);
-    if (next?.node.opType === 'BatchNormalization' && next.node.output.filter(Boolean).length === 1) {
+    if (next?.node.opType === 'BatchNormalization' && inferenceBN(next)) {
       const ps = [1, 2, 3, 4].map((i) => constIn(next!, i));
       if (ps.every((c): c is Const => !!c && c.data.length === m)) {
         bn = ps as Const[];
@@ -172,7 +174,7 @@ export function findFusions(g: Graph): FusedNode[] {
   }
 
   function affineChain(bn: GraphNode): FusedNode | null {
-    if (bn.node.output.filter(Boolean).length !== 1 || constIn(bn, 0)) return null;
+    if (!inferenceBN(bn) || constIn(bn, 0)) return null;
     const ps = [1, 2, 3, 4].map((i) => constIn(bn, i));
     const c = ps[0]?.data.length ?? 0;
     if (!ps.every((p): p is Const => !!p && p.data.length === c)) return null;

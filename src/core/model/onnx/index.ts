@@ -13,7 +13,7 @@ import { checkInputSize } from '../limits';
 import type { FlippedFilters } from '../layers/conv';
 import { Const, decodeTensor, makeConst } from './consts';
 import { type FusedNode, findFusions } from './fuse';
-import { Attrs, OPS, OpContext, TVal, Val, isConst, isSupported } from './ops';
+import { Attrs, OPS, OpContext, TVal, Val, isConst, isSupported, logicalShape } from './ops';
 import { AttributeProto, ModelProto, NodeProto, decodeModel, toNum } from './proto';
 import { MAX_OPSET, MIN_OPSET } from './opset';
 import { inWords } from '../../util/errno';
@@ -29,6 +29,8 @@ interface PreparedNode {
   attrs: Attrs;
   what: string;
   index: number;
+  /** Outputs the node has, up to its last named one (an empty name is an omitted optional output). */
+  outCount: number;
 }
 
 /** One step of a run: a node, or a fused pattern in place of its nodes. */
@@ -65,7 +67,7 @@ export class OnnxGraph {
   private readonly derivedCache = new Map<Const, Map<string, Const>>();
   private readonly attrTensors = new WeakMap<AttributeProto, Const>();
   private readonly producers = new Map<string, number>();
-  private readonly plans = new Map<string, Step[]>();
+  private readonly plans = new Map<string, { steps: Step[]; used: Set<string> }>();
   /** Tensors of the fused layers (weights, folded batch norms, flipped filters). */
   private readonly fusedTensors: tf.Tensor[] = [];
   private readonly flipped: FlippedFilters = new Map();
@@ -102,7 +104,9 @@ export class OnnxGraph {
     g.node.forEach((node, index) => {
       const domain = node.domain && node.domain !== 'ai.onnx' ? `${node.domain}:` : '';
       if (domain || !isSupported(node.opType)) unknown.add(domain + node.opType);
-      this.nodes.push({ node, attrs: new Attrs(node), what: `${path.basename(file)}: node ${node.name || index} (${node.opType})`, index });
+      let outCount = node.output.length;
+      while (outCount > 0 && !node.output[outCount - 1]) outCount--;
+      this.nodes.push({ node, attrs: new Attrs(node), what: `${path.basename(file)}: node ${node.name || index} (${node.opType})`, index, outCount });
       for (const o of node.output) if (o) this.producers.set(o, index);
     });
     if (unknown.size > 0) {
@@ -123,10 +127,12 @@ export class OnnxGraph {
     this.staticSet.add(c);
   }
 
-  private context(p: PreparedNode): OpContext {
+  /** `used`: the tensors a run needs (optional outputs outside it are not computed); all when absent. */
+  private context(p: PreparedNode, used?: Set<string>): OpContext {
     return {
       opset: this.opset,
       what: p.what,
+      wants: (i) => !!p.node.output[i] && (!used || used.has(p.node.output[i])),
       tensorOf: (c, key = '', make) => this.tensorOf(c, key, make),
       derived: (c, key, make) => this.derived(c, key, make),
       decodeAttrTensor: (a) => {
@@ -146,12 +152,12 @@ export class OnnxGraph {
       const jsOp = OPS.js[p.node.opType];
       let outs: Const[];
       if (jsOp) {
-        outs = atNode(p.what, () => jsOp(ins, p.attrs, this.context(p), p.node.output.length));
+        outs = atNode(p.what, () => jsOp(ins, p.attrs, this.context(p), p.outCount));
       } else if (OPS.tf[p.node.opType]) {
         const op = OPS.tf[p.node.opType];
         let res: Const[] = [];
         atNode(p.what, () => tf.tidy(() => {
-          res = op(ins, p.attrs, this.context(p), p.node.output.length).map((v) => this.readBack(v));
+          res = op(ins, p.attrs, this.context(p), p.outCount).map((v) => this.readBack(v));
         }));
         outs = res;
       } else {
@@ -198,9 +204,9 @@ export class OnnxGraph {
 
   /**
    * The steps computing `targets`, in graph order. With `fuse`, each fused pattern none of whose inner tensors is a
-   * target runs as one step in place of its nodes.
+   * target runs as one step in place of its nodes. `used`: the targets and every step's inputs.
    */
-  private plan(targets: string[], fuse: boolean): Step[] {
+  private plan(targets: string[], fuse: boolean): { steps: Step[]; used: Set<string> } {
     const key = `${fuse}\u0000${targets.join('\u0000')}`;
     let p = this.plans.get(key);
     if (p) return p;
@@ -221,18 +227,21 @@ export class OnnxGraph {
       need.set(idx, { p: this.nodes[idx] });
       for (const i of this.nodes[idx].node.input) if (i && !this.statics.has(i)) stack.push(i);
     }
-    p = [...need.values()].sort((a, b) => a.p.index - b.p.index);
+    const steps = [...need.values()].sort((a, b) => a.p.index - b.p.index);
+    const used = new Set(targets);
+    for (const s of steps) for (const i of s.fused ? s.fused.inputs : s.p.node.input) used.add(i);
+    p = { steps, used };
     this.plans.set(key, p);
     return p;
   }
 
   /**
-   * Nodes that carry an exported batch of 1 in a constant shape: a Reshape of a computed tensor, an Expand or Tile,
-   * or a ConstantOfShape, whose shape (or repeats) is a load-time constant starting with 1. `torch.onnx.export`
+   * Nodes that carry the exported `batch` in a constant shape: a Reshape of a computed tensor, an Expand or Tile,
+   * or a ConstantOfShape, whose shape (or repeats) is a load-time constant starting with it. `torch.onnx.export`
    * without a dynamic batch axis writes such constants (a ViT's `[1, 768, 196]` patch reshape, the class token's
    * `Expand` to `[1, 1, 768]`); at any other batch they are wrong.
    */
-  batchCarriers(): string[] {
+  batchCarriers(batch: number): string[] {
     const found: string[] = [];
     for (const p of this.nodes) {
       const op = p.node.opType;
@@ -241,7 +250,7 @@ export class OnnxGraph {
       // a Reshape of a weight is not about the batch; an Expand or Tile of one (a class token) is
       if (op === 'Reshape' && this.statics.has(data!)) continue;
       const c = this.statics.get(shape);
-      if (c && c.data.length > 0 && c.data[0] === 1) found.push(p.what);
+      if (c && c.data.length > 0 && c.data[0] === batch) found.push(p.what);
     }
     return found;
   }
@@ -251,13 +260,15 @@ export class OnnxGraph {
   }
 
   /**
-   * Runs the nodes needed for `targets` on `x` (NHWC), with the fused patterns unless `onValue` is given: it sees
-   * every computed tensor (for shape discovery). Returns each target's value. Call inside a tidy.
+   * Runs the nodes needed for `targets` on `x` (NHWC when 4-D, else in the ONNX layout), with the fused patterns
+   * unless `onValue` is given: it sees every computed tensor (for shape discovery). Returns each target's value.
+   * Call inside a tidy.
    */
-  run(x: tf.Tensor4D, targets: string[], onValue?: (name: string, v: Val, node: PreparedNode) => void): Val[] {
+  run(x: tf.Tensor, targets: string[], onValue?: (name: string, v: Val, node: PreparedNode) => void): Val[] {
     const env = new Map<string, Val>();
-    env.set(this.inputName, { t: x, nhwc: true });
-    for (const { p, fused } of this.plan(targets, !onValue)) {
+    env.set(this.inputName, { t: x, nhwc: x.rank === 4 });
+    const { steps, used } = this.plan(targets, !onValue);
+    for (const { p, fused } of steps) {
       if (fused) {
         const ins = fused.inputs.map((n) => {
           const v = env.get(n) ?? this.statics.get(n);
@@ -274,17 +285,17 @@ export class OnnxGraph {
         if (!v) throw new Error(`${p.what}: input ${n} is not available`);
         return v;
       });
-      const ctx = this.context(p);
+      const ctx = this.context(p, onValue ? undefined : used);
       const op = p.node.opType;
       const present = ins.filter((v): v is Val => !!v);
       const outs: Val[] = atNode(p.what, () => {
         if (OPS.shape[op]) return OPS.shape[op](ins, p.attrs, ctx);
-        if (present.every(isConst) && OPS.js[op]) return OPS.js[op](ins, p.attrs, ctx, p.node.output.length);
-        if (OPS.tf[op]) return OPS.tf[op](ins, p.attrs, ctx, p.node.output.length);
+        if (present.every(isConst) && OPS.js[op]) return OPS.js[op](ins, p.attrs, ctx, p.outCount);
+        if (OPS.tf[op]) return OPS.tf[op](ins, p.attrs, ctx, p.outCount);
         throw new Error(`${p.what}: ${op} is supported on constants only, here its input is computed at run time`);
       });
       p.node.output.forEach((o, i) => {
-        if (!o) return;
+        if (!ctx.wants(i)) return;
         if (!outs[i]) throw new Error(`${p.what}: produced no output ${i}`);
         env.set(o, outs[i]);
         onValue?.(o, outs[i], p);
@@ -360,12 +371,15 @@ export async function importOnnxFile(file: string, folder: ModelFolder): Promise
 
 function buildModel(abs: string, graph: OnnxGraph): ImportedGraph {
   const dims = graph.inputDims;
-  const batch = dims[0];
-  if (typeof batch === 'number' && batch > 1) {
-    throw new Error(`${abs}: input ${graph.inputName} is exported at a fixed batch of ${batch}; export with batch 1 or a dynamic batch axis (torch.onnx.export(..., dynamic_axes={'${graph.inputName}': {0: 'batch'}}))`);
+  // The batch the graph was exported at, when fixed; the load-time run uses it (constants may hold it).
+  const exported = typeof dims[0] === 'number' && dims[0] > 1 ? dims[0] : 1;
+  const reexport = `export with batch 1 or a dynamic batch axis (torch.onnx.export(..., dynamic_axes={'${graph.inputName}': {0: 'batch'}}))`;
+  // Exported at batch 1 with the batch in constant shapes: larger batches run one image at a time. Exported at a
+  // larger batch: refused where constant shapes hold it.
+  const carriers = dims[0] === 1 || exported > 1 ? graph.batchCarriers(exported) : [];
+  if (exported > 1 && carriers.length) {
+    throw new Error(`${abs}: input ${graph.inputName} is exported at a fixed batch of ${exported}, which constant shapes hold (e.g. ${carriers[0]}); ${reexport}`);
   }
-  // Exported at batch 1 with the batch in constant shapes: larger batches run one image at a time.
-  const carriers = batch === 1 ? graph.batchCarriers() : [];
   const [c, h, w] = [dims[1], dims[2], dims[3]];
   if (dims.length !== 4 || typeof c !== 'number' || typeof h !== 'number' || typeof w !== 'number' || !(c > 0 && h > 0 && w > 0)) {
     throw new Error(`${abs}: input ${graph.inputName} must be NCHW with fixed C, H, W; declared [${dims}]`);
@@ -373,19 +387,35 @@ function buildModel(abs: string, graph: OnnxGraph): ImportedGraph {
   checkInputSize([1, h, w, c], abs);
 
   // Logits: the graph output called "logits", else the first rank-2 output; the input of a final Softmax.
-  // Dry run at batch 1 over the whole graph to learn every tensor's shape.
+  // Dry run at the exported batch over the whole graph to learn every tensor's shape.
   const shapes = new Map<string, number[]>();
   const producedBy = new Map<string, NodeProto>();
   const order: string[] = [];
   tf.tidy(() => {
-    const x = tf.zeros([1, h, w, c]) as tf.Tensor4D;
+    const x = tf.zeros([exported, h, w, c]) as tf.Tensor4D;
     graph.run(x, graph.outputNames, (name, v, p) => {
       if (isConst(v) || v.t.dtype !== 'float32') return;
       shapes.set(name, channelsLast(v, name).shape);
       producedBy.set(name, p.node);
-      order.push(name);
+      // a node's optional outputs (statistics, indices) are no module's output
+      if (name === p.node.output[0]) order.push(name);
     });
   });
+  if (exported > 1) {
+    // any batch must run, and give outputs of that batch: the batch may hide in ops that no constant shape shows
+    // (a Gather of image 1, an Add of a constant of the batch's size)
+    let problem = '';
+    try {
+      tf.tidy(() => {
+        const outs = graph.run(tf.zeros([1, h, w, c]), graph.outputNames);
+        const i = outs.findIndex((v) => !isConst(v) && logicalShape(v)[0] !== 1);
+        if (i >= 0) problem = `output ${graph.outputNames[i]} has shape [${logicalShape(outs[i])}]`;
+      });
+    } catch (e) {
+      problem = (e as Error).message;
+    }
+    if (problem) throw new Error(`${abs}: input ${graph.inputName} is exported at a fixed batch of ${exported} and does not run at batch 1 (${problem}); ${reexport}`);
+  }
   graph.dropTensorCache(); // the unfused ops' weights: the fused layers hold their own
   let logits: string | null = graph.outputNames.find((n) => /logit/i.test(n))
     ?? graph.outputNames.find((n) => shapes.get(n)?.length === 2) ?? null;

@@ -32,6 +32,8 @@ export interface OpContext {
   opset: number;
   /** Node description for error messages. */
   what: string;
+  /** Whether output `i` of the node is used: optional outputs (statistics, indices, masks) are computed only then. */
+  wants(i: number): boolean;
   /** A TF tensor for a constant; cached and kept when the constant is static (weights). */
   tensorOf(c: Const, key?: string, make?: (c: Const) => Const): tf.Tensor;
   /** A constant derived from another one (cached with it when it is static). */
@@ -164,6 +166,16 @@ function binaryJs(f: (a: number, b: number) => number, intF?: (a: number, b: num
   };
 }
 
+/** Sum, Mean, Max, Min of one or more constants. */
+function variadicJs(f: (a: number, b: number) => number, mean = false): JsOp {
+  return (ins, _at, ctx) => {
+    const cs = ins.map((v, i) => (v ? reqConst(ins, i, ctx, `input ${i}`) : undefined)).filter((c): c is Const => !!c);
+    if (cs.length === 0) throw new Error(`${ctx.what}: no inputs`);
+    const type = cs.some((c) => c.type === 'float') ? 'float' : cs[0].type;
+    return [jsElementwise(cs, type, (...v) => v.reduce(f) / (mean ? v.length : 1), ctx.what)];
+  };
+}
+
 function unaryJs(f: (a: number) => number): JsOp {
   return (ins, _at, ctx) => {
     const a = reqConst(ins, 0, ctx, 'X');
@@ -275,6 +287,130 @@ const conv: TfOp = (ins, at, ctx) => {
   return [tv(y, true)];
 };
 
+/** Every `s`-th of the first `n * s` rows (axis 1) or columns (axis 2), through pad, reshape and slice (tf.stridedSlice
+ *  has no gradient). */
+function everyNth(x: tf.Tensor4D, axis: 1 | 2, s: number, n: number): tf.Tensor4D {
+  const [b, h, w, c] = x.shape;
+  const len = x.shape[axis];
+  if (s === 1) return tf.slice(x, [0, 0, 0, 0], axis === 1 ? [b, n, w, c] : [b, h, n, c]);
+  const need = n * s;
+  const fit = need > len
+    ? tf.pad(x, axis === 1 ? [[0, 0], [0, need - len], [0, 0], [0, 0]] : [[0, 0], [0, 0], [0, need - len], [0, 0]])
+    : tf.slice(x, [0, 0, 0, 0], axis === 1 ? [b, need, w, c] : [b, h, need, c]);
+  const split = axis === 1 ? [b, n, s, w, c] : [b, h, n, s, c];
+  const first = tf.slice(tf.reshape(fit, split), [0, 0, 0, 0, 0], axis === 1 ? [b, n, 1, w, c] : [b, h, n, 1, c]);
+  return tf.reshape(first, axis === 1 ? [b, n, w, c] : [b, h, n, c]);
+}
+
+/** Max pooling of the padded input `xp` (with dilations) as the maximum of the kernel's shifted, strided taps. */
+function tapsMaxPool(xp: tf.Tensor4D, k: number[], strides: number[], dil: number[]): tf.Tensor4D {
+  const oh = Math.floor((xp.shape[1] - ((k[0] - 1) * dil[0] + 1)) / strides[0]) + 1;
+  const ow = Math.floor((xp.shape[2] - ((k[1] - 1) * dil[1] + 1)) / strides[1]) + 1;
+  let y: tf.Tensor4D | undefined;
+  for (let u = 0; u < k[0]; u++) for (let v = 0; v < k[1]; v++) {
+    const [b, h, w, c] = xp.shape;
+    const shifted = tf.slice(xp, [0, u * dil[0], v * dil[1], 0], [b, h - u * dil[0], w - v * dil[1], c]);
+    const tap = everyNth(everyNth(shifted, 1, strides[0], oh), 2, strides[1], ow);
+    y = y ? tf.maximum(y, tap) as tf.Tensor4D : tap;
+  }
+  return y!;
+}
+
+/** MaxPool's Indices output: for each window, the flat NCHW (storage order 0) or NCWH (1) index of its maximum. */
+function maxPoolIndices(x: tf.Tensor4D, k: number[], strides: number[], dil: number[], top: number, left: number,
+  oh: number, ow: number, colMajor: boolean): tf.Tensor {
+  const [n, h, w, c] = x.shape;
+  const d = x.dataSync();
+  const out = new Int32Array(n * c * oh * ow);
+  let o = 0;
+  for (let b = 0; b < n; b++) for (let ch = 0; ch < c; ch++) for (let i = 0; i < oh; i++) for (let j = 0; j < ow; j++) {
+    let best = -Infinity;
+    let at = -1;
+    for (let u = 0; u < k[0]; u++) for (let v = 0; v < k[1]; v++) {
+      const yy = i * strides[0] - top + u * dil[0];
+      const xx = j * strides[1] - left + v * dil[1];
+      if (yy < 0 || xx < 0 || yy >= h || xx >= w) continue;
+      const val = d[((b * h + yy) * w + xx) * c + ch];
+      if (at < 0 || val > best) {
+        best = val;
+        at = (b * c + ch) * h * w + (colMajor ? xx * h + yy : yy * w + xx);
+      }
+    }
+    out[o++] = at;
+  }
+  return tf.tensor4d(out, [n, c, oh, ow], 'int32');
+}
+
+/** `x` with `s - 1` zeros between neighbours along H and W (pad and reshape: differentiable, no kernel gaps). */
+function zeroInsert(x: tf.Tensor4D, s: number[]): tf.Tensor4D {
+  if (s[0] === 1 && s[1] === 1) return x;
+  const [n, h, w, c] = x.shape;
+  const spread = tf.pad(tf.reshape(x, [n, h, 1, w, 1, c]), [[0, 0], [0, 0], [0, s[0] - 1], [0, 0], [0, s[1] - 1], [0, 0]]);
+  return tf.slice(tf.reshape(spread, [n, h * s[0], w * s[1], c]) as tf.Tensor4D, [0, 0, 0, 0], [n, (h - 1) * s[0] + 1, (w - 1) * s[1] + 1, c]);
+}
+
+/** A ConvTranspose weight [C, M/group, kh, kw] as the HWIO filter of the equivalent convolution: flipped in space. */
+function flippedHWIO(k: Const): Const {
+  const [ci, co, kh, kw] = k.shape;
+  const out = new Float32Array(k.data.length);
+  for (let i = 0; i < ci; i++) for (let o = 0; o < co; o++) for (let u = 0; u < kh; u++) for (let v = 0; v < kw; v++) {
+    out[((u * kw + v) * ci + i) * co + o] = k.data[((i * co + o) * kh + (kh - 1 - u)) * kw + (kw - 1 - v)];
+  }
+  return { type: 'float', shape: [kh, kw, ci, co], data: out };
+}
+
+/**
+ * ConvTranspose (2-D) as a convolution of the zero-inserted input with the flipped filter, so that its input
+ * gradient is an ordinary convolution's (fast on every backend).
+ */
+const convTranspose: TfOp = (ins, at, ctx) => {
+  const x = toNHWC(req(ins, 0, ctx), ctx);
+  const w = reqConst(ins, 1, ctx, 'weight');
+  if (w.shape.length !== 4) throw new Error(`${ctx.what}: only 2-D transposed convolutions are supported (weight [${w.shape}])`);
+  const g = at.int('group', 1);
+  const c = x.shape[3];
+  if (w.shape[0] !== c || c % g !== 0) throw new Error(`${ctx.what}: weight [${w.shape}] with group ${g} does not fit ${c} channels`);
+  const strides = at.ints('strides') ?? [1, 1];
+  const dil = at.ints('dilations') ?? [1, 1];
+  const outPad = at.ints('output_padding') ?? [0, 0];
+  const ke = [0, 1].map((i) => (w.shape[2 + i] - 1) * dil[i] + 1);
+  const inHW = [x.shape[1], x.shape[2]];
+  const auto = at.str('auto_pad', 'NOTSET');
+  const outShape = at.ints('output_shape');
+  let pads = at.ints('pads') ?? [0, 0, 0, 0];
+  if (outShape || auto === 'SAME_UPPER' || auto === 'SAME_LOWER') {
+    // pads from the output size: the odd one at the end (at the start for SAME_LOWER); a negative total (an
+    // output_shape larger than the full output) extends the end
+    const target = outShape ? outShape.slice(-2) : inHW.map((v, i) => v * strides[i]);
+    const total = [0, 1].map((i) => strides[i] * (inHW[i] - 1) + outPad[i] + ke[i] - target[i]);
+    const [lo, hi] = [total.map((v) => Math.trunc(v / 2)), total.map((v) => v - Math.trunc(v / 2))];
+    pads = auto === 'SAME_LOWER' ? [...hi, ...lo] : [...lo, ...hi];
+  } else if (auto === 'VALID') {
+    pads = [0, 0, 0, 0];
+  } else if (auto !== 'NOTSET') {
+    throw new Error(`${ctx.what}: unknown auto_pad ${auto}`);
+  }
+  if (pads.length !== 4) throw new Error(`${ctx.what}: only 2-D pads are supported, got [${pads}]`);
+  // the full convolution pads each side by ke - 1; ONNX's pads crop that, output_padding adds at the end
+  const cp = [ke[0] - 1 - pads[0], ke[1] - 1 - pads[1], ke[0] - 1 - pads[2] + outPad[0], ke[1] - 1 - pads[3] + outPad[1]];
+  const xp = tf.pad(zeroInsert(x, strides), [[0, 0], [Math.max(cp[0], 0), Math.max(cp[2], 0)], [Math.max(cp[1], 0), Math.max(cp[3], 0)], [0, 0]]) as tf.Tensor4D;
+  const f = ctx.tensorOf(w, `convT${dil}`, (k) => flippedHWIO(dil.some((d) => d > 1) ? dilateFilter(k, dil) : k)) as tf.Tensor4D;
+  let y: tf.Tensor4D;
+  if (g === 1) {
+    y = tf.conv2d(xp, f, 1, 'valid');
+  } else {
+    const fs = tf.split(f, g, 2);
+    y = tf.concat(tf.split(xp, g, 3).map((xi, i) => tf.conv2d(xi as tf.Tensor4D, fs[i] as tf.Tensor4D, 1, 'valid')), 3) as tf.Tensor4D;
+  }
+  if (cp.some((v) => v < 0)) {
+    const [t, l] = [Math.max(-cp[0], 0), Math.max(-cp[1], 0)];
+    y = tf.slice(y, [0, t, l, 0], [y.shape[0], y.shape[1] - t - Math.max(-cp[2], 0), y.shape[2] - l - Math.max(-cp[3], 0), y.shape[3]]);
+  }
+  const b = ins[2];
+  if (b) y = tf.add(y, ctx.tensorOf(reqConst(ins, 2, ctx, 'bias')));
+  return [tv(y, true)];
+};
+
 function pool(kind: 'max' | 'avg'): TfOp {
   return (ins, at, ctx) => {
     const x = toNHWC(req(ins, 0, ctx), ctx);
@@ -283,16 +419,18 @@ function pool(kind: 'max' | 'avg'): TfOp {
     if (!k.every((d) => d > 0)) throw new Error(`${ctx.what}: kernel_shape [${k}] must be positive`);
     const strides = (at.ints('strides') ?? [1, 1]) as [number, number];
     const dil = at.ints('dilations') ?? [1, 1];
-    if (dil.some((d) => d !== 1)) throw new Error(`${ctx.what}: dilated pooling is not supported`);
+    const dilated = dil.some((d) => d !== 1);
+    if (dilated && kind === 'avg') throw new Error(`${ctx.what}: dilated average pooling is not supported`);
+    const ke = k.map((kk, i) => (kk - 1) * dil[i] + 1);
     let [t, l, b, r] = spatialPads(at, [x.shape[1], x.shape[2]], k, strides, dil, ctx);
     const ceil = at.int('ceil_mode', 0) === 1;
     if (ceil) {
       // extend bottom/right padding so that floor-mode output equals the ceil-mode output
       for (const [ax, i] of [[1, 0], [2, 1]] as const) {
         const inS = x.shape[ax] + (i === 0 ? t + b : l + r);
-        let out = Math.ceil((inS - k[i]) / strides[i]) + 1;
+        let out = Math.ceil((inS - ke[i]) / strides[i]) + 1;
         if ((out - 1) * strides[i] >= x.shape[ax] + (i === 0 ? t : l)) out--; // last window must start inside
-        const extra = Math.max(0, (out - 1) * strides[i] + k[i] - inS);
+        const extra = Math.max(0, (out - 1) * strides[i] + ke[i] - inS);
         if (i === 0) b += extra;
         else r += extra;
       }
@@ -300,11 +438,25 @@ function pool(kind: 'max' | 'avg'): TfOp {
     const includePad = kind === 'avg' && at.int('count_include_pad', 0) === 1;
     const p = padArg([t, l, b, r]);
     if (kind === 'max') {
-      if (typeof p === 'object') {
-        const xp = tf.pad(x, p, -Infinity);
-        return [tv(tf.maxPool(xp as tf.Tensor4D, k as [number, number], strides, 'valid'), true)];
+      // TF.js's wasm MaxPool takes float32 only; integer images are exact in float32 up to 2^24
+      const xf = x.dtype === 'float32' ? x : tf.cast(x, 'float32');
+      let y: tf.Tensor4D;
+      if (!dilated && typeof p === 'object' && t < k[0] && b < k[0] && l < k[1] && r < k[1]) {
+        // Uneven padding: the edge repeated into it. Every window then also holds the cell each padded one copies
+        // (the same maximum; the gradient reaches that cell), and the input stays finite, as wasm's MaxPoolGrad
+        // needs (../../backend/wasm_kernels.ts).
+        const xp = padAxis(padAxis(xf, 1, t, b, 'edge', ctx), 2, l, r, 'edge', ctx) as tf.Tensor4D;
+        y = tf.maxPool(xp, k as [number, number], strides, 'valid');
+      } else if (dilated || typeof p === 'object') {
+        y = tapsMaxPool(tf.pad(xf, [[0, 0], [t, b], [l, r], [0, 0]], -Infinity), k, strides, dil);
+      } else {
+        y = tf.maxPool(xf, k as [number, number], strides, p);
       }
-      return [tv(tf.maxPool(x, k as [number, number], strides, p), true)];
+      const outs: Val[] = [tv(xf === x ? y : tf.cast(y, x.dtype), true)];
+      if (ctx.wants(1)) {
+        outs.push(tv(maxPoolIndices(xf, k, strides, dil, t, l, y.shape[1], y.shape[2], at.int('storage_order', 0) === 1)));
+      }
+      return outs;
     }
     if (!ceil && (p === 'valid' || (typeof p === 'number' && !includePad))) {
       return [tv(tf.avgPool(x, k as [number, number], strides, p), true)];
@@ -331,10 +483,35 @@ function pool(kind: 'max' | 'avg'): TfOp {
 const globalAvgPool: TfOp = (ins, _at, ctx) => [tv(tf.mean(toNHWC(req(ins, 0, ctx), ctx), [1, 2], true), true)];
 const globalMaxPool: TfOp = (ins, _at, ctx) => [tv(tf.max(toNHWC(req(ins, 0, ctx), ctx), [1, 2], true), true)];
 
-const batchNorm: TfOp = (ins, at, ctx) => {
+/**
+ * BatchNormalization in training mode: normalised with the batch's statistics (gradients flow through them).
+ * Outputs Y, the updated running mean and variance, and before opset 14 the batch mean and variance.
+ */
+function batchNormTraining(x: Val, [scale, bias, mean, vr]: Const[], eps: number, at: Attrs, ctx: OpContext): Val[] {
+  const xl = logical(x, ctx);
+  const rank = xl.rank;
+  const axes = [0, ...Array.from({ length: rank - 2 }, (_, i) => i + 2)];
+  const pshape = [scale.data.length, ...new Array<number>(rank - 2).fill(1)];
+  const param = (c: Const) => tf.tensor(c.data, pshape);
+  const bm = tf.mean(xl, axes, true);
+  const bv = tf.mean(tf.square(tf.sub(xl, bm)), axes, true);
+  const y = tf.add(tf.mul(tf.mul(tf.sub(xl, bm), tf.rsqrt(tf.add(bv, eps))), param(scale)), param(bias));
+  const momentum = at.float('momentum', 0.9);
+  const running = (c: Const, batch: tf.Tensor) => tv(tf.add(tf.mul(tf.tensor1d(Float32Array.from(c.data)), momentum), tf.mul(tf.reshape(batch, [-1]), 1 - momentum)));
+  const outs: Val[] = [tv(y)];
+  if (ctx.wants(1)) outs[1] = running(mean, bm);
+  if (ctx.wants(2)) outs[2] = running(vr, bv);
+  if (ctx.wants(3)) outs[3] = tv(tf.reshape(bm, [-1]));
+  if (ctx.wants(4)) outs[4] = tv(tf.reshape(bv, [-1]));
+  return outs;
+}
+
+const batchNorm: TfOp = (ins, at, ctx, outCount) => {
   const x = req(ins, 0, ctx);
   const [scale, bias, mean, vr] = [1, 2, 3, 4].map((i) => reqConst(ins, i, ctx, 'BatchNormalization parameter'));
   const eps = at.float('epsilon', 1e-5);
+  // training_mode (opset 14+); before, the optional outputs (running and batch statistics) mean training
+  if (ctx.opset >= 14 ? at.int('training_mode', 0) === 1 : outCount > 1) return batchNormTraining(x, [scale, bias, mean, vr], eps, at, ctx);
   const n = scale.data.length;
   const a = new Float32Array(n);
   const b = new Float32Array(n);
@@ -559,18 +736,37 @@ const expandTf: TfOp = (ins, _at, ctx) => {
   return [tv(tf.broadcastTo(t, shape))];
 };
 
+/** Pads `axis` of `x` by repeating the edge (`edge`) or mirroring without the edge (`reflect`), with slices. */
+function padAxis(x: tf.Tensor, axis: number, before: number, after: number, mode: string, ctx: OpContext): tf.Tensor {
+  if (before === 0 && after === 0) return x;
+  const len = x.shape[axis];
+  if (mode === 'reflect' && Math.max(before, after) > len - 1) {
+    throw new Error(`${ctx.what}: reflect pad of ${Math.max(before, after)} needs an axis longer than ${len}`);
+  }
+  const part = (start: number, n: number) => tf.slice(x, x.shape.map((_, d) => (d === axis ? start : 0)), x.shape.map((s, d) => (d === axis ? n : s)));
+  const side = (n: number, edge: number, inward: number): tf.Tensor[] => {
+    if (n === 0) return [];
+    if (mode === 'edge') return new Array<tf.Tensor>(n).fill(part(edge, 1));
+    return [tf.reverse(part(inward, n), axis)];
+  };
+  return tf.concat([...side(before, 0, 1), x, ...side(after, len - 1, len - 1 - after)], axis);
+}
+
 const padTf: TfOp = (ins, at, ctx) => {
   const x = req(ins, 0, ctx);
   const mode = at.str('mode', 'constant');
-  if (mode !== 'constant') throw new Error(`${ctx.what}: Pad mode "${mode}" is not supported`);
+  if (!['constant', 'reflect', 'edge'].includes(mode)) throw new Error(`${ctx.what}: Pad mode "${mode}" is not supported`);
   const pads = ctx.opset < 11 ? at.ints('pads') ?? [] : intsOf(reqConst(ins, 1, ctx, 'pads'));
   const value = ctx.opset < 11 ? at.float('value', 0) : ins[2] ? scalarOf(reqConst(ins, 2, ctx, 'value')) : 0;
   if (ins[3]) throw new Error(`${ctx.what}: Pad with axes is not supported`);
   const rank = logicalShape(x).length;
   if (pads.some((p) => p < 0)) throw new Error(`${ctx.what}: negative pads are not supported`);
   const pp = Array.from({ length: rank }, (_, i): [number, number] => [pads[i] ?? 0, pads[i + rank] ?? 0]);
-  if (!isConst(x) && x.nhwc) return [tv(tf.pad(x.t, [0, 2, 3, 1].map((d) => pp[d]), value), true)];
-  return [tv(tf.pad(logical(x, ctx), pp, value))];
+  const nhwc = !isConst(x) && x.nhwc;
+  const t = nhwc ? x.t : logical(x, ctx);
+  const phys = nhwc ? [0, 2, 3, 1].map((d) => pp[d]) : pp;
+  if (mode === 'constant') return [tv(tf.pad(t, phys, value), nhwc)];
+  return [tv(phys.reduce((y, [b, a], axis) => padAxis(y, axis, b, a, mode, ctx), t), nhwc)];
 };
 
 // --------------------------------------------------------------------------------------------------------------
@@ -617,15 +813,17 @@ const layerNorm: TfOp = (ins, at, ctx) => {
   const gamma = ins[1] ? logical(ins[1], ctx) : undefined;
   const beta = ins[2] ? logical(ins[2], ctx) : undefined;
   const last = x.shape[x.rank - 1];
-  if (ax === x.rank - 1 && [gamma, beta].every((t) => !t || t.size === last)) return [tv(sharedLayerNorm(x, eps, gamma, beta))];
+  const stats = ctx.wants(1) || ctx.wants(2);
+  if (!stats && ax === x.rank - 1 && [gamma, beta].every((t) => !t || t.size === last)) return [tv(sharedLayerNorm(x, eps, gamma, beta))];
   const axes = Array.from({ length: x.rank - ax }, (_, i) => ax + i);
   const mean = tf.mean(x, axes, true);
   const d = tf.sub(x, mean);
   const variance = tf.mean(tf.square(d), axes, true);
-  let y = tf.mul(d, tf.rsqrt(tf.add(variance, eps)));
+  const invStd = tf.rsqrt(tf.add(variance, eps));
+  let y = tf.mul(d, invStd);
   if (gamma) y = tf.mul(y, gamma);
   if (beta) y = tf.add(y, beta);
-  return [tv(y)];
+  return [tv(y), tv(mean), tv(invStd)];
 };
 
 const clipTf: TfOp = (ins, at, ctx) => {
@@ -639,7 +837,9 @@ const clipTf: TfOp = (ins, at, ctx) => {
     if (ins[1]) lo = scalarOf(reqConst(ins, 1, ctx, 'min'));
     if (ins[2]) hi = scalarOf(reqConst(ins, 2, ctx, 'max'));
   }
-  const f = (t: tf.Tensor) => (lo === 0 && hi === 6 ? tf.relu6(t) : lo === 0 && hi === Infinity ? tf.relu(t) : tf.clipByValue(t, lo, hi));
+  const clip = (t: tf.Tensor) => (lo === 0 && hi === 6 ? tf.relu6(t) : lo === 0 && hi === Infinity ? tf.relu(t) : tf.clipByValue(t, lo, hi));
+  // TF.js's wasm ClipByValue reads int32 as float32 (wrong values): clip integers as floats (exact up to 2^24)
+  const f = (t: tf.Tensor) => (t.dtype === 'int32' ? tf.cast(clip(tf.cast(t, 'float32')), 'int32') : clip(t));
   if (isConst(x)) return [tv(f(ctx.tensorOf(x)))];
   return [tv(f(x.t), x.nhwc)];
 };
@@ -661,9 +861,79 @@ const whereTf: TfOp = (ins, _at, ctx) => {
 
 const powTf: TfOp = (ins, at, ctx) => {
   const b = ins[1];
-  if (b && isConst(b) && b.data.length === 1 && b.data[0] === 2) return unaryTf(tf.square)(ins, at, ctx, 1);
-  if (b && isConst(b) && b.data.length === 1 && b.data[0] === 0.5) return unaryTf(tf.sqrt)(ins, at, ctx, 1);
-  return binaryTf(tf.pow)(ins, at, ctx, 1);
+  const x = req(ins, 0, ctx);
+  const intBase = isConst(x) ? x.type === 'int' : x.t.dtype === 'int32';
+  if (!intBase && b && isConst(b) && b.data.length === 1 && b.data[0] === 2) return unaryTf(tf.square)(ins, at, ctx, 1);
+  if (!intBase && b && isConst(b) && b.data.length === 1 && b.data[0] === 0.5) return unaryTf(tf.sqrt)(ins, at, ctx, 1);
+  // the result has the base's type (an integer base with a float exponent truncates, as numpy's astype)
+  return binaryTf((u, v) => (intBase ? tf.cast(tf.pow(tf.cast(u, 'float32'), tf.cast(v, 'float32')), 'int32') : tf.pow(u, tf.cast(v, u.dtype))))(ins, at, ctx, 1);
+};
+
+/** Sum, Mean, Max, Min: one or more inputs, broadcast together. */
+function variadicTf(f: (a: tf.Tensor, b: tf.Tensor) => tf.Tensor, mean = false): TfOp {
+  const pair = binaryTf(f);
+  return (ins, at, ctx) => {
+    const vals = ins.filter((v): v is Val => !!v);
+    if (vals.length === 0) throw new Error(`${ctx.what}: no inputs`);
+    let acc = vals[0];
+    for (const v of vals.slice(1)) acc = pair([acc, v], at, ctx, 1)[0];
+    if (mean) acc = unaryTf((t) => tf.div(t, vals.length))([acc], at, ctx, 1)[0];
+    return [acc];
+  };
+}
+
+const dropoutTf: TfOp = (ins, at, ctx) => {
+  const x = req(ins, 0, ctx);
+  checkDropoutInference(ins, at, ctx);
+  if (!ctx.wants(1)) return [x];
+  if (isConst(x)) return [x, makeConst('bool', x.shape, new Array<number>(size(x.shape)).fill(1))];
+  return [x, tv(tf.ones(x.t.shape, 'bool'), x.nhwc)];
+};
+
+/** Dropout is the identity at inference; in training mode (opset 12+, a constant input) it is random: refused. */
+function checkDropoutInference(ins: Ins, at: Attrs, ctx: OpContext): void {
+  const training = ins[2] ? scalarOf(reqConst(ins, 2, ctx, 'training_mode')) !== 0 : false;
+  const ratio = ins[1] ? scalarOf(reqConst(ins, 1, ctx, 'ratio')) : at.float('ratio', 0.5);
+  if (training && ratio !== 0) {
+    throw new Error(`${ctx.what}: Dropout in training mode drops random elements; export the model in eval mode (model.eval())`);
+  }
+}
+
+/** PRelu: x where x >= 0, else slope * x (slope broadcast to x). */
+const preluTf: TfOp = binaryTf((x, slope) => tf.sub(tf.relu(x), tf.mul(slope, tf.relu(tf.neg(x)))));
+
+/** Selu and Elu without a branch (tf.where's gradient through exp(x) of a large x is 0 * inf = NaN). */
+function eluLike(alpha: number, gamma: number): (x: tf.Tensor) => tf.Tensor {
+  return (x) => {
+    const y = tf.add(tf.relu(x), tf.mul(tf.sub(tf.exp(tf.minimum(x, 0)), 1), alpha));
+    return gamma === 1 ? y : tf.mul(y, gamma);
+  };
+}
+
+const tileTf: TfOp = (ins, _at, ctx) => {
+  const x = req(ins, 0, ctx);
+  const reps = intsOf(reqConst(ins, 1, ctx, 'repeats'));
+  if (reps.length !== logicalShape(x).length) throw new Error(`${ctx.what}: ${reps.length} repeats for rank ${logicalShape(x).length}`);
+  if (!isConst(x) && x.nhwc) return [tv(tf.tile(x.t, [0, 2, 3, 1].map((d) => reps[d])), true)];
+  return [tv(tf.tile(logical(x, ctx), reps))];
+};
+
+/** InstanceNormalization: each (image, channel) normalised over its spatial axes, then scaled and shifted. */
+const instanceNorm: TfOp = (ins, at, ctx) => {
+  const x = req(ins, 0, ctx);
+  const [scale, bias] = [1, 2].map((i) => reqConst(ins, i, ctx, 'InstanceNormalization parameter'));
+  const eps = at.float('epsilon', 1e-5);
+  const rank = logicalShape(x).length;
+  if (rank < 3) throw new Error(`${ctx.what}: expected [N, C, spatial...], got rank ${rank}`);
+  const nhwc = rank === 4;
+  const xt = nhwc ? toNHWC(x, ctx) : logical(x, ctx);
+  const axes = nhwc ? [1, 2] : Array.from({ length: rank - 2 }, (_, i) => i + 2);
+  const pshape = nhwc ? [scale.data.length] : [scale.data.length, ...new Array<number>(rank - 2).fill(1)];
+  const { mean, variance } = tf.moments(xt, axes, true);
+  const y = tf.mul(tf.sub(xt, mean), tf.rsqrt(tf.add(variance, eps)));
+  const sc = ctx.tensorOf(scale, `in${rank}`, (c) => ({ ...c, shape: pshape }));
+  const bi = ctx.tensorOf(bias, `in${rank}`, (c) => ({ ...c, shape: pshape }));
+  return [tv(tf.add(tf.mul(y, sc), bi), nhwc)];
 };
 
 // --------------------------------------------------------------------------------------------------------------
@@ -701,7 +971,11 @@ const reshapeJs: JsOp = (ins, at, ctx) => {
 const js: Record<string, JsOp> = {
   Constant: constantJs,
   Identity: (ins, _at, ctx) => [reqConst(ins, 0, ctx, 'input')],
-  Dropout: (ins, _at, ctx) => [reqConst(ins, 0, ctx, 'input')],
+  Dropout: (ins, at, ctx) => {
+    const x = reqConst(ins, 0, ctx, 'input');
+    checkDropoutInference(ins, at, ctx);
+    return ctx.wants(1) ? [x, makeConst('bool', x.shape, new Array<number>(size(x.shape)).fill(1))] : [x];
+  },
   Cast: castJs,
   Reshape: reshapeJs,
   Flatten: (ins, at, ctx) => {
@@ -755,9 +1029,14 @@ const js: Record<string, JsOp> = {
   Sub: binaryJs((a, b) => a - b),
   Mul: binaryJs((a, b) => a * b),
   Div: binaryJs((a, b) => a / b, (a, b) => Math.trunc(a / b)),
-  Pow: binaryJs(Math.pow),
-  Min: binaryJs(Math.min),
-  Max: binaryJs(Math.max),
+  Pow: (ins, _at, ctx) => {
+    const [a, b] = [reqConst(ins, 0, ctx, 'X'), reqConst(ins, 1, ctx, 'Y')];
+    return [jsElementwise([a, b], a.type, a.type === 'float' ? Math.pow : (u, v) => Math.trunc(Math.pow(u, v)), ctx.what)];
+  },
+  Min: variadicJs(Math.min),
+  Max: variadicJs(Math.max),
+  Sum: variadicJs((a, b) => a + b),
+  Mean: variadicJs((a, b) => a + b, true),
   Equal: (ins, _at, ctx) => [jsElementwise([reqConst(ins, 0, ctx, 'A'), reqConst(ins, 1, ctx, 'B')], 'bool', (a, b) => (a === b ? 1 : 0), ctx.what)],
   Less: (ins, _at, ctx) => [jsElementwise([reqConst(ins, 0, ctx, 'A'), reqConst(ins, 1, ctx, 'B')], 'bool', (a, b) => (a < b ? 1 : 0), ctx.what)],
   Greater: (ins, _at, ctx) => [jsElementwise([reqConst(ins, 0, ctx, 'A'), reqConst(ins, 1, ctx, 'B')], 'bool', (a, b) => (a > b ? 1 : 0), ctx.what)],
@@ -775,17 +1054,22 @@ const js: Record<string, JsOp> = {
 
 const tfOps: Record<string, TfOp> = {
   Conv: conv,
+  ConvTranspose: convTranspose,
   MaxPool: pool('max'),
   AveragePool: pool('avg'),
   GlobalAveragePool: globalAvgPool,
   GlobalMaxPool: globalMaxPool,
   BatchNormalization: batchNorm,
+  InstanceNormalization: instanceNorm,
   Relu: unaryTf(tf.relu),
   LeakyRelu: (ins, at, ctx) => unaryTf((x) => tf.leakyRelu(x, at.float('alpha', 0.01)))(ins, at, ctx, 1),
   Elu: (ins, at, ctx) => {
     const alpha = at.float('alpha', 1);
-    return unaryTf((x) => (alpha === 1 ? tf.elu(x) : tf.where(tf.greater(x, 0), x, tf.mul(tf.sub(tf.exp(x), 1), alpha))))(ins, at, ctx, 1);
+    return unaryTf(alpha === 1 ? tf.elu : eluLike(alpha, 1))(ins, at, ctx, 1);
   },
+  Selu: (ins, at, ctx) => unaryTf(eluLike(at.float('alpha', 1.67326319217681884765625), at.float('gamma', 1.05070102214813232421875)))(ins, at, ctx, 1),
+  Softplus: unaryTf(tf.softplus),
+  PRelu: preluTf,
   Clip: clipTf,
   Sigmoid: unaryTf(tf.sigmoid),
   HardSigmoid: (ins, at, ctx) => unaryTf((x) => tf.clipByValue(tf.add(tf.mul(x, at.float('alpha', 0.2)), at.float('beta', 0.5)), 0, 1))(ins, at, ctx, 1),
@@ -802,14 +1086,16 @@ const tfOps: Record<string, TfOp> = {
     ? tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(tf.mul(tf.add(x, tf.mul(tf.pow(x, 3), 0.044715)), Math.sqrt(2 / Math.PI))), 1))
     : gelu(x)))(ins, at, ctx, 1),
   Identity: (ins, _at, ctx) => [req(ins, 0, ctx)],
-  Dropout: (ins, _at, ctx) => [req(ins, 0, ctx)],
+  Dropout: dropoutTf,
   Add: binaryTf(tf.add),
   Sub: binaryTf(tf.sub),
   Mul: binaryTf(tf.mul),
   Div: binaryTf(tf.div),
   Pow: powTf,
-  Min: binaryTf(tf.minimum),
-  Max: binaryTf(tf.maximum),
+  Min: variadicTf(tf.minimum),
+  Max: variadicTf(tf.maximum),
+  Sum: variadicTf(tf.add),
+  Mean: variadicTf(tf.add, true),
   Equal: binaryTf(tf.equal),
   Where: whereTf,
   Cast: castTf,
@@ -825,6 +1111,7 @@ const tfOps: Record<string, TfOp> = {
   Squeeze: squeezeTf,
   Unsqueeze: unsqueezeTf,
   Expand: expandTf,
+  Tile: tileTf,
   Pad: padTf,
   ReduceMean: reduceTf((x, a, k) => tf.mean(x, a, k)),
   ReduceSum: reduceTf((x, a, k) => tf.sum(x, a, k)),

@@ -151,5 +151,10 @@ export function encodeModel(model: Record<string, unknown>): Uint8Array {
 /** ONNX TensorProto.DataType values. */
 export const DT = {
   FLOAT: 1, UINT8: 2, INT8: 3, UINT16: 4, INT16: 5, INT32: 6, INT64: 7, STRING: 8, BOOL: 9,
-  FLOAT16: 10, DOUBLE: 11, UINT32: 12, UINT64: 13,
+  FLOAT16: 10, DOUBLE: 11, UINT32: 12, UINT64: 13, BFLOAT16: 16,
 } as const;
+
+/** Decodes a serialized TensorProto (the `.pb` files of ONNX's node tests). */
+export function decodeTensorProto(bytes: Uint8Array): TensorProto {
+  return getModelType().lookupType('onnx.TensorProto').decode(bytes) as unknown as TensorProto;
+}

@@ -22,7 +22,9 @@ export const node = (opType: string, input: string[], output: string[], attribut
 export const floatInit = (name: string, dims: number[], data: number[]) => ({ name, dims, dataType: FLOAT, floatData: data });
 export const intInit = (name: string, data: number[]) => ({ name, dims: [data.length], dataType: INT64, int64Data: data });
 
-export function writeModel(dir: string, file: string, nodes: object[], inits: object[], chw: number[], outputs: string[], opset = 13): string {
+/** `batch`: the input's batch dimension, a name (dynamic) or a fixed size. */
+export function writeModel(dir: string, file: string, nodes: object[], inits: object[], chw: number[], outputs: string[], opset = 13,
+  batch: string | number = 'batch'): string {
   const bytes = encodeModel({
     irVersion: 7,
     opsetImport: [{ domain: '', version: opset }],
@@ -30,7 +32,7 @@ export function writeModel(dir: string, file: string, nodes: object[], inits: ob
       name: 'g',
       node: nodes,
       initializer: inits,
-      input: [{ name: 'input', type: { tensorType: { elemType: FLOAT, shape: { dim: [{ dimParam: 'batch' }, ...chw.map((d) => ({ dimValue: d }))] } } } }],
+      input: [{ name: 'input', type: { tensorType: { elemType: FLOAT, shape: { dim: [typeof batch === 'number' ? { dimValue: batch } : { dimParam: batch }, ...chw.map((d) => ({ dimValue: d }))] } } } }],
       output: outputs.map((name) => ({ name })),
     },
   });
