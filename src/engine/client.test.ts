@@ -6,7 +6,7 @@ import * as path from 'path';
 import { PNG } from 'pngjs';
 import { CANCEL_GRACE_MS, EngineClient, isCancelled } from './client';
 import type { Progress } from './protocol';
-import { writeTinyModel } from './testing';
+import { writeLargeModel, writeTinyModel } from './testing';
 import { loadModel } from '../core/model';
 import { describeJob } from '../core/jobs';
 import { BACKEND_SETTINGS, backendSummary } from '../core/backend/names';
@@ -199,22 +199,6 @@ describe('EngineClient with a real engine process', function () {
     assert.strictEqual(client.starts, 3);
   });
 });
-
-/** A valid model.json of `mb` MB: the tiny model with a long training history in its metadata (slow to parse, big in memory). */
-function writeLargeModel(dir: string, tinyModel: string, mb: number): string {
-  fs.mkdirSync(dir, { recursive: true });
-  for (const f of fs.readdirSync(path.dirname(tinyModel))) fs.copyFileSync(path.join(path.dirname(tinyModel), f), path.join(dir, f));
-  const json = JSON.parse(fs.readFileSync(tinyModel, 'utf8'));
-  const file = path.join(dir, 'model.json');
-  const head = JSON.stringify({ ...json, userDefinedMetadata: { history: [] } }).replace(/\[\]\}\}$/, '');
-  const fd = fs.openSync(file, 'w');
-  fs.writeSync(fd, `${head}[`);
-  const chunk = '0.5,'.repeat(256 * 1024);
-  for (let i = 0; i < mb; i++) fs.writeSync(fd, chunk);
-  fs.writeSync(fd, '0]}}');
-  fs.closeSync(fd);
-  return file;
-}
 
 describe('EngineClient: cancelling loads, load timeouts, the memory cap and refusals', function () {
   let dir: string;

@@ -201,6 +201,11 @@ export class EngineClient {
     this.restart(`the ${MEMORY_SETTING} setting changed to ${memoryMB}`);
   }
 
+  /** Changes the load timeout of the next loads. */
+  setLoadTimeoutMs(loadTimeoutMs: number): void {
+    this.options = { ...this.options, loadTimeoutMs };
+  }
+
   dispose(): void {
     this.restart('the engine was shut down');
     this.disposed = true;
