@@ -146,7 +146,14 @@ async function uiSteps(page, ctx) {
   for (const s of cmp) assert.ok(s.std > 0.3, `a comparison image is blank: ${JSON.stringify(s)}`);
   await shot(page, ctx, '5-light-compare');
 
-  // CodeLens above the training script's lines.
+  // CodeLens above the training script's lines: layer lenses come from the models loaded, so expand the
+  // tiny model (the one train.py builds) first, after folding MobileNet away; then the broken model file,
+  // whose node shows its own error.
+  await model.click();
+  await tree.getByRole('treeitem', { name: /^tiny\b/ }).first().click();
+  await tree.getByRole('treeitem', { name: /^conv_a\b/ }).first().waitFor({ timeout: 60000 });
+  await tree.getByRole('treeitem', { name: /^broken\.onnx\b/ }).first().click();
+  await tree.getByRole('treeitem', { name: /not a valid ONNX model/ }).first().waitFor({ timeout: 60000 });
   // Quick open (the command palette without its '>' prefix) for the training script.
   await quickPick(page, 'train.py', 'train.py');
   await page.locator('.codelens-decoration a', { hasText: 'Visualize conv_a' }).first().waitFor({ timeout: 60000 });
