@@ -172,7 +172,7 @@ export class EngineClient {
     let timer: NodeJS.Timeout | undefined;
     const answer = await Promise.race([asked.catch(() => null), new Promise<null>((r) => { timer = setTimeout(() => r(null), CANCEL_GRACE_MS); })]);
     clearTimeout(timer);
-    if (!this.pending.has(jobId)) return true;
+    if (!this.pending.has(jobId) || this.child !== child) return true;
     if (!answer || (p.model && answer.loading.includes(p.model))) {
       const what = p.model ? `loading ${path.basename(p.model)}` : p.method;
       this.stop(child, new CancelledError(`Neuron Lens: cancelled ${what} (the engine was restarted to stop it)`));
