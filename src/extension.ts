@@ -10,7 +10,8 @@ import { ResultCache } from './ui/cache';
 import { ModelCodeLens } from './ui/codelens';
 import { ModelStore, modelDisplayName } from './ui/models';
 import { VIEW_TYPE, VisualizationPanel, type PanelDeps, type RunOutcome } from './ui/panel';
-import { backendSetting, defaultSettings, layerChannels } from './ui/settings';
+import { backendSetting, defaultSettings, engineMemoryMB, layerChannels, loadTimeoutMs } from './ui/settings';
+import { loadRefusal } from './ui/trust';
 import { layerKinds, ModelTree, specFromSyntax, unitLabel, unitNoun, unitSpec, visualLayers, type Node } from './ui/tree';
 import type { LoadedModel } from './engine/protocol';
 import { modelFileExtensions, modelFileList } from './core/model/formats';
@@ -71,19 +72,24 @@ export function activate(context: vscode.ExtensionContext): NeuronLensApi {
   status.tooltip = 'Neuron Lens: the engine starts on the first visualization';
   status.show();
 
+  // Workspace trust (ui/trust.ts): untrusted, only the bundled examples load; the engine client refuses the rest.
+  const refusal = (file: string) => loadRefusal(file, { trusted: vscode.workspace.isTrusted, bundledDir: context.asAbsolutePath('models') });
   const engine = new EngineClient({
     modulePath: context.asAbsolutePath(path.join('dist', 'engine.js')),
     backend: backendSetting(),
+    memoryMB: engineMemoryMB(),
+    loadTimeoutMs: loadTimeoutMs(),
+    refuse: refusal,
     onLog: (level, m) => log.appendLine(`[engine ${level}] ${m}`),
     onReady: (b) => {
       status.text = `$(pulse) Neuron Lens: ${backendSummary(b)}`;
       status.tooltip = `Neuron Lens backend — ${b.reason}`;
       log.appendLine(`engine ready: ${b.reason}`);
     },
-    onExit: ({ code, signal, expected }) => {
+    onExit: ({ code, signal, expected, outOfMemory }) => {
       status.text = '$(circle-outline) Neuron Lens';
       status.tooltip = 'Neuron Lens: the engine is stopped; it starts on the next visualization';
-      const how = signal ? `was killed (${signal})` : `exited with code ${code}`;
+      const how = outOfMemory ? `ran out of memory: the model needs more memory than ${engineMemoryMB()} MB (setting neuronLens.engineMemoryMB)` : signal ? `was killed (${signal})` : `exited with code ${code}`;
       log.appendLine(`engine ${how}${expected ? '' : ' unexpectedly'}`);
       if (!expected) {
         status.text = '$(warning) Neuron Lens: engine stopped';
@@ -91,7 +97,7 @@ export function activate(context: vscode.ExtensionContext): NeuronLensApi {
       }
     },
   });
-  const store = new ModelStore(context.workspaceState, engine);
+  const store = new ModelStore(context.workspaceState, engine, refusal);
   const cache = new ResultCache(path.join(context.globalStorageUri.fsPath, 'results'));
   const tree = new ModelTree(store);
   const treeView = vscode.window.createTreeView('neuronLens.models', { treeDataProvider: tree, showCollapseAll: true });
@@ -266,7 +272,13 @@ export function activate(context: vscode.ExtensionContext): NeuronLensApi {
     vscode.languages.registerCodeLensProvider([{ scheme: 'file', language: 'python' }, { scheme: 'file', language: 'javascript' }, { scheme: 'file', language: 'typescript' }], codeLens),
     vscode.window.registerWebviewPanelSerializer(VIEW_TYPE, { deserializeWebviewPanel: async (panel, state) => VisualizationPanel.revive(deps, panel, state) }),
     vscode.window.registerWebviewPanelSerializer(ATTACK_VIEW_TYPE, { deserializeWebviewPanel: async (panel, state) => AttackPanel.revive({ extensionUri: context.extensionUri, engine, log }, panel, state) }),
-    vscode.workspace.onDidChangeConfiguration((e) => { if (e.affectsConfiguration('neuronLens.backend')) engine.setBackend(backendSetting()); }),
+    vscode.workspace.onDidChangeConfiguration((e) => {
+      if (e.affectsConfiguration('neuronLens.backend')) engine.setBackend(backendSetting());
+      if (e.affectsConfiguration('neuronLens.engineMemoryMB')) engine.setMemoryMB(engineMemoryMB());
+      if (e.affectsConfiguration('neuronLens.loadTimeoutSeconds')) engine.setLoadTimeoutMs(loadTimeoutMs());
+    }),
+    // Trusting the workspace makes its models loadable: the tree drops the "untrusted" notes.
+    vscode.workspace.onDidGrantWorkspaceTrust(() => store.refresh()),
   );
   void store.discover();
   return { engine, store, tree, codeLens, panels: () => VisualizationPanel.all(), attackPanel: () => AttackPanel.current() };

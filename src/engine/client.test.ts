@@ -4,9 +4,9 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { PNG } from 'pngjs';
-import { EngineClient } from './client';
+import { CANCEL_GRACE_MS, EngineClient, isCancelled } from './client';
 import type { Progress } from './protocol';
-import { writeTinyModel } from './testing';
+import { writeLargeModel, writeTinyModel } from './testing';
 import { loadModel } from '../core/model';
 import { describeJob } from '../core/jobs';
 import { BACKEND_SETTINGS, backendSummary } from '../core/backend/names';
@@ -212,5 +212,86 @@ describe('EngineClient with a real engine process', function () {
     await assert.rejects(client.request('crash', { code: 3 }).result, /exited with code 3 while running crash/);
     assert.strictEqual((await client.loadModel({ path: modelPath })).description.layers.length, 6);
     assert.strictEqual(client.starts, 3);
+  });
+});
+
+describe('EngineClient: cancelling loads, load timeouts, the memory cap and refusals', function () {
+  let dir: string;
+  let tiny: string;
+  let large: string;
+  const clients: EngineClient[] = [];
+  const make = (o: Partial<ConstructorParameters<typeof EngineClient>[0]> = {}) => {
+    const c = new EngineClient({ modulePath: path.join(__dirname, 'main.ts'), execArgv: ['--require', require.resolve('tsx/cjs')], backend: 'wasm', ...o });
+    clients.push(c);
+    return c;
+  };
+
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nl-engine-load-'));
+    tiny = await writeTinyModel(path.join(dir, 'tiny'));
+    large = writeLargeModel(path.join(dir, 'large'), tiny, 48);
+  });
+  after(() => {
+    for (const c of clients) c.dispose();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('cancels a model load by restarting the engine, within a second or so, and the next request works', async () => {
+    const client = make();
+    await client.start();
+    const load = client.request('loadModel', { path: large });
+    await new Promise((r) => setTimeout(r, 300)); // the engine is parsing the large model.json now
+    const t0 = Date.now();
+    assert.strictEqual(await client.cancel(load.id), true);
+    await assert.rejects(load.result, (e: Error) => isCancelled(e) && /^Neuron Lens: cancelled loading model\.json \(the engine was restarted to stop it\)$/.test(e.message));
+    const ms = Date.now() - t0;
+    console.log(`      cancel of a blocking load took ${ms} ms`);
+    assert.ok(ms < CANCEL_GRACE_MS + 2000, `cancel took ${ms} ms`);
+    assert.strictEqual(client.running, false);
+    assert.strictEqual((await client.loadModel({ path: tiny })).description.name, 'tiny');
+    assert.strictEqual(client.starts, 2);
+  });
+
+  it('cancels a job that waits for its model to load, and a request that needs no waiting at once', async () => {
+    const client = make();
+    await client.start();
+    const job = client.visualize({ model: { path: large }, units: ['logit:0'], settings, previewEvery: 0 });
+    await new Promise((r) => setTimeout(r, 300));
+    assert.strictEqual(await client.cancel(job.id), true);
+    await assert.rejects(job.result, (e: Error) => isCancelled(e) && /cancelled loading model\.json/.test(e.message));
+    await client.loadModel({ path: tiny });
+    const units = client.request('units', { model: { path: tiny }, units: ['logit:0-9'] });
+    assert.strictEqual(await client.cancel(units.id), true);
+    await assert.rejects(units.result, (e: Error) => isCancelled(e) && e.message === 'Neuron Lens: units cancelled');
+    assert.strictEqual(client.starts, 2, 'cancelling a quick request does not restart the engine');
+    assert.strictEqual(await client.cancel(units.id), false);
+  });
+
+  it('fails a load that takes longer than the timeout, naming the setting, and restarts the engine', async () => {
+    const client = make({ loadTimeoutMs: 300 });
+    await assert.rejects(client.loadModel({ path: large }), new RegExp(`^Error: Neuron Lens: loading ${large.replace(/[.\\/]/g, '\\$&')} took longer than 0\\.3 s \\(setting neuronLens\\.loadTimeoutSeconds\\); the engine was restarted$`));
+    assert.strictEqual((await client.loadModel({ path: tiny })).description.name, 'tiny');
+    assert.strictEqual(client.starts, 2);
+  });
+
+  it('caps the engine heap: a model that needs more fails with the cap and the setting, and the engine restarts', async () => {
+    const exits: { outOfMemory?: boolean; expected: boolean }[] = [];
+    const client = make({ memoryMB: 160, onExit: (e) => exits.push(e) });
+    assert.strictEqual((await client.loadModel({ path: tiny })).description.name, 'tiny', 'the engine runs in 160 MB');
+    await assert.rejects(client.loadModel({ path: large }), (e: Error) => {
+      console.log(`      ${e.message}`);
+      return /^Neuron Lens: the engine ran out of memory while running loadModel: the model needs more memory than 160 MB \(setting neuronLens\.engineMemoryMB\)$/.test(e.message);
+    });
+    assert.deepStrictEqual(exits.map((e) => [e.outOfMemory, e.expected]), [[true, false]]);
+    assert.strictEqual((await client.loadModel({ path: tiny })).description.name, 'tiny');
+    assert.strictEqual(client.starts, 2);
+  });
+
+  it('refuses requests for the models `refuse` names, without starting the engine', async () => {
+    const client = make({ refuse: (p) => (p === large ? `${p} is not trusted` : undefined) });
+    await assert.rejects(client.loadModel({ path: large }), new RegExp(`${path.basename(dir)}/large/model\\.json is not trusted`));
+    await assert.rejects(client.visualize({ model: { path: large }, units: ['logit:0'], settings, previewEvery: 0 }).result, /is not trusted/);
+    assert.strictEqual(client.starts, 0);
+    assert.strictEqual((await client.loadModel({ path: tiny })).description.name, 'tiny');
   });
 });

@@ -26,6 +26,8 @@ function requireBackend(): Promise<BackendInfo> {
 }
 
 const models = new Map<string, Promise<NLModel>>();
+/** The loads in progress, by model file (what `cancel` reports). */
+const loading = new Map<Promise<NLModel>, string>();
 
 function modelKey(ref: ModelRef): string {
   return JSON.stringify([path.resolve(ref.path), ref.inputRange ?? null]);
@@ -49,6 +51,10 @@ async function getModel(ref: ModelRef): Promise<NLModel> {
   let m = models.get(key);
   if (!m) {
     m = loadModel(ref.path, ref.inputRange ? { inputRange: ref.inputRange } : {});
+    const load = m;
+    loading.set(load, path.resolve(ref.path));
+    const done = () => loading.delete(load);
+    load.then(done, done);
     models.set(key, m);
     m.catch(() => models.delete(key));
   }
@@ -141,7 +147,7 @@ const handlers: { [M in Method]: (p: Params<M>, id: number) => Promise<Result<M>
   async cancel(p) {
     const found = active.has(p.jobId);
     if (found) cancelled.add(p.jobId);
-    return { found };
+    return { found, loading: [...new Set(loading.values())] };
   },
   async crash(p) {
     process.exit(p.code);

@@ -212,7 +212,11 @@ export const METHODS = {
     result: z.object({ pairs: z.array(AttackPair), msPerStep: z.number(), stepsRun: z.number(), cancelled: z.boolean() }),
   },
   /** Cancel a running or queued job by the id of its request. */
-  cancel: { params: z.object({ jobId: z.number().int() }), result: z.object({ found: z.boolean() }) },
+  /**
+   * found: the job is running or queued (it stops after its current step). loading: the model files the
+   * engine is loading now; a load cannot stop midway, so the client restarts the engine to cancel one.
+   */
+  cancel: { params: z.object({ jobId: z.number().int() }), result: z.object({ found: z.boolean(), loading: z.array(z.string()) }) },
   /** Test hook: the engine exits at once with this code (to check that the client survives a crash). */
   crash: { params: z.object({ code: z.number().int() }), result: z.object({}) },
 } as const;

@@ -34,3 +34,26 @@ export async function writeTinyModel(dir: string): Promise<string> {
   fs.writeFileSync(path.join(dir, 'labels.txt'), ['tee', 'trouser', 'pullover', 'dress', 'coat', 'sandal', 'shirt', 'sneaker', 'bag', 'boot'].join('\n'));
   return file;
 }
+
+/**
+ * A valid model.json of about `mb` MB in the folder `dir`: the model of `tinyModel` (a model.json written by
+ * writeTinyModel) with a long training history in its metadata, so that it is slow to parse and big in
+ * memory (to test cancelling a load, the load timeout and the engine's heap limit).
+ */
+export function writeLargeModel(dir: string, tinyModel: string, mb: number): string {
+  fs.mkdirSync(dir, { recursive: true });
+  for (const f of fs.readdirSync(path.dirname(tinyModel))) fs.copyFileSync(path.join(path.dirname(tinyModel), f), path.join(dir, f));
+  const json = JSON.parse(fs.readFileSync(tinyModel, 'utf8'));
+  const file = path.join(dir, 'model.json');
+  const head = JSON.stringify({ ...json, userDefinedMetadata: { history: [] } }).replace(/\[\]\}\}$/, '');
+  const fd = fs.openSync(file, 'w');
+  try {
+    fs.writeSync(fd, `${head}[`);
+    const chunk = '0.5,'.repeat(256 * 1024);
+    for (let i = 0; i < mb; i++) fs.writeSync(fd, chunk);
+    fs.writeSync(fd, '0]}}');
+  } finally {
+    fs.closeSync(fd);
+  }
+  return file;
+}

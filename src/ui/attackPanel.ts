@@ -4,7 +4,7 @@
 import * as path from 'path';
 import * as vscode from 'vscode';
 import { WebviewPanelBase } from './webviewHtml';
-import type { EngineClient } from '../engine/client';
+import { isCancelled, type EngineClient } from '../engine/client';
 import { AttackPanelState, FromAttackWebview, type AttackControls, type ToAttackWebview } from './attackProtocol';
 import { formatDuration } from './panel';
 
@@ -144,6 +144,10 @@ export class AttackPanel extends WebviewPanelBase<AttackPanelState, ToAttackWebv
       return this.state;
     } catch (e) {
       const message = (e as Error).message;
+      if (isCancelled(e)) {
+        this.setState({ status: 'cancelled', message });
+        return this.state;
+      }
       this.setState({ status: 'error', message });
       if (!this.panel.visible) void vscode.window.showErrorMessage(/Neuron Lens/.test(message) ? message : `Neuron Lens: ${message}`);
       throw e;

@@ -1,5 +1,6 @@
 // CodeLens in source code: "Open in Neuron Lens" above a line that loads a model file, and
-// "Visualize <layer>" above a line that names a layer of a model open in the Models view.
+// "Visualize <layer>" above a line that names a layer of a model loaded in the Models view. Lenses load
+// no model: they use what the user has loaded already.
 import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
@@ -18,22 +19,19 @@ export class ModelCodeLens implements vscode.CodeLensProvider {
   private layers = new Map<string, { path: string; model: LoadedModel }>();
 
   constructor(private readonly store: ModelStore) {
-    store.onDidChange(() => void this.refreshLayers());
-    void this.refreshLayers();
+    store.onDidChange(() => this.refreshLayers());
+    this.refreshLayers();
   }
 
-  async refreshLayers(): Promise<void> {
+  /** Takes the layer names of the models loaded now. */
+  refreshLayers(): void {
     const next = new Map<string, { path: string; model: LoadedModel }>();
-    for (const e of this.store.list()) {
-      try {
-        const m = await this.store.load(e.path);
-        for (const l of visualLayers(m)) if (!next.has(l.name)) next.set(l.name, { path: e.path, model: m });
-      } catch {
-        // a model that does not load gets no lenses; the tree shows its error
-      }
+    for (const { path: p, model } of this.store.loadedModels()) {
+      for (const l of visualLayers(model)) if (!next.has(l.name)) next.set(l.name, { path: p, model });
     }
+    const same = next.size === this.layers.size && [...next].every(([name, hit]) => this.layers.get(name)?.model === hit.model);
     this.layers = next;
-    this.changed.fire();
+    if (!same) this.changed.fire();
   }
 
   provideCodeLenses(doc: vscode.TextDocument): vscode.CodeLens[] {

@@ -4,7 +4,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
 import { WebviewPanelBase } from './webviewHtml';
-import type { EngineClient } from '../engine/client';
+import { isCancelled, type EngineClient } from '../engine/client';
 import type { UnitImage, VisualizeSettings } from '../engine/protocol';
 import { decodeImage, encodePng } from '../core/image/codec';
 import { makeGrid } from '../core/image/grid';
@@ -59,6 +59,8 @@ export class VisualizationPanel extends WebviewPanelBase<PanelState, ToWebview, 
   private static readonly panels = new Map<string, VisualizationPanel>();
   private jobIds: number[] = [];
   private cancelRequested = false;
+  /** The model whose load the current run waits for. */
+  private loadingModel: string | null = null;
   private running: Promise<RunOutcome> | null = null;
 
   static get(modelPath: string): VisualizationPanel | undefined {
@@ -130,10 +132,11 @@ export class VisualizationPanel extends WebviewPanelBase<PanelState, ToWebview, 
     return this.run({ modelPath: s.modelPath, modelName: s.modelName, units, labels, compare: s.compare }, settings).catch(() => undefined);
   }
 
-  /** Cancels the running job(s) after their current step; they finish with what exists. */
+  /** Cancels the running job(s) after their current step (they finish with what exists), or the model's load. */
   async cancel(): Promise<void> {
     this.cancelRequested = true;
-    await Promise.all(this.jobIds.map((id) => this.deps.engine.cancel(id).catch(() => false)));
+    const load = this.loadingModel ? [this.deps.store.cancelLoad(this.loadingModel)] : [];
+    await Promise.all([...load, ...this.jobIds.map((id) => this.deps.engine.cancel(id))].map((c) => c.catch(() => false)));
   }
 
   /** Resolves when the current run (if any) has ended. */
@@ -171,7 +174,8 @@ export class VisualizationPanel extends WebviewPanelBase<PanelState, ToWebview, 
         : target.units.map((spec, i) => ({ param: settings.param, spec, label: target.labels?.[i] ?? spec }));
       cells = runs.map((r) => placeholder(r.spec, r.label, r.tag));
       this.setState({ params, cells });
-      const model = await this.deps.store.load(target.modelPath);
+      this.loadingModel = target.modelPath;
+      const model = await this.deps.store.load(target.modelPath).finally(() => { this.loadingModel = null; });
       // Group the cells that still need work by parameterization (a comparison: one group per parameterization).
       const todo = new Map<string, number[]>();
       runs.forEach((r, i) => {
@@ -239,6 +243,10 @@ export class VisualizationPanel extends WebviewPanelBase<PanelState, ToWebview, 
       return { state: this.state, fromCache };
     } catch (e) {
       const message = (e as Error).message;
+      if (isCancelled(e)) {
+        this.setState({ cells: [...cells], status: 'cancelled', message });
+        return { state: this.state, fromCache };
+      }
       this.setState({ cells: [...cells], status: 'error', message });
       // The panel shows the error; a notification too when the panel is out of sight.
       if (!this.panel.visible) void vscode.window.showErrorMessage(/Neuron Lens/.test(message) ? message : `Neuron Lens: ${message}`);

@@ -37,3 +37,11 @@ export function previewEvery(): number {
 export function layerChannels(): number {
   return config().get<number>('layerChannels', EDITOR_DEFAULTS.layerChannels);
 }
+
+export function engineMemoryMB(): number {
+  return config().get<number>('engineMemoryMB', EDITOR_DEFAULTS.engineMemoryMB);
+}
+
+export function loadTimeoutMs(): number {
+  return config().get<number>('loadTimeoutSeconds', EDITOR_DEFAULTS.loadTimeoutSeconds) * 1000;
+}

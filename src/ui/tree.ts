@@ -1,5 +1,6 @@
-// The "Models" tree: model -> layers -> channels (or classes, or ViT hidden dims), loaded lazily and
-// paged for wide layers.
+// The "Models" tree: model -> layers -> channels (or classes, or ViT hidden dims), paged for wide layers.
+// A model loads when its node is expanded; the node shows its own load state (loading, failed with the
+// error, or not loadable in an untrusted workspace).
 import * as vscode from 'vscode';
 import type { LoadedModel, ModelDescription, UnitKindInfo } from '../engine/protocol';
 import { modelDisplayName, type ModelStore } from './models';
@@ -16,7 +17,9 @@ export type Node =
   | { type: 'layer'; path: string; layer: Layer; model: LoadedModel }
   | { type: 'page'; path: string; layer: Layer; model: LoadedModel; start: number; end: number }
   | { type: 'unit'; path: string; layer: Layer; model: LoadedModel; index: number }
-  | { type: 'error'; message: string };
+  | { type: 'error'; message: string }
+  /** Why a model is not loaded in an untrusted workspace; clicking it opens the trust editor. */
+  | { type: 'untrusted'; message: string };
 
 /** The kinds a layer offers, with what the engine says of them (syntax, description, example). */
 export function layerKinds(layer: Layer, model: LoadedModel): UnitKindInfo[] {
@@ -77,9 +80,26 @@ export class ModelTree implements vscode.TreeDataProvider<Node> {
       case 'model': {
         const t = new vscode.TreeItem(modelDisplayName(n.path), C.Collapsed);
         t.id = `model:${n.path}`;
-        t.description = n.origin === 'example' ? 'example' : vscode.workspace.asRelativePath(n.path);
-        t.tooltip = n.path;
+        const where = n.origin === 'example' ? 'example' : vscode.workspace.asRelativePath(n.path);
+        const refusal = this.store.refusal(n.path);
+        const s = this.store.status(n.path);
+        t.description = where;
+        t.tooltip = `${n.path}\n\nExpand to load it.`;
         t.iconPath = new vscode.ThemeIcon('type-hierarchy');
+        if (refusal) {
+          t.description = `${where} · not loaded (untrusted workspace)`;
+          t.tooltip = `${n.path}\n\n${refusal}`;
+          t.iconPath = new vscode.ThemeIcon('workspace-untrusted');
+        } else if (s?.state === 'loading') {
+          t.description = `${where} · loading…`;
+          t.iconPath = new vscode.ThemeIcon('loading~spin');
+        } else if (s?.state === 'failed') {
+          t.description = `${where} · failed to load`;
+          t.tooltip = `${n.path}\n\n${s.error}\n\nExpand to try again.`;
+          t.iconPath = new vscode.ThemeIcon('error', new vscode.ThemeColor('errorForeground'));
+        } else if (s?.state === 'loaded') {
+          t.tooltip = `${n.path}\n\n${s.model.description.format}, ${s.model.description.layers.length} layers, input ${shape(s.model.description.inputShape)}`;
+        }
         t.contextValue = 'nl.model';
         t.resourceUri = vscode.Uri.file(n.path);
         return t;
@@ -115,12 +135,21 @@ export class ModelTree implements vscode.TreeDataProvider<Node> {
         t.tooltip = n.message;
         return t;
       }
+      case 'untrusted': {
+        const t = new vscode.TreeItem('Trust the workspace to load this model', C.None);
+        t.iconPath = new vscode.ThemeIcon('shield');
+        t.tooltip = n.message;
+        t.command = { command: 'workbench.trust.manage', title: 'Manage Workspace Trust' };
+        return t;
+      }
     }
   }
 
   async getChildren(n?: Node): Promise<Node[]> {
     if (!n) return this.store.list().map((e) => ({ type: 'model', path: e.path, origin: e.origin }));
     if (n.type === 'model') {
+      const refusal = this.store.refusal(n.path);
+      if (refusal) return [{ type: 'untrusted', message: refusal }];
       try {
         const m = await this.store.load(n.path);
         return visualLayers(m).map((layer) => ({ type: 'layer', path: n.path, layer, model: m }));

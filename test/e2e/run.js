@@ -81,7 +81,7 @@ function writeJson(file, obj) {
   fs.writeFileSync(file, JSON.stringify(obj, null, 2));
 }
 
-/** The workspace the editor opens: a real ImageNet model, a tiny model, and a training script. */
+/** The workspace the editor opens: a real ImageNet model, a tiny model (and a large and a broken model file), and a training script. */
 function makeWorkspace(ws) {
   const mobilenet = path.join(fixturesDir(), 'models', 'mobilenet_v1_0.25_224');
   if (!fs.existsSync(path.join(mobilenet, 'model.json'))) throw new Error(`fixture model missing: ${mobilenet}`);
@@ -90,7 +90,12 @@ function makeWorkspace(ws) {
   fs.copyFileSync(path.join(fixturesDir(), 'images', 'coral_bird.png'), path.join(ws, 'images', 'coral_bird.png'));
   // The fixture's images are RGB / 127.5 - 1.
   writeJson(path.join(ws, 'models', 'mobilenet_v1_0.25_224', 'neuron-lens.json'), { inputRange: [-1, 1] });
-  run(process.execPath, ['--require', require.resolve('tsx/cjs'), '-e', `require(${JSON.stringify(path.join(root, 'src', 'engine', 'testing.ts'))}).writeTinyModel(${JSON.stringify(path.join(ws, 'models', 'tiny'))})`], { cwd: root });
+  // The tiny model, and a 32 MB copy of it that is slow to load (to cancel a load).
+  const testing = JSON.stringify(path.join(root, 'src', 'engine', 'testing.ts'));
+  const tiny = JSON.stringify(path.join(ws, 'models', 'tiny'));
+  run(process.execPath, ['--require', require.resolve('tsx/cjs'), '-e', `const t = require(${testing}); t.writeTinyModel(${tiny}).then((f) => t.writeLargeModel(${JSON.stringify(path.join(ws, 'models', 'large'))}, f, 32))`], { cwd: root });
+  // A model file that does not load: its node shows the error, and nothing else suffers.
+  fs.writeFileSync(path.join(ws, 'models', 'broken.onnx'), 'not an ONNX model, just text\n');
   fs.writeFileSync(path.join(ws, 'train.py'), [
     'import tensorflow as tf',
     '',

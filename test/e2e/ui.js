@@ -146,7 +146,15 @@ async function uiSteps(page, ctx) {
   for (const s of cmp) assert.ok(s.std > 0.3, `a comparison image is blank: ${JSON.stringify(s)}`);
   await shot(page, ctx, '5-light-compare');
 
-  // CodeLens above the training script's lines.
+  // CodeLens above the training script's lines: layer lenses come from the models loaded, so expand the
+  // tiny model (the one train.py builds) first, after folding MobileNet away; then the broken model file,
+  // whose node shows its own error.
+  // (A model row's accessible name is its tooltip: the file's path, then its load state.)
+  await model.click();
+  await tree.getByRole('treeitem', { name: /\/tiny\/model\.json/ }).first().click();
+  await tree.getByRole('treeitem', { name: /^conv_a\b/ }).first().waitFor({ timeout: 60000 });
+  await tree.getByRole('treeitem', { name: /\/broken\.onnx/ }).first().click();
+  await tree.getByRole('treeitem', { name: /^\S*broken\.onnx: not a valid ONNX model/ }).first().waitFor({ timeout: 60000 });
   // Quick open (the command palette without its '>' prefix) for the training script.
   await quickPick(page, 'train.py', 'train.py');
   await page.locator('.codelens-decoration a', { hasText: 'Visualize conv_a' }).first().waitFor({ timeout: 60000 });

@@ -76,6 +76,8 @@ export const ATTACK_OPTIONS = [
 export const EDITOR_OPTIONS = [
   { key: 'previewEvery', type: 'integer', default: 8, min: 0, arg: 'N', help: 'send a live preview every this many steps (0: only the final images)', setting: true },
   { key: 'layerChannels', type: 'integer', default: 8, min: 1, max: 256, arg: 'N', help: 'how many channels "Visualize Layer" shows (the first N)', setting: true },
+  { key: 'engineMemoryMB', type: 'integer', default: 4096, min: 128, max: 65536, arg: 'MB', help: 'heap limit of the engine process in MB (node --max-old-space-size): a model that needs more fails with a message naming this setting instead of exhausting the machine; a change restarts the engine', setting: true },
+  { key: 'loadTimeoutSeconds', type: 'integer', default: 180, min: 1, max: 3600, arg: 'S', help: 'a model that takes longer to load fails with a clear error (the engine is restarted)', setting: true },
 ] as const satisfies readonly OptionSpec[];
 
 type Spec = (typeof VISUALIZE_OPTIONS)[number] | (typeof ATTACK_OPTIONS)[number] | (typeof EDITOR_OPTIONS)[number];

@@ -15,6 +15,8 @@ const test = (name: string, fn: () => Promise<void>) => tests.push({ name, fn })
 let api: NeuronLensApi;
 const ws = () => vscode.workspace.workspaceFolders![0].uri.fsPath;
 const tiny = () => path.join(ws(), 'models', 'tiny', 'model.json');
+const large = () => path.join(ws(), 'models', 'large', 'model.json');
+const broken = () => path.join(ws(), 'models', 'broken.onnx');
 
 async function children(n?: Node): Promise<Node[]> {
   return (await api.tree.getChildren(n)) ?? [];
@@ -35,17 +37,27 @@ test('activates and registers every contributed command', async () => {
   const all = await vscode.commands.getCommands(true);
   const contributed = (ext.packageJSON.contributes.commands as { command: string }[]).map((c) => c.command);
   for (const c of contributed) assert.ok(all.includes(c), `command ${c} is not registered`);
+  // Declared: limited in untrusted workspaces (ui/trust.ts); this one is trusted, so every model may load.
+  assert.strictEqual(ext.packageJSON.capabilities.untrustedWorkspaces.supported, 'limited');
+  assert.strictEqual(vscode.workspace.isTrusted, true);
+  assert.strictEqual(api.store.refusal(tiny()), undefined);
   await vscode.workspace.getConfiguration('neuronLens').update('steps', 4, vscode.ConfigurationTarget.Global);
   await vscode.workspace.getConfiguration('neuronLens').update('previewEvery', 2, vscode.ConfigurationTarget.Global);
 });
 
-test('discovers the workspace models and describes layers in the tree', async () => {
+test('discovers the workspace models without loading any, and describes layers when a model is expanded', async () => {
   await api.store.discover();
   const models = (await children()).filter((n) => n.type === 'model').map((n) => (n as { path: string }).path);
-  assert.ok(models.includes(tiny()), `tiny model not discovered: ${models.join(', ')}`);
+  for (const m of [tiny(), large(), broken()]) assert.ok(models.includes(m), `${m} not discovered: ${models.join(', ')}`);
+  // Listing (and CodeLens) loaded nothing: the engine has not even started.
+  assert.deepStrictEqual(api.store.loadedModels(), []);
+  assert.strictEqual(api.engine.starts, 0);
+  assert.strictEqual(api.store.status(tiny()), undefined);
   const model = (await children()).find((n) => n.type === 'model' && n.path === tiny())!;
   const layers = (await children(model)).map((n) => n.type === 'layer' ? n.layer.name : n.type);
   assert.deepStrictEqual(layers, ['conv_a', 'conv_b', 'pool', 'logits', 'probs']);
+  assert.strictEqual(api.store.status(tiny())?.state, 'loaded');
+  assert.match(String(api.tree.getTreeItem(model).tooltip), /6 layers, input \[\?×32×32×3\]/);
   const logits = await layerNode(tiny(), 'logits');
   const item = api.tree.getTreeItem(logits);
   assert.strictEqual(item.contextValue, 'nl.layer.logits');
@@ -107,10 +119,53 @@ test('"Visualize as…" offers the layer\'s unit kinds from the engine and expan
   assert.ok(r.state.cells.every((c) => c.png && c.activation !== null));
 });
 
-test('CodeLens: "Open in Neuron Lens" on a model path and "Visualize <layer>" on a layer name', async () => {
+test('a model file that fails to load shows the error on its node, and a running job of another model goes on', async () => {
+  await vscode.workspace.getConfiguration('neuronLens').update('steps', 100000, vscode.ConfigurationTarget.Global);
+  const unit = (await children(await layerNode(tiny(), 'conv_a')))[4];
+  const pending = vscode.commands.executeCommand('neuronLens.visualizeUnit', unit) as Thenable<RunOutcome | undefined>;
+  const panelOf = () => api.panels().find((p) => p.current.units[0] === 'channel:conv_a:4' && p.current.status === 'running');
+  for (let i = 0; i < 600 && !panelOf()?.current.cells[0]?.png; i++) await new Promise((r) => setTimeout(r, 100));
+  const panel = panelOf();
+  assert.ok(panel, 'the long job did not start');
+  const starts = api.engine.starts;
+  const node = (await children()).find((n) => n.type === 'model' && n.path === broken())!;
+  const kids = await children(node);
+  assert.strictEqual(kids.length, 1);
+  assert.strictEqual(kids[0].type, 'error');
+  assert.match(String(api.tree.getTreeItem(kids[0]).label), /broken\.onnx: not a valid ONNX model/);
+  const item = api.tree.getTreeItem(node);
+  assert.strictEqual((item.iconPath as vscode.ThemeIcon).id, 'error');
+  assert.match(String(item.tooltip), /not a valid ONNX model/);
+  assert.match(String(item.description), /failed to load/);
+  // The job still runs, in the same engine; Cancel ends it with its images.
+  const before = panel.current.cells[0].steps;
+  for (let i = 0; i < 600 && panel.current.cells[0].steps === before; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.ok(panel.current.cells[0].steps > before, 'the job stopped making progress');
+  await panel.cancel();
+  const r = await pending;
+  assert.strictEqual(r?.state.status, 'cancelled');
+  assert.strictEqual(api.engine.starts, starts);
+  await vscode.workspace.getConfiguration('neuronLens').update('steps', 4, vscode.ConfigurationTarget.Global);
+});
+
+test('Cancel stops a model load at once (the engine restarts), and the next load works', async () => {
+  const load = api.store.load(large());
+  for (let i = 0; i < 100 && api.store.status(large())?.state !== 'loading'; i++) await new Promise((r) => setTimeout(r, 10));
+  await new Promise((r) => setTimeout(r, 300));
+  const t0 = Date.now();
+  assert.strictEqual(await api.store.cancelLoad(large()), true);
+  await assert.rejects(load, /^Error: Neuron Lens: cancelled loading model\.json \(the engine was restarted to stop it\)$/);
+  console.log(`[suite]   a load was cancelled in ${Date.now() - t0} ms`);
+  assert.strictEqual(api.store.status(large()), undefined, 'a cancelled load leaves the model unloaded');
+  const starts = api.engine.starts;
+  assert.strictEqual((await api.engine.loadModel({ path: tiny() })).description.name, 'tiny');
+  assert.strictEqual(api.engine.starts, starts + 1);
+});
+
+test('CodeLens: "Open in Neuron Lens" on a model path and "Visualize <layer>" on a layer name of a loaded model', async () => {
   const doc = await vscode.workspace.openTextDocument(path.join(ws(), 'train.py'));
   await vscode.window.showTextDocument(doc);
-  await api.codeLens.refreshLayers();
+  api.codeLens.refreshLayers();
   const lenses = (await vscode.commands.executeCommand('vscode.executeCodeLensProvider', doc.uri)) as vscode.CodeLens[];
   const titles = lenses.map((l) => l.command?.title);
   assert.ok(titles.includes('Visualize conv_a'), titles.join(', '));
@@ -118,6 +173,7 @@ test('CodeLens: "Open in Neuron Lens" on a model path and "Visualize <layer>" on
   const open = lenses.find((l) => l.command?.title === 'Open in Neuron Lens');
   assert.ok(open, titles.join(', '));
   assert.strictEqual((open.command!.arguments![0] as vscode.Uri).fsPath, tiny());
+  assert.strictEqual(api.store.status(large()), undefined, 'CodeLens loads no model');
 });
 
 test('attacks a fixture photo toward a target class and shows the result in the attack panel', async () => {
