@@ -7,3 +7,4 @@ export * from './visualize';
 export * from './attack';
 export * from './capabilities';
 export * from './modelHash';
+export * from './atlas';
