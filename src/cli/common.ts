@@ -2,6 +2,7 @@
 // opening the model, writing a job's files, Ctrl-C.
 import { BACKEND_SETTINGS, initBackend, isBackendSetting, type BackendInfo } from '../core/backend';
 import { embeddedModelPath, loadModel, parseInputRange, type NLModel } from '../core/model';
+import { paramNames } from '../core/render/param';
 import { ATTACK_OPTIONS, backendLine, cliFlag, optionHelp, optionProblem, VISUALIZE_OPTIONS, type OptionSpec } from '../core/jobs';
 
 export class UsageError extends Error {}
@@ -19,6 +20,14 @@ export const OPTIONS = {
   json: { type: 'boolean' },
   backend: { type: 'string' },
   'input-range': { type: 'string' },
+  layer: { type: 'string', multiple: true },
+  units: { type: 'string', multiple: true },
+  images: { type: 'string' },
+  queue: { type: 'string' },
+  shard: { type: 'string' },
+  shards: { type: 'string' },
+  merge: { type: 'string' },
+  'stalled-ms': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean' },
 } as const;
@@ -91,4 +100,14 @@ export async function withStopOnSigint<T>(job: (stopped: () => boolean) => Promi
   } finally {
     process.off('SIGINT', onSigint);
   }
+}
+
+/** `--param`: one registered name, a comma list, `all`, or `both` (pixel and fourier). */
+export function readParams(raw: string | undefined): string[] | undefined {
+  if (raw === undefined) return undefined;
+  const names = raw === 'all' ? paramNames() : raw === 'both' ? ['pixel', 'fourier'] : raw.split(',').map((s) => s.trim());
+  for (const n of names) {
+    if (!paramNames().includes(n)) throw new UsageError(`--param must be ${paramNames().join(', ')}, a comma list of them, all or both; got "${raw}"`);
+  }
+  return names;
 }
