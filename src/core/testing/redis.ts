@@ -21,22 +21,22 @@ function freePort(): Promise<number> {
 export async function startRedis(bin = '/usr/bin/redis-server'): Promise<TestRedis> {
   const port = await freePort();
   const child: ChildProcess = spawn(bin, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  let log = '';
+  child.stdout!.on('data', (d) => { log += d; });
   await new Promise<void>((resolve, reject) => {
-    let log = '';
     const timer = setTimeout(() => reject(new Error(`${bin} did not start on port ${port}: ${log}`)), 10000);
     child.once('error', (e) => { clearTimeout(timer); reject(new Error(`cannot start ${bin}: ${e.message}`)); });
-    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`${bin} exited (${code}): ${log}`)); });
-    child.stdout!.on('data', (d) => {
-      log += d;
-      if (/Ready to accept connections/.test(log)) { clearTimeout(timer); child.removeAllListeners('exit'); resolve(); }
+    exited.then((code) => { clearTimeout(timer); reject(new Error(`${bin} exited (${code}): ${log}`)); });
+    child.stdout!.on('data', () => {
+      if (/Ready to accept connections/.test(log)) { clearTimeout(timer); resolve(); }
     });
   });
   return {
     url: `redis://127.0.0.1:${port}`,
-    stop: () => new Promise<void>((resolve) => {
-      if (child.exitCode !== null) return resolve();
-      child.once('exit', () => resolve());
+    stop: async () => {
       child.kill('SIGTERM');
-    }),
+      await exited;
+    },
   };
 }
