@@ -7,7 +7,7 @@ import { initBackend } from '../backend';
 import { embeddedModelPath, loadModel } from '../model';
 import type { NLModel } from '../model/types';
 import { repoRoot } from '../testing/fixtures';
-import { parseShard, planAtlas, readPlan, runAtlas, shardFromEnv, writeAtlasIndex, type AtlasIndex } from './atlas';
+import { atlasTransforms, parseShard, planAtlas, readPlan, runAtlas, shardFromEnv, writeAtlasIndex, type AtlasIndex } from './atlas';
 
 const CLI = path.join(repoRoot, 'bin', 'neuron-lens.js');
 
@@ -43,6 +43,9 @@ describe('atlas', function () {
     assert.notEqual(other.units[3].key, plan.units[3].key, 'the settings are part of the key');
     const rebatched = planAtlas(model, { layers: ['conv1'], settings: { steps: 8, batch: 4 } });
     assert.equal(rebatched.units[3].key, plan.units[3].key, 'the batch size is not');
+    assert.equal(plan.settings.transforms, 'pad:2,jitter:1,scale:0.9-1.1,rotate:10,jitter:1', 'standard transforms scaled to 28 pixels');
+    assert.equal(atlasTransforms('standard', 224), 'standard');
+    assert.equal(atlasTransforms('jitter:4', 28), 'jitter:4');
     assert.throws(() => planAtlas(model, { layers: ['conv9'] }), /unknown layer "conv9" \(the model has input, conv1/);
   });
 

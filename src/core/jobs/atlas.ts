@@ -72,7 +72,8 @@ export function atlasModelHash(model: NLModel): string {
 
 /** The unit list, keys and batches of an atlas of `model`. */
 export function planAtlas(model: NLModel, req: AtlasRequest): AtlasPlan {
-  const settings = resolveVisualizeSettings(req.settings);
+  const given = resolveVisualizeSettings(req.settings);
+  const settings = { ...given, transforms: atlasTransforms(given.transforms, given.size ?? Math.max(model.input.height, model.input.width)) };
   const params = req.params?.length ? req.params : [settings.param];
   params.forEach(checkParam);
   const specs = [
@@ -107,6 +108,18 @@ export function planAtlas(model: NLModel, req: AtlasRequest): AtlasPlan {
   units.forEach((u, i) => byLayer.set(u.layer, [...(byLayer.get(u.layer) ?? []), i]));
   for (const idx of byLayer.values()) for (let i = 0; i < idx.length; i += perBatch) batches.push(idx.slice(i, i + perBatch));
   return { version: 1, model: { ...modelSummary(model), hash }, settings, params, units, batches };
+}
+
+/**
+ * Lucid's standard transforms are sized for 224-pixel images: on a 28-pixel image their 12-pixel pad and
+ * 8-pixel jitter leave the object a small patch in a grey frame (Fashion-MNIST logits reach about a third of
+ * the activation). Below 224 the atlas scales the pad and jitters to the image side (scale and rotation are
+ * relative already); any other --transforms is kept as given.
+ */
+export function atlasTransforms(transforms: string, side: number): string {
+  if (transforms.trim() !== 'standard' || side >= 224) return transforms;
+  const px = (n: number) => Math.max(1, Math.round((n * side) / 224));
+  return `pad:${px(12)},jitter:${px(8)},scale:0.9-1.1,rotate:10,jitter:${px(4)}`;
 }
 
 /** A static shard: batch k belongs to shard k mod count. */
