@@ -5,5 +5,6 @@ export * from './output';
 export * from './describe';
 export * from './visualize';
 export * from './attack';
+export * from './examples';
 export * from './capabilities';
 export * from './modelHash';
