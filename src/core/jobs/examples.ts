@@ -299,7 +299,7 @@ export async function examples(model: NLModel, opts: ExamplesOptions): Promise<U
         const { heat, box } = maps[k];
         const scale = Math.max(1, Math.ceil(MIN_PNG_SIDE / Math.max(H, W)));
         const overlay = heatmapOverlay(g.img, heat);
-        drawBox(overlay, box, BOX_COLOR);
+        drawBox(overlay, box, BOX_COLOR, Math.max(1, Math.round(Math.max(H, W) / 112)));
         written[`${name}-heatmap.png`] = encodePng(upscale(overlay, scale));
         written[`${name}-crop.png`] = encodePng(upscale(crop(g.img, ...box), scale));
         hits[g.side].push({ image: files[g.file].rel, activation: g.activation, heatmap: `${name}-heatmap.png`, crop: `${name}-crop.png`, box });
@@ -317,6 +317,37 @@ export async function examples(model: NLModel, opts: ExamplesOptions): Promise<U
     }),
   });
   return result;
+}
+
+/**
+ * A gradient saliency map as a heatmap: box-blurred (radius 1/56 of the input side: raw gradients are
+ * speckled) and scaled so that its 99th percentile is 1.
+ */
+function saliencyHeat(s: Float32Array, H: number, W: number): Float32Array {
+  const r = Math.floor(Math.max(H, W) / 56);
+  let m = s.slice();
+  if (r > 0) {
+    const blur = (src: Float32Array, dx: number, dy: number) => {
+      const dst = new Float32Array(H * W);
+      for (let y = 0; y < H; y++) {
+        for (let x = 0; x < W; x++) {
+          let sum = 0;
+          let n = 0;
+          for (let k = -r; k <= r; k++) {
+            const xx = x + k * dx;
+            const yy = y + k * dy;
+            if (xx >= 0 && yy >= 0 && xx < W && yy < H) { sum += src[yy * W + xx]; n++; }
+          }
+          dst[y * W + x] = sum / n;
+        }
+      }
+      return dst;
+    };
+    m = blur(blur(m, 1, 0), 0, 1);
+  }
+  const q = Float32Array.from(m).sort()[Math.floor(0.99 * (m.length - 1))];
+  for (let p = 0; p < m.length; p++) m[p] = q > 0 ? Math.min(1, m[p] / q) : 0;
+  return m;
 }
 
 /** Whole-factor nearest-neighbour enlargement. */
@@ -338,10 +369,11 @@ function upscale(img: RGBImage, k: number): RGBImage {
 async function spatialMaps(model: NLModel, plan: Plan, imgs: RGBImage[], sign: (1 | -1)[]): Promise<{ heat: Float32Array; box: [number, number, number, number] }[]> {
   const { height: H, width: W } = model.input;
   const n = imgs.length;
-  const spatial = plan.shape.length === 3;
-  const [h, w] = spatial ? plan.shape : [1, 1];
   const C = plan.channels;
   const positions = plan.shape.slice(0, -1).reduce((a, b) => a * b, 1);
+  // A 1x1 map (MobileNet's conv_preds) has no place to show: it takes the saliency like a dense layer.
+  const spatial = plan.shape.length === 3 && positions > 1;
+  const [h, w] = spatial ? plan.shape : [1, 1];
   const x = batchTensor(model, imgs);
   const wT = tf.tensor1d(plan.weights);
   const mapT = tf.tidy(() => {
@@ -387,8 +419,7 @@ async function spatialMaps(model: NLModel, plan: Plan, imgs: RGBImage[], sign: (
       for (let p = 0; p < positions; p++) m.data[p] = peak > 0 ? Math.max(0, sign[b] * map[b * positions + p]) / peak : 0;
       heat = h === H && w === W ? m.data : resizeImage(m, H, W, 'smooth').data;
     } else {
-      heat = new Float32Array(H * W);
-      for (let p = 0; p < H * W; p++) heat[p] = top > 0 ? s[p] / top : 0;
+      heat = saliencyHeat(s, H, W);
     }
     return { heat, box };
   });
