@@ -3,7 +3,7 @@
 import { BACKEND_SETTINGS, initBackend, isBackendSetting, type BackendInfo } from '../core/backend';
 import { embeddedModelPath, loadModel, parseInputRange, type NLModel } from '../core/model';
 import { paramNames } from '../core/render/param';
-import { ATTACK_OPTIONS, backendLine, cliFlag, optionHelp, optionProblem, VISUALIZE_OPTIONS, type OptionSpec } from '../core/jobs';
+import { ATTACK_OPTIONS, backendLine, cliFlag, EXAMPLES_OPTIONS, optionHelp, optionProblem, VISUALIZE_OPTIONS, type OptionSpec } from '../core/jobs';
 
 export class UsageError extends Error {}
 
@@ -12,9 +12,10 @@ export const TOOL = `neuron-lens ${VERSION}`;
 
 /** parseArgs' options: every job option (as a string, parsed by its table entry) and the CLI's own. */
 export const OPTIONS = {
-  ...Object.fromEntries([...VISUALIZE_OPTIONS, ...ATTACK_OPTIONS].map((o) => [cliFlag(o.key), { type: 'string' as const }])),
+  ...Object.fromEntries([...VISUALIZE_OPTIONS, ...ATTACK_OPTIONS, ...EXAMPLES_OPTIONS].map((o) => [cliFlag(o.key), { type: 'string' as const }])),
   unit: { type: 'string', multiple: true },
   image: { type: 'string', multiple: true },
+  images: { type: 'string' },
   target: { type: 'string', multiple: true },
   out: { type: 'string' },
   json: { type: 'boolean' },
@@ -22,7 +23,6 @@ export const OPTIONS = {
   'input-range': { type: 'string' },
   layer: { type: 'string', multiple: true },
   units: { type: 'string', multiple: true },
-  images: { type: 'string' },
   queue: { type: 'string' },
   shard: { type: 'string' },
   shards: { type: 'string' },
