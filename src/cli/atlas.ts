@@ -1,8 +1,9 @@
 // `neuron-lens atlas` and `neuron-lens worker`: thin shells over core/jobs/atlas (local runs, shards,
 // merge) and core/jobs/atlasQueue (the BullMQ work queue).
+import * as fs from 'fs';
 import * as path from 'path';
 import { parseInputRange } from '../core/model';
-import { parseShard, runAtlas, shardFromEnv, writeAtlasIndex, VISUALIZE_OPTIONS, type AtlasProgress, type AtlasRequest, type VisualizeSettings } from '../core/jobs';
+import { EXAMPLES_OPTIONS, parseShard, runAtlas, shardFromEnv, writeAtlasIndex, VISUALIZE_OPTIONS, type AtlasProgress, type AtlasRequest, type VisualizeSettings } from '../core/jobs';
 import { runAtlasQueued, startAtlasWorker } from '../core/jobs/atlasQueue';
 import { numberOption, openModel, optionLines, readOptions, readParams, startBackend, UsageError, withStopOnSigint, type Values } from './common';
 
@@ -14,6 +15,8 @@ export const ATLAS_USAGE = `  neuron-lens atlas <model> --layer L [--layer L2 ..
 export const ATLAS_HELP = `Atlas options (every channel of each --layer, and any --units specs; the visualize options above apply):
   --layer L            a layer whose every channel is visualized (repeatable)
   --units SPEC         any unit spec, ranges allowed (repeatable)
+  --images DIR         also each unit's dataset examples from this image folder (one pass for all units;
+                       --top K, --bottom K as in examples), under DIR/examples
   --out DIR            the atlas folder (default out/atlas): units/<key>.json and PNGs, index.json, index.html.
                        Finished units are kept: a re-run (or a killed run run again) does only the rest
   --shard i/n          run batch slice i of n (0-based) and stop; then neuron-lens atlas --merge DIR
@@ -32,7 +35,23 @@ function atlasRequest(values: Values): AtlasRequest {
   const layers = values.layer as string[] | undefined;
   const units = values.units as string[] | undefined;
   if (!layers?.length && !units?.length) throw new UsageError('atlas needs at least one --layer L or --units SPEC');
-  return { layers, units, settings: { ...settings, ...(params?.length === 1 ? { param: params[0] } : {}) }, params };
+  const images = values.images as string | undefined;
+  const { top, bottom } = readOptions(EXAMPLES_OPTIONS, values, ['batch']) as { top?: number; bottom?: number };
+  if (!images && (top !== undefined || bottom !== undefined)) throw new UsageError('--top and --bottom need --images DIR');
+  if (images && !fs.existsSync(images)) throw new UsageError(`--images: the folder ${path.resolve(images)} does not exist`);
+  return {
+    layers, units, settings: { ...settings, ...(params?.length === 1 ? { param: params[0] } : {}) }, params,
+    ...(images ? { examples: { images, top, bottom } } : {}),
+  };
+}
+
+/** `dataset examples: 300/500 images`, a line per 10%. */
+function examplesReporter(): (done: number, total: number) => void {
+  let last = -1;
+  return (done, total) => {
+    const decile = total ? Math.floor((10 * done) / total) : 10;
+    if (decile !== last) { last = decile; process.stderr.write(`dataset examples: ${done}/${total} images indexed\n`); }
+  };
 }
 
 /** `units 12/96 (2.5 running) step 40/64 9 ms/step`: on a terminal one updating line, otherwise a line per unit done. */
@@ -66,7 +85,7 @@ export async function cmdAtlas(values: Values, positionals: string[]): Promise<v
   try {
     if (values.queue) {
       const r = await runAtlasQueued(model, req, {
-        out, queue: values.queue as string, ...(inputRange ? { inputRange: parseInputRange(inputRange) } : {}), onProgress: atlasReporter(),
+        out, queue: values.queue as string, ...(inputRange ? { inputRange: parseInputRange(inputRange) } : {}), onProgress: atlasReporter(), onExamples: examplesReporter(),
       });
       const units = r.plan.units.length - r.skipped;
       process.stderr.write(`${r.jobs} jobs, ${units} units in ${r.seconds.toFixed(1)} s (${(units / (r.seconds / 60)).toFixed(1)} units/min), ${r.skipped} already done; wrote ${r.index}\n`);
@@ -74,7 +93,7 @@ export async function cmdAtlas(values: Values, positionals: string[]): Promise<v
     }
     await withStopOnSigint(async (stopped) => {
       const t0 = Date.now();
-      const r = await runAtlas(model, req, { out, shard, onProgress: atlasReporter(), shouldStop: stopped });
+      const r = await runAtlas(model, req, { out, shard, onProgress: atlasReporter(), onExamples: examplesReporter(), shouldStop: stopped });
       const s = (Date.now() - t0) / 1000;
       const head = `${r.ran} units in ${s.toFixed(1)} s, ${r.skipped} already done${shard ? ` (shard ${shard.index}/${shard.count})` : ''}`;
       if (r.index) process.stderr.write(`${head}; wrote ${r.index}\n`);

@@ -6,6 +6,7 @@ import * as path from 'path';
 import { initBackend } from '../backend';
 import { embeddedModelPath, loadModel } from '../model';
 import type { NLModel } from '../model/types';
+import { writeFashionPngs } from '../testing/fashion';
 import { repoRoot } from '../testing/fixtures';
 import { atlasTransforms, parseShard, planAtlas, readPlan, runAtlas, shardFromEnv, writeAtlasIndex, type AtlasIndex } from './atlas';
 
@@ -82,6 +83,29 @@ describe('atlas', function () {
     assert.match(html, /<script type="application\/json" id="atlas-data">\{"model"/);
     assert.doesNotMatch(html, /https?:\/\//, 'the viewer loads nothing from the network');
     assert.equal(readPlan(whole).units.length, 35);
+  });
+
+  it('with an image folder, every unit has its dataset examples (one pass), paths relative to the atlas', async () => {
+    const images = tmp('images');
+    writeFashionPngs(images, 120);
+    const out = tmp('examples');
+    const req = { layers: ['conv2'], units: ['logit:0-1'], settings: { steps: 8 }, examples: { images, top: 4, bottom: 2 } };
+    await runAtlas(model, req, { out });
+    const index = readIndex(out);
+    assert.equal(index.units.length, 66);
+    for (const u of index.units) {
+      assert.equal(u.examples?.top.length, 4, u.unit);
+      assert.equal(u.examples?.bottom.length, 2, u.unit);
+      for (const h of [...u.examples!.top, ...u.examples!.bottom]) {
+        assert.ok(fs.existsSync(path.join(out, h.crop)) && fs.existsSync(path.join(out, h.heatmap)) && fs.existsSync(path.join(out, h.image)), h.image);
+      }
+      assert.ok(u.examples!.top[0].activation >= u.examples!.top[3].activation);
+    }
+    const logit1 = index.units.find((u) => u.unit === 'logit:1')!;
+    assert.ok(logit1.examples!.top[0].activation > logit1.examples!.bottom[0].activation);
+    const t = fs.statSync(path.join(out, 'examples', 'examples.json')).mtimeMs;
+    await runAtlas(model, req, { out });
+    assert.equal(fs.statSync(path.join(out, 'examples', 'examples.json')).mtimeMs, t, 'a re-run does not redo the examples');
   });
 
   it('a killed atlas run leaves no index and no half-written file; run again, it does only the rest', async () => {

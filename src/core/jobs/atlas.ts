@@ -12,6 +12,7 @@ import type { NLModel } from '../model/types';
 import { parseUnits } from '../render/objectives';
 import { readJson, writeFileAtomic } from '../util/fs';
 import { atlasHtml } from './atlasHtml';
+import { examples, type ExampleHit, type UnitExamples } from './examples';
 import { hashModel } from './modelHash';
 import { safeName, toJson } from './output';
 import { checkParam, modelSummary, resolveVisualizeSettings, runVisualize, type VisualizeSettings } from './visualize';
@@ -39,6 +40,14 @@ export interface AtlasPlan {
   units: AtlasUnit[];
   /** Indexes into `units`: the batches every kind of run shares. */
   batches: number[][];
+  /** Dataset examples: the image folder (absolute) and how many images per unit; written under DIR/examples. */
+  examples?: AtlasExamplesRequest;
+}
+
+export interface AtlasExamplesRequest {
+  images: string;
+  top?: number;
+  bottom?: number;
 }
 
 export interface AtlasRequest {
@@ -49,6 +58,8 @@ export interface AtlasRequest {
   settings?: Partial<VisualizeSettings>;
   /** Several parameterizations side by side (default: `settings.param`). */
   params?: string[];
+  /** Also the dataset examples of every unit (one pass over the image folder). */
+  examples?: AtlasExamplesRequest;
 }
 
 /** One unit's result file (DIR/units/<key>.json). */
@@ -107,7 +118,8 @@ export function planAtlas(model: NLModel, req: AtlasRequest): AtlasPlan {
   const byLayer = new Map<string, number[]>();
   units.forEach((u, i) => byLayer.set(u.layer, [...(byLayer.get(u.layer) ?? []), i]));
   for (const idx of byLayer.values()) for (let i = 0; i < idx.length; i += perBatch) batches.push(idx.slice(i, i + perBatch));
-  return { version: 1, model: { ...modelSummary(model), hash }, settings, params, units, batches };
+  const ex = req.examples && { ...req.examples, images: path.resolve(req.examples.images) };
+  return { version: 1, model: { ...modelSummary(model), hash }, settings, params, units, batches, ...(ex ? { examples: ex } : {}) };
 }
 
 /**
@@ -242,6 +254,38 @@ export async function runAtlasBatch(
   return { ran: todo.length, cancelled: false, msPerStep: r.msPerStep };
 }
 
+const EXAMPLES_DIR = 'examples';
+
+/**
+ * The dataset examples of every unit of the atlas, one pass over the image folder (examples.ts, itself
+ * resumable), into DIR/examples; nothing to do when its examples.json already covers every unit.
+ */
+export async function runAtlasExamples(model: NLModel, plan: AtlasPlan, out: string, hooks: { onProgress?: (done: number, total: number) => void; signal?: AbortSignal } = {}): Promise<void> {
+  if (!plan.examples) return;
+  const dir = path.join(out, EXAMPLES_DIR);
+  const file = path.join(dir, 'examples.json');
+  if (fs.existsSync(file)) {
+    const have = new Set(((readJson(file) as { units?: UnitExamples[] }).units ?? []).map((u) => u.unit));
+    if (plan.units.every((u) => have.has(u.unit))) return;
+  }
+  await examples(model, {
+    images: plan.examples.images, units: plan.units.map((u) => u.unit), top: plan.examples.top, bottom: plan.examples.bottom, out: dir,
+    signal: hooks.signal, onProgress: hooks.onProgress && ((p) => hooks.onProgress!(p.done, p.total)),
+  });
+}
+
+/** A unit's examples as the index shows them: paths relative to DIR. */
+function indexExamples(out: string, plan: AtlasPlan): Map<string, { top: ExampleHit[]; bottom: ExampleHit[] }> {
+  if (!plan.examples) return new Map();
+  const file = path.join(out, EXAMPLES_DIR, 'examples.json');
+  if (!fs.existsSync(file)) throw new Error(`${file} not found: the atlas asks for dataset examples; run it again without --shard (or shard 0) to make them`);
+  const images = path.relative(out, plan.examples.images).split(path.sep).join('/');
+  const rel = (h: ExampleHit): ExampleHit => ({
+    ...h, image: `${images ? `${images}/` : ''}${h.image}`, heatmap: `${EXAMPLES_DIR}/${h.heatmap}`, crop: `${EXAMPLES_DIR}/${h.crop}`,
+  });
+  return new Map(((readJson(file) as { units: UnitExamples[] }).units).map((u) => [u.unit, { top: u.top.map(rel), bottom: u.bottom.map(rel) }]));
+}
+
 export interface AtlasRun {
   plan: AtlasPlan;
   /** Units run now, found done, and still missing (a cancel, or other shards' units). */
@@ -258,6 +302,8 @@ export interface AtlasRunOptions {
   out: string;
   shard?: Shard;
   onProgress?: (p: AtlasProgress) => void;
+  /** The dataset examples pass: images indexed so far. */
+  onExamples?: (done: number, total: number) => void;
   shouldStop?: () => boolean;
 }
 
@@ -283,6 +329,8 @@ export async function runAtlas(model: NLModel, req: AtlasRequest, opts: AtlasRun
     done += b.ran;
     msPerStep = Math.max(msPerStep, b.msPerStep);
   }
+  // The examples are one pass for all units: a whole run or shard 0 makes them.
+  if (!cancelled && (!opts.shard || opts.shard.index === 0)) await runAtlasExamples(model, plan, opts.out, { onProgress: opts.onExamples });
   const missing = plan.units.filter((u) => !unitDone(opts.out, u)).length;
   const index = !opts.shard && missing === 0 ? writeAtlasIndex(opts.out) : null;
   return { plan, ran, skipped, missing, cancelled, msPerStep, index };
@@ -299,7 +347,8 @@ export interface AtlasIndexUnit {
   activation: number;
   images: Record<string, string[]>;
   activations: Record<string, number[]>;
-  examples?: unknown;
+  /** With --images: the dataset images that activate the unit most (and least); paths relative to DIR. */
+  examples?: { top: ExampleHit[]; bottom: ExampleHit[] };
 }
 
 /**
@@ -313,6 +362,7 @@ export function writeAtlasIndex(out: string): string {
   if (missing.length) {
     throw new Error(`${missing.length} of ${plan.units.length} units of the atlas in ${out} are not done (${missing.slice(0, 5).map((u) => u.unit).join(', ')}${missing.length > 5 ? ', ...' : ''}): run the missing shards (or the atlas again) first`);
   }
+  const ex = indexExamples(out, plan);
   const units: AtlasIndexUnit[] = plan.units.map((u) => {
     const r = readJson(unitFile(out, u)) as AtlasUnitResult;
     for (const p of plan.params) {
@@ -322,6 +372,7 @@ export function writeAtlasIndex(out: string): string {
     return {
       unit: u.unit, label: u.label, layer: u.layer, ...(u.channel !== undefined ? { channel: u.channel } : {}),
       png: r.images[first][0], activation: r.activations[first][0], images: r.images, activations: r.activations,
+      ...(ex.has(u.unit) ? { examples: ex.get(u.unit) } : {}),
     };
   });
   const index = { model: plan.model, settings: { ...plan.settings, params: plan.params }, units };

@@ -9,7 +9,7 @@ import { Queue, QueueEvents, Worker, type Job, type ConnectionOptions } from 'bu
 import { loadModel } from '../model';
 import type { NLModel } from '../model/types';
 import {
-  atlasModelHash, planAtlas, runAtlasBatch, shardBatches, unitDone, writeAtlasIndex, writePlan,
+  atlasModelHash, planAtlas, runAtlasBatch, runAtlasExamples, shardBatches, unitDone, writeAtlasIndex, writePlan,
   type AtlasPlan, type AtlasProgress, type AtlasRequest, type AtlasUnit,
 } from './atlas';
 import type { VisualizeSettings } from './visualize';
@@ -56,6 +56,8 @@ export interface QueuedAtlasOptions {
   /** BullMQ attempts per job for errors thrown by a worker (default 3). */
   attempts?: number;
   onProgress?: (p: AtlasProgress & { active: number }) => void;
+  /** The dataset examples pass (run here while the workers run the batches): images indexed so far. */
+  onExamples?: (done: number, total: number) => void;
 }
 
 export interface QueuedAtlasRun {
@@ -105,6 +107,8 @@ export async function runAtlasQueued(model: NLModel, req: AtlasRequest, opts: Qu
       report(step, steps, msPerStep);
     });
     report();
+    // The examples pass runs here meanwhile (its steps yield, so progress events still arrive).
+    await runAtlasExamples(model, plan, opts.out, { onProgress: opts.onExamples });
     await Promise.all(jobs.map(async (j) => {
       try {
         await j.waitUntilFinished(events);
