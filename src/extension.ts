@@ -4,6 +4,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
 import { EngineClient } from './engine/client';
+import { openAtlas } from './ui/atlasPanel';
 import { ATTACK_VIEW_TYPE, AttackPanel } from './ui/attackPanel';
 import type { AttackControls, AttackPanelState } from './ui/attackProtocol';
 import { ResultCache } from './ui/cache';
@@ -127,6 +128,7 @@ export function activate(context: vscode.ExtensionContext): NeuronLensApi {
     const picked = await vscode.window.showOpenDialog({ canSelectMany: false, filters: { [`Model (${modelFileList()})`]: modelFileExtensions() }, openLabel: 'Open in Neuron Lens' });
     return picked?.[0] ? openModel(picked[0].fsPath, 'opened') : undefined;
   });
+  cmd('neuronLens.openAtlas', (uri?: vscode.Uri) => openAtlas(uri instanceof vscode.Uri ? uri : undefined));
   cmd('neuronLens.openInNeuronLens', (uri?: vscode.Uri) => {
     const target = uri ?? vscode.window.activeTextEditor?.document.uri;
     if (!target) return undefined;

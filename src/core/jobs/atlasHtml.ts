@@ -26,6 +26,7 @@ nav a.current { border-left: 3px solid var(--accent); padding-left: 9px; font-we
 nav a span { color: var(--muted); }
 main { flex: 1; overflow-y: auto; padding: 16px; }
 main h2 { margin: 0 0 12px; font-size: 16px; }
+main h2.section { margin-top: 16px; }
 .grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(120px, 1fr)); gap: 8px; }
 .tile { background: var(--tile); border-radius: 4px; padding: 4px; text-decoration: none; color: var(--fg); display: block; }
 .tile:hover { outline: 2px solid var(--accent); }
@@ -88,13 +89,19 @@ function showUnit(i) {
       if (!hits || !hits.length) continue;
       const row = el('div', { class: 'examples' });
       for (const x of hits) row.append(el('figure', { title: x.image }, el('img', { src: x.crop || x.image, alt: x.image }), el('figcaption', {}, fmt(x.activation))));
-      main.append(el('h2', { style: 'margin-top:16px' }, title), row);
+      main.append(el('h2', { class: 'section' }, title), row);
     }
   }
   const t = el('table');
   for (const [a, b] of [['unit', u.unit], ['layer', u.layer], ['activation', fmt(u.activation)], ['model', atlas.model.source], ['input', atlas.model.preprocess]]) t.append(el('tr', {}, el('td', {}, a), el('td', {}, String(b))));
   main.append(t);
 }
+// Links change the fragment only: under a <base> elsewhere (the editor's webview) a plain #link would
+// load the base folder instead.
+document.addEventListener('click', (e) => {
+  const a = e.target.closest && e.target.closest('a[href^="#"]');
+  if (a) { e.preventDefault(); location.hash = a.getAttribute('href'); }
+});
 addEventListener('hashchange', show);
 show();
 `;
