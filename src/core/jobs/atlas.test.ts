@@ -3,6 +3,7 @@ import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import * as vm from 'vm';
 import { initBackend } from '../backend';
 import { embeddedModelPath, loadModel } from '../model';
 import type { NLModel } from '../model/types';
@@ -78,10 +79,12 @@ describe('atlas', function () {
     assert.equal(index.model.name, 'fashion_cnn');
     assert.deepEqual(index.settings.params, ['pixel', 'fourier']);
     assert.deepEqual(Object.keys(index.units[0].images), ['pixel', 'fourier']);
-    assert.equal(index.units[0].png, index.units[0].images.pixel[0]);
+    assert.equal(index.units[0].png, index.units[0].images.fourier[0], 'the grid shows Fourier images');
     const html = fs.readFileSync(path.join(whole, 'index.html'), 'utf8');
     assert.match(html, /<script type="application\/json" id="atlas-data">\{"model"/);
     assert.doesNotMatch(html, /https?:\/\//, 'the viewer loads nothing from the network');
+    const script = /<script>([\s\S]*?)<\/script>/.exec(html)![1];
+    assert.doesNotThrow(() => new vm.Script(script), "the viewer's script parses");
     assert.equal(readPlan(whole).units.length, 35);
   });
 

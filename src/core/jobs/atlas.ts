@@ -342,7 +342,7 @@ export interface AtlasIndexUnit {
   label: string;
   layer: string;
   channel?: number;
-  /** The first parameterization's (first) image. */
+  /** The unit's image: Fourier's when it is one of the parameterizations, else the first one's (its first copy). */
   png: string;
   activation: number;
   images: Record<string, string[]>;
@@ -368,7 +368,7 @@ export function writeAtlasIndex(out: string): string {
     for (const p of plan.params) {
       for (const png of r.images[p] ?? []) if (!fs.existsSync(path.join(out, png))) throw new Error(`${path.join(out, png)} is missing (unit ${u.unit}); delete ${unitFile(out, u)} and run again`);
     }
-    const first = plan.params[0];
+    const first = plan.params.includes('fourier') ? 'fourier' : plan.params[0];
     return {
       unit: u.unit, label: u.label, layer: u.layer, ...(u.channel !== undefined ? { channel: u.channel } : {}),
       png: r.images[first][0], activation: r.activations[first][0], images: r.images, activations: r.activations,

@@ -39,6 +39,8 @@ figure img { width: 256px; height: 256px; image-rendering: pixelated; display: b
 figcaption { color: var(--muted); font-size: 12px; padding-top: 4px; }
 .examples { display: flex; flex-wrap: wrap; gap: 8px; }
 .examples figure img { width: 112px; height: 112px; }
+.examples .pair { display: flex; gap: 2px; align-items: flex-end; }
+.examples figure img.crop { width: 56px; height: 56px; }
 .links { margin-bottom: 12px; }
 .links a { color: var(--accent); margin-right: 12px; }
 table { border-collapse: collapse; margin-top: 12px; }
@@ -88,7 +90,11 @@ function showUnit(i) {
     for (const [title, hits] of [['Dataset examples: strongest', u.examples.top], ['weakest', u.examples.bottom]]) {
       if (!hits || !hits.length) continue;
       const row = el('div', { class: 'examples' });
-      for (const x of hits) row.append(el('figure', { title: x.image }, el('img', { src: x.crop || x.image, alt: x.image }), el('figcaption', {}, fmt(x.activation))));
+      for (const x of hits) {
+        row.append(el('figure', { title: x.image + ' (heatmap: the unit over the image, its receptive field boxed; then that crop)' },
+          el('div', { class: 'pair' }, el('img', { src: x.heatmap, alt: x.image }), el('img', { class: 'crop', src: x.crop, alt: 'crop' })),
+          el('figcaption', {}, fmt(x.activation) + ' · ' + x.image.split('/').pop())));
+      }
       main.append(el('h2', { class: 'section' }, title), row);
     }
   }
