@@ -140,15 +140,17 @@ export interface AtlasWorkerOptions {
 
 /** Starts a worker: it runs atlas jobs until closed. Models stay loaded between jobs. */
 export function startAtlasWorker(opts: AtlasWorkerOptions): { worker: Worker<AtlasJobData>; close: () => Promise<void> } {
-  const models = new Map<string, Promise<NLModel>>();
+  const models = new Map<string, Promise<{ model: NLModel; hash: string }>>();
   const log = opts.onEvent ?? (() => {});
   const stalledMs = opts.stalledMs ?? 30000;
   const worker = new Worker<AtlasJobData>(ATLAS_QUEUE, async (job: Job<AtlasJobData>) => {
     const d = job.data;
     const id = JSON.stringify([d.model, d.inputRange ?? null]);
-    if (!models.has(id)) models.set(id, loadModel(d.model, d.inputRange ? { inputRange: d.inputRange } : {}));
-    const model = await models.get(id)!;
-    if (atlasModelHash(model) !== d.hash || model.preprocess.describe !== d.preprocess) {
+    if (!models.has(id)) {
+      models.set(id, loadModel(d.model, d.inputRange ? { inputRange: d.inputRange } : {}).then((model) => ({ model, hash: atlasModelHash(model) })));
+    }
+    const { model, hash } = await models.get(id)!;
+    if (hash !== d.hash || model.preprocess.describe !== d.preprocess) {
       throw new Error(`the model at ${d.model} on this worker is not the one the atlas was planned with (content hash or input range differ): is the file system shared and the file unchanged?`);
     }
     const t = Date.now();
@@ -173,7 +175,7 @@ export function startAtlasWorker(opts: AtlasWorkerOptions): { worker: Worker<Atl
     worker,
     close: async () => {
       await worker.close();
-      for (const m of models.values()) (await m).dispose();
+      for (const m of models.values()) (await m).model.dispose();
     },
   };
 }
