@@ -88,6 +88,18 @@ describe('atlas', function () {
     assert.equal(readPlan(whole).units.length, 35);
   });
 
+  it('--diversity N: N images per unit, a batch holding batch/N units', async () => {
+    const out = tmp('diversity');
+    const req = { units: ['channel:conv2:0-4'], settings: { steps: 4, batch: 4, diversity: 2 } };
+    assert.deepEqual(planAtlas(model, req).batches, [[0, 1], [2, 3], [4]]);
+    await runAtlas(model, req, { out });
+    const u = readIndex(out).units[4];
+    assert.equal(u.images.fourier.length, 2);
+    assert.equal(u.activations.fourier.length, 2);
+    assert.equal(u.png, u.images.fourier[0]);
+    assert.match(u.images.fourier[1], /-fourier-d1\.png$/);
+  });
+
   it('with an image folder, every unit has its dataset examples (one pass), paths relative to the atlas', async () => {
     const images = tmp('images');
     writeFashionPngs(images, 120);
