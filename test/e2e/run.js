@@ -5,7 +5,7 @@
 //   2. UI: open the Models view, expand a fixture model, right-click a layer, Visualize, wait for the
 //      webview grid and check the images are not blank and that the status bar says the native kernels
 //      served them (wasm + oneDNN); enlarge one; cancel a second, long run; switch to the light theme and
-//      compare parameterizations
+//      compare parameterizations; attack a photo; open an atlas ("Neuron Lens: Open Atlas…")
 //   3. run the extension's own integration tests (test/e2e/suite) inside the extension host
 //   4. a second code-server with the universal .vsix: the status bar says wasm alone
 // Screenshots go to .test-artifacts/. Exit code 0 only if everything passed.
@@ -91,6 +91,8 @@ function makeWorkspace(ws) {
   // The fixture's images are RGB / 127.5 - 1.
   writeJson(path.join(ws, 'models', 'mobilenet_v1_0.25_224', 'neuron-lens.json'), { inputRange: [-1, 1] });
   run(process.execPath, ['--require', require.resolve('tsx/cjs'), '-e', `require(${JSON.stringify(path.join(root, 'src', 'engine', 'testing.ts'))}).writeTinyModel(${JSON.stringify(path.join(ws, 'models', 'tiny'))})`], { cwd: root });
+  // An atlas of the embedded model's first layer, for "Neuron Lens: Open Atlas…".
+  run(process.execPath, [path.join(root, 'bin', 'neuron-lens.js'), 'atlas', '--layer', 'conv1', '--steps', '8', '--out', path.join(ws, 'atlas')], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
   fs.writeFileSync(path.join(ws, 'train.py'), [
     'import tensorflow as tf',
     '',
