@@ -37,3 +37,8 @@ export function previewEvery(): number {
 export function layerChannels(): number {
   return config().get<number>('layerChannels', EDITOR_DEFAULTS.layerChannels);
 }
+
+/** The folder of example images (empty: none). */
+export function exampleImages(): string {
+  return config().get<string>('exampleImages', EDITOR_DEFAULTS.exampleImages).trim();
+}

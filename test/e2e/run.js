@@ -88,6 +88,8 @@ function makeWorkspace(ws) {
   fs.cpSync(mobilenet, path.join(ws, 'models', 'mobilenet_v1_0.25_224'), { recursive: true });
   fs.mkdirSync(path.join(ws, 'images'), { recursive: true });
   fs.copyFileSync(path.join(fixturesDir(), 'images', 'coral_bird.png'), path.join(ws, 'images', 'coral_bird.png'));
+  // A folder of example images for the panel's dataset examples: the twelve fixture photos.
+  fs.cpSync(path.join(fixturesDir(), 'images'), path.join(ws, 'examples'), { recursive: true });
   // The fixture's images are RGB / 127.5 - 1.
   writeJson(path.join(ws, 'models', 'mobilenet_v1_0.25_224', 'neuron-lens.json'), { inputRange: [-1, 1] });
   run(process.execPath, ['--require', require.resolve('tsx/cjs'), '-e', `require(${JSON.stringify(path.join(root, 'src', 'engine', 'testing.ts'))}).writeTinyModel(${JSON.stringify(path.join(ws, 'models', 'tiny'))})`], { cwd: root });

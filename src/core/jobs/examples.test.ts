@@ -7,7 +7,8 @@ import { initBackend } from '../backend';
 import { embeddedModelPath, loadModel } from '../model';
 import type { NLModel } from '../model/types';
 import { preprocessImage } from '../model/preprocess';
-import { decodeImage, readImage } from '../image';
+import { decodeImage, fitToInput, readImage } from '../image';
+import { fixture } from '../testing/fixtures';
 import { writeFashionPngs } from '../testing/fashion';
 import { examples, ExamplesStopped, type UnitExamples } from './examples';
 
@@ -103,6 +104,14 @@ describe('examples: dataset examples from an image folder', () => {
     assert.deepEqual(progress, [{ done: 0, total: 0 }]);
     sameHits(r[0].top, ranking(truth['channel:conv2_relu:9'], rels, 4, 1), 'conv2_relu:9 top');
     assert.deepEqual(r[0].bottom, []);
+    // A layer not yet indexed needs a pass; the indexed layers are neither tapped again nor appended to.
+    const bins = () => Object.fromEntries(fs.readdirSync(path.join(out, 'index')).flatMap((d) => fs.readdirSync(path.join(out, 'index', d))
+      .filter((f) => f.endsWith('.bin')).map((f) => [f.replace(/-.*/, ''), fs.statSync(path.join(out, 'index', d, f)).size])));
+    const before = bins();
+    const totals: number[] = [];
+    await examples(model, { images, units: ['channel:conv2_relu:1', 'channel:conv1:0'], top: 1, out, onProgress: (p) => totals.push(p.total) });
+    assert.equal(totals[0], N);
+    assert.deepEqual(bins(), { ...before, conv1: N * 32 * 8 });
   });
 
   it('keeps what an abort indexed and resumes with only the rest', async () => {
@@ -155,5 +164,41 @@ describe('examples: dataset examples from an image folder', () => {
     await assert.rejects(run({ top: -1 }), /--top must be an integer >= 0, got -1/);
     await assert.rejects(run({ top: 0 }), /--top and --bottom are both 0/);
     await assert.rejects(run({ units: ['channel:conv9:1'] }), /unknown layer "conv9"/);
+  });
+});
+
+function std0(xs: Float32Array): number {
+  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+  return Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / xs.length);
+}
+
+describe('examples on MobileNet and photos', () => {
+  let model: NLModel;
+  let tmp: string;
+  before(async () => {
+    await initBackend('wasm');
+    model = await loadModel(fixture('models', 'mobilenet_v1_0.25_224'), { inputRange: [-1, 1] });
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nl-examples-mn-'));
+    for (const f of ['coral_cat.png', 'coral_hot_dog.jpg', 'coffee.png', 'rocket.jpg']) fs.copyFileSync(fixture('images', f), path.join(tmp, f));
+  });
+  after(() => {
+    model.dispose();
+    fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('ranks the photos of a class first; a logit on a 1x1 map takes the saliency as heatmap; a middle layer sees a part', async () => {
+    const out = path.join(tmp, 'out');
+    const r = await examples(model, { images: tmp, units: ['logit:hotdog', 'neuron:conv_pw_5_relu:3'], top: 2, out });
+    assert.equal(r[0].top[0].image, 'coral_hot_dog.jpg');
+    assert.deepEqual(r[0].top[0].box, [0, 0, 224, 224]);
+    const heat = decodeImage(fs.readFileSync(path.join(out, r[0].top[0].heatmap)), 'heatmap');
+    // Not one colour blended over the image: the map varies over the picture.
+    const photo = fitToInput(readImage(path.join(tmp, 'coral_hot_dog.jpg')), 224, 224, 3).image;
+    // (inside the box's outline)
+    const tint = heat.data.map((v, i) => v - 0.5 * photo.data[i]).filter((_, i) => { const p = Math.floor(i / 3); return p % 224 >= 4 && p % 224 < 220 && p >= 4 * 224 && p < 220 * 224; });
+    const std = std0(tint);
+    assert.ok(std > 0.1, `the logit's heatmap is nearly uniform (std ${std})`);
+    const [, , w, h] = r[1].top[0].box;
+    assert.ok(w < 150 && h < 150, `conv_pw_5's receptive field ${r[1].top[0].box} is a part of the photo`);
   });
 });

@@ -25,7 +25,7 @@ export interface ExamplesOptions {
   top?: number;
   /** Images kept per unit with the lowest, most negative activation (default 0). */
   bottom?: number;
-  /** Output folder: heatmap/crop PNGs, examples.json and the index (`index/`). */
+  /** Output folder: heatmap/crop PNGs, examples.json (of this run's units) and the index (`index/`, shared by runs). */
   out: string;
   /** Images per forward pass (default 32). */
   batch?: number;
@@ -230,15 +230,17 @@ export async function examples(model: NLModel, opts: ExamplesOptions): Promise<U
       }
     });
     const good = fitted.flatMap((img, k) => (typeof img === 'string' ? [] : [k]));
+    // Only the layers whose index lacks some image of the batch are tapped.
+    const needed = indexes.filter((ix) => group.some((f) => !ix.lookup.has(f.key)));
     let stats: Float32Array[] = [];
     if (good.length) {
       const x = batchTensor(model, good.map((k) => fitted[k] as RGBImage));
-      const ts = tf.tidy(() => model.tap(layerNames, preprocessImage(model, x)).map(channelStats));
+      const ts = tf.tidy(() => model.tap(needed.map((ix) => ix.layer), preprocessImage(model, x)).map(channelStats));
       x.dispose();
       stats = (await Promise.all(ts.map((t) => t.data()))) as Float32Array[];
       tf.dispose(ts);
     }
-    indexes.forEach((ix, l) => {
+    needed.forEach((ix, l) => {
       const Cl = ix.channels;
       const records: IndexRecord[] = [];
       group.forEach((f, k) => {
