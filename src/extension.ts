@@ -4,6 +4,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
 import { EngineClient } from './engine/client';
+import { openAtlas } from './ui/atlasPanel';
 import { ATTACK_VIEW_TYPE, AttackPanel } from './ui/attackPanel';
 import type { AttackControls, AttackPanelState } from './ui/attackProtocol';
 import { ResultCache } from './ui/cache';
@@ -102,7 +103,7 @@ export function activate(context: vscode.ExtensionContext): NeuronLensApi {
   const tree = new ModelTree(store);
   const treeView = vscode.window.createTreeView('neuronLens.models', { treeDataProvider: tree, showCollapseAll: true });
   const codeLens = new ModelCodeLens(store);
-  const deps: PanelDeps = { extensionUri: context.extensionUri, engine, store, cache, log };
+  const deps: PanelDeps = { extensionUri: context.extensionUri, engine, store, cache, log, examplesDir: path.join(context.globalStorageUri.fsPath, 'examples') };
 
 
   async function run(modelPath: string, units: string[], labels: string[], compare = false): Promise<RunOutcome | undefined> {
@@ -133,6 +134,7 @@ export function activate(context: vscode.ExtensionContext): NeuronLensApi {
     const picked = await vscode.window.showOpenDialog({ canSelectMany: false, filters: { [`Model (${modelFileList()})`]: modelFileExtensions() }, openLabel: 'Open in Neuron Lens' });
     return picked?.[0] ? openModel(picked[0].fsPath, 'opened') : undefined;
   });
+  cmd('neuronLens.openAtlas', (uri?: vscode.Uri) => openAtlas(uri instanceof vscode.Uri ? uri : undefined));
   cmd('neuronLens.openInNeuronLens', (uri?: vscode.Uri) => {
     const target = uri ?? vscode.window.activeTextEditor?.document.uri;
     if (!target) return undefined;
@@ -264,6 +266,16 @@ export function activate(context: vscode.ExtensionContext): NeuronLensApi {
     }
   });
   cmd('neuronLens.attackWithNeuronLens', (uri?: vscode.Uri) => (uri ? vscode.commands.executeCommand('neuronLens.attackImage', uri) : undefined));
+  // The folder whose images the panel ranks under each visualization (neuronLens.exampleImages); open panels
+  // show its examples at once. An argument (a folder path) skips the picker.
+  cmd('neuronLens.chooseExampleImages', async (folder?: string) => {
+    const picked = folder ?? (await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, canSelectMany: false, openLabel: 'Use these images', title: 'Example images: a folder of PNG/JPEG images (searched recursively)' }))?.[0]?.fsPath;
+    if (!picked) return undefined;
+    await vscode.workspace.getConfiguration('neuronLens').update('exampleImages', picked, vscode.ConfigurationTarget.Global);
+    // A panel still running finds them when it ends.
+    await Promise.all(VisualizationPanel.all().filter((p) => p.current.status !== 'running' && p.current.examples?.status !== 'running').map((p) => p.findExamples()));
+    return picked;
+  });
   cmd('neuronLens.showEngineLog', () => log.show());
   cmd('neuronLens.restartEngine', () => engine.restart('restarted by the user'));
 

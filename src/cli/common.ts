@@ -2,7 +2,8 @@
 // opening the model, writing a job's files, Ctrl-C.
 import { BACKEND_SETTINGS, initBackend, isBackendSetting, type BackendInfo } from '../core/backend';
 import { embeddedModelPath, loadModel, parseInputRange, type NLModel } from '../core/model';
-import { ATTACK_OPTIONS, backendLine, cliFlag, optionHelp, optionProblem, VISUALIZE_OPTIONS, type OptionSpec } from '../core/jobs';
+import { paramNames } from '../core/render/param';
+import { ATTACK_OPTIONS, backendLine, cliFlag, EXAMPLES_OPTIONS, optionHelp, optionProblem, VISUALIZE_OPTIONS, type OptionSpec } from '../core/jobs';
 
 export class UsageError extends Error {}
 
@@ -11,14 +12,22 @@ export const TOOL = `neuron-lens ${VERSION}`;
 
 /** parseArgs' options: every job option (as a string, parsed by its table entry) and the CLI's own. */
 export const OPTIONS = {
-  ...Object.fromEntries([...VISUALIZE_OPTIONS, ...ATTACK_OPTIONS].map((o) => [cliFlag(o.key), { type: 'string' as const }])),
+  ...Object.fromEntries([...VISUALIZE_OPTIONS, ...ATTACK_OPTIONS, ...EXAMPLES_OPTIONS].map((o) => [cliFlag(o.key), { type: 'string' as const }])),
   unit: { type: 'string', multiple: true },
   image: { type: 'string', multiple: true },
+  images: { type: 'string' },
   target: { type: 'string', multiple: true },
   out: { type: 'string' },
   json: { type: 'boolean' },
   backend: { type: 'string' },
   'input-range': { type: 'string' },
+  layer: { type: 'string', multiple: true },
+  units: { type: 'string', multiple: true },
+  queue: { type: 'string' },
+  shard: { type: 'string' },
+  shards: { type: 'string' },
+  merge: { type: 'string' },
+  'stalled-ms': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean' },
 } as const;
@@ -92,4 +101,14 @@ export async function withStopOnSigint<T>(job: (stopped: () => boolean) => Promi
   } finally {
     process.off('SIGINT', onSigint);
   }
+}
+
+/** `--param`: one registered name, a comma list, `all`, or `both` (pixel and fourier). */
+export function readParams(raw: string | undefined): string[] | undefined {
+  if (raw === undefined) return undefined;
+  const names = raw === 'all' ? paramNames() : raw === 'both' ? ['pixel', 'fourier'] : raw.split(',').map((s) => s.trim());
+  for (const n of names) {
+    if (!paramNames().includes(n)) throw new UsageError(`--param must be ${paramNames().join(', ')}, a comma list of them, all or both; got "${raw}"`);
+  }
+  return names;
 }

@@ -5,13 +5,15 @@ import { parseArgs } from 'util';
 import { BACKEND_SETTINGS } from '../core/backend/names';
 import { modelFilesHelp } from '../core/model/formats';
 import { unitKindInfos } from '../core/render/objectives';
-import { paramInfos, paramNames } from '../core/render/param';
+import { paramInfos } from '../core/render/param';
 import type { VisualizeProgress } from '../core/render/visualize';
 import {
-  describeJob, formatJobDescription, prepareOutDir, runVisualize, visualizeFiles, writeFiles, VISUALIZE_OPTIONS, type VisualizeSettings,
+  describeJob, ExamplesStopped, formatJobDescription, prepareOutDir, runVisualize, visualizeFiles, writeFiles, VISUALIZE_OPTIONS, type VisualizeSettings,
 } from '../core/jobs';
 import { ATTACK_HELP, ATTACK_USAGE, cmdAttack } from './attack';
-import { OPTIONS, openModel, optionLines, readOptions, startBackend, TOOL, UsageError, VERSION, withStopOnSigint, type Values } from './common';
+import { ATLAS_HELP, ATLAS_USAGE, cmdAtlas, cmdWorker } from './atlas';
+import { cmdExamples, EXAMPLES_HELP, EXAMPLES_USAGE } from './examples';
+import { OPTIONS, openModel, optionLines, readOptions, readParams, startBackend, TOOL, UsageError, VERSION, withStopOnSigint, type Values } from './common';
 
 /** The help text, generated from the option table and the registries (so a new kind or parameterization shows up). */
 export function helpText(): string {
@@ -24,9 +26,9 @@ export function helpText(): string {
 Usage:
   neuron-lens describe <model> [--json] [--backend B]
   neuron-lens visualize [<model>] --unit SPEC [--unit SPEC ...] [options]
-${ATTACK_USAGE}
+${ATTACK_USAGE}${EXAMPLES_USAGE}${ATLAS_USAGE}
 <model> is a model file (or a folder holding a model.json). Without one, visualize uses the embedded
-default model (a Fashion-MNIST CNN). Model files:
+default model (a Fashion-MNIST CNN), and so does examples. Model files:
 ${modelFilesHelp('  ')}
 
 Units (--unit, repeatable; ranges give one image per index):
@@ -41,7 +43,7 @@ ${optionLines(VISUALIZE_OPTIONS)}
   --out DIR            output folder (default out/visualize)
   --json               print the result JSON to stdout
 
-${ATTACK_HELP}Common options:
+${ATTACK_HELP}${EXAMPLES_HELP}${ATLAS_HELP}Common options:
   --backend B          ${BACKEND_SETTINGS.join(' | ')} (default auto)
   --input-range LO,HI  how an image in [0,1] maps to the model input (e.g. -1,1); overrides neuron-lens.json
   -h, --help           this help;  --version   the version
@@ -83,16 +85,6 @@ function progressReporter(): (p: VisualizeProgress) => void {
 function formatMs(ms: number): string {
   const s = Math.round(ms / 1000);
   return s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${s}s`;
-}
-
-/** `--param`: one registered name, a comma list, `all`, or `both` (pixel and fourier). */
-function readParams(raw: string | undefined): string[] | undefined {
-  if (raw === undefined) return undefined;
-  const names = raw === 'all' ? paramNames() : raw === 'both' ? ['pixel', 'fourier'] : raw.split(',').map((s) => s.trim());
-  for (const n of names) {
-    if (!paramNames().includes(n)) throw new UsageError(`--param must be ${paramNames().join(', ')}, a comma list of them, all or both; got "${raw}"`);
-  }
-  return names;
 }
 
 async function cmdVisualize(values: Values, positionals: string[]): Promise<void> {
@@ -157,9 +149,13 @@ export async function main(argv: string[]): Promise<number> {
     if (cmd === 'describe') await cmdDescribe(values, rest);
     else if (cmd === 'visualize') await cmdVisualize(values, rest);
     else if (cmd === 'attack') await cmdAttack(values, rest);
-    else throw new UsageError(`unknown command "${cmd}" (expected describe, visualize or attack)`);
+    else if (cmd === 'examples') await cmdExamples(values, rest);
+    else if (cmd === 'atlas') await cmdAtlas(values, rest);
+    else if (cmd === 'worker') await cmdWorker(values, rest);
+    else throw new UsageError(`unknown command "${cmd}" (expected describe, visualize, attack, examples, atlas or worker)`);
     return 0;
   } catch (e) {
+    if (e instanceof ExamplesStopped) { process.stderr.write(`neuron-lens: ${e.message}\n`); return 130; }
     process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}neuron-lens: error: ${(e as Error).message}\n`);
     return e instanceof UsageError ? 2 : 1;
   }

@@ -1,11 +1,12 @@
 // The engine child process: runs src/core for the extension host, speaking the protocol in ./protocol.ts
 // over the IPC channel. Jobs run one at a time in arrival order; every request gets exactly one response,
 // and no exception escapes unanswered.
+import * as fs from 'fs';
 import * as path from 'path';
 import { initBackend, type BackendInfo } from '../core/backend';
 import { changedFiles, loadModel, type NLModel } from '../core/model';
 import { encodePng } from '../core/image';
-import { capabilities, describeJob, expandUnits, hashModel, readPhotos, runAttack, runVisualize } from '../core/jobs';
+import { capabilities, describeJob, examples, ExamplesStopped, expandUnits, hashModel, readPhotos, runAttack, runVisualize } from '../core/jobs';
 import {
   describeIssues, parseParams, Request, type EngineMessage, type Method, type ModelRef, type Params, type Result,
 } from './protocol';
@@ -74,6 +75,9 @@ function enqueue<T>(fn: () => Promise<T>): Promise<T> {
 }
 
 const b64 = (png: Buffer) => png.toString('base64');
+
+/** Abort controllers of running jobs that take an AbortSignal (examples), by request id. */
+const aborts = new Map<number, AbortController>();
 
 /** Runs a job in the queue, cancellable by its request id. */
 async function job<T>(id: number, fn: (stopped: () => boolean) => Promise<T>): Promise<T> {
@@ -144,9 +148,30 @@ const handlers: { [M in Method]: (p: Params<M>, id: number) => Promise<Result<M>
       cancelled: r.run.cancelled,
     };
   }),
+  examples: (p, id) => job(id, async (stopped) => {
+    const model = await getModel(p.model);
+    if (stopped()) return { units: [], cancelled: true };
+    const ac = new AbortController();
+    aborts.set(id, ac);
+    try {
+      const r = await examples(model, {
+        ...p.settings, images: p.images, units: p.units, out: p.out, signal: ac.signal,
+        onProgress: (pr) => send({ kind: 'progress', id, step: pr.done, steps: pr.total, chunk: 0, chunks: 1, unitIndexes: [], msPerStep: 0, etaMs: (pr.etaSeconds ?? 0) * 1000 }),
+        onWarning: (m) => log('warn', m),
+      });
+      const hit = (h: (typeof r)[number]['top'][number]) => ({ image: h.image, activation: h.activation, box: h.box, heatmapPng: b64(fs.readFileSync(path.join(p.out, h.heatmap))) });
+      return { units: r.map((u) => ({ unit: u.unit, label: u.label, statistic: u.statistic, top: u.top.map(hit), bottom: u.bottom.map(hit) })), cancelled: false };
+    } catch (e) {
+      if (e instanceof ExamplesStopped) return { units: [], cancelled: true };
+      throw e;
+    } finally {
+      aborts.delete(id);
+    }
+  }),
   async cancel(p) {
     const found = active.has(p.jobId);
     if (found) cancelled.add(p.jobId);
+    aborts.get(p.jobId)?.abort();
     return { found, loading: [...new Set(loading.values())] };
   },
   async crash(p) {

@@ -8,7 +8,7 @@
 //                      {kind:'log', level, message}
 import { z } from 'zod';
 import { BACKEND_SETTINGS, type BackendSetting } from '../core/backend/names';
-import { ATTACK_OPTIONS, VISUALIZE_OPTIONS, type OptionSpec } from '../core/jobs/options';
+import { ATTACK_OPTIONS, EXAMPLES_OPTIONS, VISUALIZE_OPTIONS, type OptionSpec } from '../core/jobs/options';
 
 export { BACKEND_SETTINGS, type BackendSetting };
 
@@ -174,6 +174,27 @@ const AttackPair = z.object({
 });
 export type AttackPair = z.infer<typeof AttackPair>;
 
+/** One dataset example of a unit (core/jobs/examples.ts ExampleHit, with its heatmap as PNG base64). */
+const ExampleHit = z.object({
+  /** Path relative to the image folder. */
+  image: z.string(),
+  activation: z.number(),
+  /** The receptive field around the maximum, [x, y, width, height] in model-input pixels. */
+  box: z.tuple([z.number(), z.number(), z.number(), z.number()]),
+  /** The image with the unit's map as a heatmap and the box drawn (PNG, base64). */
+  heatmapPng: z.string(),
+});
+export type ExampleHit = z.infer<typeof ExampleHit>;
+
+const UnitExamples = z.object({
+  unit: z.string(),
+  label: z.string(),
+  statistic: z.enum(['mean', 'max']),
+  top: z.array(ExampleHit),
+  bottom: z.array(ExampleHit),
+});
+export type UnitExamples = z.infer<typeof UnitExamples>;
+
 /** Every method: its params and its result. */
 export const METHODS = {
   /** Start the backend (`auto` picks like the CLI). Must be the first request; later calls return the same info. */
@@ -210,6 +231,23 @@ export const METHODS = {
       settings: AttackSettings,
     }),
     result: z.object({ pairs: z.array(AttackPair), msPerStep: z.number(), stepsRun: z.number(), cancelled: z.boolean() }),
+  },
+  /**
+   * Dataset examples: the images of a folder that activate each unit most (core/jobs/examples.ts). Progress
+   * notifications carry images indexed (step) of those to index (steps) and etaMs (chunk 0 of 1). A cancel
+   * keeps the index in `out` (the next request resumes) and answers `cancelled: true` with no units.
+   */
+  examples: {
+    params: z.object({
+      model: ModelRef,
+      /** Folder of PNG/JPEG images, searched recursively. */
+      images: z.string().min(1),
+      units: z.array(z.string().min(1)).min(1),
+      settings: tableSchema(EXAMPLES_OPTIONS),
+      /** Output folder: PNGs, examples.json and the index (keep it per image folder, so runs share the index). */
+      out: z.string().min(1),
+    }),
+    result: z.object({ units: z.array(UnitExamples), cancelled: z.boolean() }),
   },
   /** Cancel a running or queued job by the id of its request. */
   /**

@@ -1,5 +1,6 @@
 // The visualization panel: a webview beside the model's source that shows live previews while the
 // engine optimizes, then the grid of units with their final activations. One panel per model.
+import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
@@ -10,7 +11,7 @@ import { decodeImage, encodePng } from '../core/image/codec';
 import { makeGrid } from '../core/image/grid';
 import type { ResultCache } from './cache';
 import type { ModelStore } from './models';
-import { previewEvery } from './settings';
+import { exampleImages, previewEvery } from './settings';
 import { FromWebview, PanelState, type Cell, type ToWebview } from './webviewProtocol';
 
 export const VIEW_TYPE = 'neuronLens.visualization';
@@ -21,6 +22,8 @@ export interface PanelDeps {
   store: ModelStore;
   cache: ResultCache;
   log: vscode.OutputChannel;
+  /** Where dataset examples and their index go: a folder per example-image folder inside it. */
+  examplesDir: string;
 }
 
 export interface VisualizeTarget {
@@ -240,6 +243,7 @@ export class VisualizationPanel extends WebviewPanelBase<PanelState, ToWebview, 
         status: cancelled ? 'cancelled' : 'done',
         message: cancelled ? `Cancelled at step ${Math.max(0, ...cells.map((c) => c.steps))}: showing the images so far${cached}` : `Done${speed}${cached}`,
       });
+      if (!cancelled) await this.findExamples();
       return { state: this.state, fromCache };
     } catch (e) {
       const message = (e as Error).message;
@@ -253,6 +257,38 @@ export class VisualizationPanel extends WebviewPanelBase<PanelState, ToWebview, 
       throw e;
     } finally {
       this.jobIds = [];
+    }
+  }
+
+  /**
+   * Shows under each image the dataset examples of its unit from the example folder (neuronLens.exampleImages),
+   * when one is set: found by the engine, whose index of the folder (one per folder, in examplesDir) makes
+   * later units of the same layers quick. A failure is shown in the panel; the visualization stands.
+   */
+  async findExamples(): Promise<void> {
+    const folder = exampleImages();
+    const specs = [...new Set(this.state.cells.filter((c) => c.png).map((c) => c.spec))];
+    if (!folder || !specs.length) return;
+    const out = path.join(this.deps.examplesDir, crypto.createHash('sha256').update(path.resolve(folder)).digest('hex').slice(0, 16));
+    this.setState({ examples: { folder, status: 'running', message: `Finding dataset examples in ${folder}…` } });
+    try {
+      const job = this.deps.engine.request('examples', { model: { path: this.state.modelPath }, images: folder, units: specs, settings: {}, out }, (pr) => {
+        const text = `Dataset examples: ${pr.step}/${pr.steps} images indexed${pr.step ? ` · ${formatDuration(pr.etaMs)} left` : ''}`;
+        this.post({ type: 'progress', fraction: pr.steps ? pr.step / pr.steps : 0, text });
+      });
+      this.jobIds.push(job.id);
+      const r = await job.result;
+      // One unit per spec (the cells are single units), in order.
+      const bySpec = new Map(r.units.length === specs.length ? specs.map((sp, i) => [sp, r.units[i]] as const) : []);
+      const cells = this.state.cells.map((c) => {
+        const u = bySpec.get(c.spec);
+        return u ? { ...c, examples: u.top.map((hit) => ({ image: hit.image, activation: hit.activation, png: hit.heatmapPng })) } : c;
+      });
+      const message = r.cancelled ? 'Dataset examples cancelled; the images indexed so far are kept for the next run' : `Dataset examples from ${folder}`;
+      this.setState({ cells, examples: { folder, status: r.cancelled ? 'cancelled' : 'done', message } });
+    } catch (e) {
+      this.deps.log.appendLine(`dataset examples failed: ${(e as Error).message}`);
+      this.setState({ examples: { folder, status: 'error', message: `Dataset examples: ${(e as Error).message}` } });
     }
   }
 

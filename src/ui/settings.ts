@@ -45,3 +45,8 @@ export function engineMemoryMB(): number {
 export function loadTimeoutMs(): number {
   return config().get<number>('loadTimeoutSeconds', EDITOR_DEFAULTS.loadTimeoutSeconds) * 1000;
 }
+
+/** The folder of example images (empty: none). */
+export function exampleImages(): string {
+  return config().get<string>('exampleImages', EDITOR_DEFAULTS.exampleImages).trim();
+}

@@ -14,6 +14,8 @@ export const Cell = z.object({
   tag: z.string().optional(),
   /** The parameterization's importance map (PNG, base64), shown under the image. */
   importancePng: z.string().optional(),
+  /** The images of the example folder that activate this unit most: heatmap (PNG, base64), file, activation. */
+  examples: z.array(z.object({ image: z.string(), activation: z.number(), png: z.string() })).optional(),
 });
 export type Cell = z.infer<typeof Cell>;
 
@@ -30,6 +32,8 @@ export const PanelState = z.object({
   cells: z.array(Cell),
   status: z.enum(['running', 'done', 'cancelled', 'error', 'idle']),
   message: z.string().optional(),
+  /** The dataset examples under the images (neuronLens.exampleImages): the folder and how finding them went. */
+  examples: z.object({ folder: z.string(), status: z.enum(['running', 'done', 'cancelled', 'error']), message: z.string() }).optional(),
 });
 export type PanelState = z.infer<typeof PanelState>;
 

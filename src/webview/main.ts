@@ -81,7 +81,15 @@ function card(c: Cell, index: number): HTMLElement {
     h('span', { class: 'label', title: c.spec }, c.label),
     h('span', { class: 'row' }, c.tag ? h('vscode-badge', { variant: 'counter' }, c.tag) : null, act, running && c.steps ? h('span', { class: 'dim' }, `step ${c.steps}`) : null),
   );
-  const el = h('div', { class: 'card', 'data-index': String(index), 'data-spec': c.spec }, media, importance, meta);
+  const examples = c.examples?.length
+    ? h('div', { class: 'examples', title: 'Dataset examples: the images of the example folder that activate this unit most, with its map over them' },
+      ...c.examples.map((e) => {
+        const img = h('img', { src: `data:image/png;base64,${e.png}`, alt: e.image, title: `${e.image} · activation ${formatNumber(e.activation)}` });
+        img.addEventListener('click', () => enlarge({ ...c, png: e.png, label: e.image, activation: e.activation, tag: undefined }));
+        return h('figure', { class: 'example' }, img, h('figcaption', {}, formatNumber(e.activation)));
+      }))
+    : null;
+  const el = h('div', { class: 'card', 'data-index': String(index), 'data-spec': c.spec }, media, importance, meta, examples);
   if (!state?.compare && !running && c.png) {
     const cmp = h('a', { href: '#', class: 'compare-link', title: `Run this unit with every parameterization side by side (${(state?.params ?? []).map((p) => p.title).join(', ')})` }, 'Compare parameterizations');
     cmp.addEventListener('click', (e) => { e.preventDefault(); const st = readSettings(); if (st) vscode.postMessage({ type: 'compare', index, settings: st }); });
@@ -145,7 +153,8 @@ function render(): void {
   (bar as unknown as { value: number }).value = progress.fraction;
   const grid = h('div', { id: 'grid', class: `grid ${state.compare ? 'compare' : ''} ${running ? 'running' : ''}`, 'data-status': state.status });
   state.cells.forEach((c, i) => grid.append(card(c, i)));
-  app.append(header, toolbar, bar, grid);
+  const ex = state.examples ? h('div', { id: 'examples-status', class: `examples-status ${state.examples.status}` }, state.examples.message) : null;
+  app.append(header, toolbar, bar, ...(ex ? [ex] : []), grid);
 }
 
 window.addEventListener('message', (e: MessageEvent) => {

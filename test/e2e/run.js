@@ -5,7 +5,7 @@
 //   2. UI: open the Models view, expand a fixture model, right-click a layer, Visualize, wait for the
 //      webview grid and check the images are not blank and that the status bar says the native kernels
 //      served them (wasm + oneDNN); enlarge one; cancel a second, long run; switch to the light theme and
-//      compare parameterizations
+//      compare parameterizations; attack a photo; open an atlas ("Neuron Lens: Open Atlas…")
 //   3. run the extension's own integration tests (test/e2e/suite) inside the extension host
 //   4. a second code-server with the universal .vsix: the status bar says wasm alone
 // Screenshots go to .test-artifacts/. Exit code 0 only if everything passed.
@@ -88,6 +88,8 @@ function makeWorkspace(ws) {
   fs.cpSync(mobilenet, path.join(ws, 'models', 'mobilenet_v1_0.25_224'), { recursive: true });
   fs.mkdirSync(path.join(ws, 'images'), { recursive: true });
   fs.copyFileSync(path.join(fixturesDir(), 'images', 'coral_bird.png'), path.join(ws, 'images', 'coral_bird.png'));
+  // A folder of example images for the panel's dataset examples: the twelve fixture photos.
+  fs.cpSync(path.join(fixturesDir(), 'images'), path.join(ws, 'examples'), { recursive: true });
   // The fixture's images are RGB / 127.5 - 1.
   writeJson(path.join(ws, 'models', 'mobilenet_v1_0.25_224', 'neuron-lens.json'), { inputRange: [-1, 1] });
   // The tiny model, and a 32 MB copy of it that is slow to load (to cancel a load).
@@ -96,6 +98,8 @@ function makeWorkspace(ws) {
   run(process.execPath, ['--require', require.resolve('tsx/cjs'), '-e', `const t = require(${testing}); t.writeTinyModel(${tiny}).then((f) => t.writeLargeModel(${JSON.stringify(path.join(ws, 'models', 'large'))}, f, 32))`], { cwd: root });
   // A model file that does not load: its node shows the error, and nothing else suffers.
   fs.writeFileSync(path.join(ws, 'models', 'broken.onnx'), 'not an ONNX model, just text\n');
+  // An atlas of the embedded model's first layer, for "Neuron Lens: Open Atlas…".
+  run(process.execPath, [path.join(root, 'bin', 'neuron-lens.js'), 'atlas', '--layer', 'conv1', '--steps', '8', '--out', path.join(ws, 'atlas')], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
   fs.writeFileSync(path.join(ws, 'train.py'), [
     'import tensorflow as tf',
     '',

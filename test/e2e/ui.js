@@ -199,6 +199,34 @@ async function uiSteps(page, ctx) {
   assert.ok(linf > 0 && linf <= 0.02 + 1e-6, `L-inf after the FGSM re-run: ${linf}`);
   say(`attack re-run: ${(await attack.locator('#status').textContent()).trim()}`);
   await shot(page, ctx, 'attack-rerun');
+
+  // "Neuron Lens: Open Atlas…": the folder picker (code-server's simple file dialog), then the atlas viewer
+  // (made by run.js in the workspace's atlas/ folder) in a webview: the grid, then a unit's page.
+  await quickPick(page, '>Neuron Lens: Open Atlas', 'Neuron Lens: Open Atlas');
+  const pathInput = page.locator('.quick-input-widget .quick-input-box input');
+  await pathInput.waitFor();
+  await pathInput.fill(`${path.join(ctx.ws, 'atlas')}/`);
+  await page.waitForTimeout(1500);
+  // The dialog's OK button carries the command's openLabel; Enter on the typed folder where it has none.
+  const ok = page.locator('.quick-input-widget .monaco-button', { hasText: 'Open Atlas' }).first();
+  if (await ok.isVisible()) await ok.click(); else await pathInput.press('Enter');
+  const atlas = webview(page);
+  await atlas.locator('.tile img').first().waitFor({ timeout: 60000 });
+  assert.strictEqual(await atlas.locator('.tile img').count(), 32);
+  // Tiles load lazily (a layer may have thousands): the first ones, on screen, come from the atlas folder.
+  let widths = [];
+  for (let k = 0; k < 40; k++) {
+    widths = await atlas.locator('.tile img').evaluateAll((imgs) => imgs.slice(0, 2).map((i) => i.naturalWidth));
+    if (widths.every((w) => w === 28)) break;
+    await page.waitForTimeout(250);
+  }
+  assert.deepStrictEqual(widths, [28, 28], 'the first tiles loaded from the atlas folder through the webview');
+  await shot(page, ctx, 'atlas-grid');
+  await atlas.locator('.tile').nth(5).click();
+  await atlas.locator('main h2', { hasText: 'conv1 ch5' }).waitFor();
+  assert.strictEqual(await atlas.locator('figure img').evaluate((i) => i.naturalWidth), 28);
+  say('atlas opened in the editor: grid and a unit page');
+  await shot(page, ctx, 'atlas-unit');
 }
 
 /**

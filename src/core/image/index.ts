@@ -7,3 +7,4 @@ export type { GridOptions } from './grid';
 export { makeGrid, perturbationImage } from './grid';
 export { tensorToImages } from './tensor';
 export { writeFileAtomic } from '../util/fs';
+export { heatmapOverlay, drawBox, hotColor } from './heatmap';

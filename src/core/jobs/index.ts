@@ -5,5 +5,7 @@ export * from './output';
 export * from './describe';
 export * from './visualize';
 export * from './attack';
+export * from './examples';
 export * from './capabilities';
 export * from './modelHash';
+export * from './atlas';

@@ -1,5 +1,5 @@
-// The one table of job options: name, type, default, limits and help of every setting of `visualize` and
-// `attack`. The CLI's parseArgs options and help text, the protocol's zod schemas, core's defaults and
+// The one table of job options: name, type, default, limits and help of every setting of `visualize`,
+// `attack` and `examples`. The CLI's parseArgs options and help text, the protocol's zod schemas, core's defaults and
 // (checked by a drift test) package.json's `neuronLens.*` settings all derive from it. Data only, no
 // imports: the extension and the webview bundle it.
 
@@ -72,15 +72,23 @@ export const ATTACK_OPTIONS = [
   { key: 'seed', type: 'integer', default: 0, min: 0, max: MAX_SEED, arg: 'N', help: 'pgd random start seed' },
 ] as const satisfies readonly OptionSpec[];
 
+/** examples: the top (and bottom) dataset images of units, from one streaming pass over an image folder. */
+export const EXAMPLES_OPTIONS = [
+  { key: 'top', type: 'integer', default: 9, min: 0, max: 1000, arg: 'K', help: 'images kept per unit with the highest activation' },
+  { key: 'bottom', type: 'integer', default: 0, min: 0, max: 1000, arg: 'K', help: 'images kept per unit with the lowest (most negative) activation' },
+  { key: 'batch', type: 'integer', default: 32, min: 1, max: 256, arg: 'N', help: 'images per forward pass' },
+] as const satisfies readonly OptionSpec[];
+
 /** Settings of the editor only (no job option): they still live in this table so package.json is checked. */
 export const EDITOR_OPTIONS = [
   { key: 'previewEvery', type: 'integer', default: 8, min: 0, arg: 'N', help: 'send a live preview every this many steps (0: only the final images)', setting: true },
   { key: 'layerChannels', type: 'integer', default: 8, min: 1, max: 256, arg: 'N', help: 'how many channels "Visualize Layer" shows (the first N)', setting: true },
   { key: 'engineMemoryMB', type: 'integer', default: 4096, min: 128, max: 65536, arg: 'MB', help: 'heap limit of the engine process in MB (node --max-old-space-size): a model that needs more fails with a message naming this setting instead of exhausting the machine; a change restarts the engine', setting: true },
   { key: 'loadTimeoutSeconds', type: 'integer', default: 180, min: 1, max: 3600, arg: 'S', help: 'a model that takes longer to load fails with a clear error (the engine is restarted)', setting: true },
+  { key: 'exampleImages', type: 'string', default: '', arg: 'DIR', help: 'a folder of PNG/JPEG images (searched recursively): the panel shows the ones that activate each visualized unit most (empty: none)', setting: true },
 ] as const satisfies readonly OptionSpec[];
 
-type Spec = (typeof VISUALIZE_OPTIONS)[number] | (typeof ATTACK_OPTIONS)[number] | (typeof EDITOR_OPTIONS)[number];
+type Spec = (typeof VISUALIZE_OPTIONS)[number] | (typeof ATTACK_OPTIONS)[number] | (typeof EXAMPLES_OPTIONS)[number] | (typeof EDITOR_OPTIONS)[number];
 type ValueOf<S extends Spec> = S['type'] extends 'string' ? string : number;
 type DefaultsOf<T extends readonly Spec[]> = { [S in Extract<T[number], { default: unknown }> as S['key']]: ValueOf<S> };
 
@@ -93,6 +101,7 @@ export function defaultsOf<T extends readonly Spec[]>(table: T): DefaultsOf<T> {
 
 export const VISUALIZE_DEFAULTS = defaultsOf(VISUALIZE_OPTIONS);
 export const ATTACK_DEFAULTS = defaultsOf(ATTACK_OPTIONS);
+export const EXAMPLES_DEFAULTS = defaultsOf(EXAMPLES_OPTIONS);
 export const EDITOR_DEFAULTS = defaultsOf(EDITOR_OPTIONS);
 
 export function cliFlag(key: string): string {

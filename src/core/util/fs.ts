@@ -107,3 +107,8 @@ export function parseJson(text: string, file: string): any {
     throw new Error(`${file} is not valid JSON: ${(e as Error).message}`);
   }
 }
+
+/** Reads (a regular file only, see {@link readRegular}) and parses a JSON file the project wrote; errors name the file. */
+export function readJson(file: string): any {
+  return parseJson(readRegular(file).toString('utf8'), file);
+}

@@ -224,6 +224,22 @@ test('a killed engine fails the running job with a clear message, and the next r
   assert.strictEqual(api.engine.starts, starts + 1);
 });
 
+test('shows the dataset examples of the example folder under each image ("Choose Example Images…")', async () => {
+  const folder = path.join(ws(), 'examples');
+  assert.strictEqual(await vscode.commands.executeCommand('neuronLens.chooseExampleImages', folder), folder);
+  assert.strictEqual(vscode.workspace.getConfiguration('neuronLens').get('exampleImages'), folder);
+  const r = (await vscode.commands.executeCommand('neuronLens.visualizeChannels', await layerNode(tiny(), 'conv_b'), '0-2')) as RunOutcome;
+  assert.strictEqual(r.state.status, 'done');
+  assert.strictEqual(r.state.examples?.status, 'done', r.state.examples?.message);
+  const photos = fs.readdirSync(folder);
+  for (const c of r.state.cells) {
+    const ex = c.examples ?? [];
+    assert.strictEqual(ex.length, 9, `${c.spec}: ${ex.length} examples`);
+    assert.ok(ex.every((e, i) => photos.includes(e.image) && e.png.length > 1000 && (i === 0 || ex[i - 1].activation >= e.activation)), `${c.spec}: ${JSON.stringify(ex.map((e) => [e.image, e.activation]))}`);
+  }
+  assert.notDeepStrictEqual(r.state.cells[0].examples!.map((e) => e.image), r.state.cells[1].examples!.map((e) => e.image), 'each unit ranks the photos its own way');
+});
+
 export async function run(): Promise<void> {
   const failed: string[] = [];
   for (const t of tests) {
@@ -237,6 +253,6 @@ export async function run(): Promise<void> {
     }
   }
   console.log(`[suite] ${tests.length - failed.length} passing, ${failed.length} failing`);
-  for (const k of ['steps', 'previewEvery']) await vscode.workspace.getConfiguration('neuronLens').update(k, undefined, vscode.ConfigurationTarget.Global);
+  for (const k of ['steps', 'previewEvery', 'exampleImages']) await vscode.workspace.getConfiguration('neuronLens').update(k, undefined, vscode.ConfigurationTarget.Global);
   if (fs.existsSync(ws()) && failed.length) throw new Error(`${failed.length} extension-host test(s) failed: ${failed.join('; ')}`);
 }
