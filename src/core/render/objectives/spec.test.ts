@@ -108,7 +108,7 @@ describe('unit specs (spec.ts and the unit-kind registry)', () => {
       [['direction:conv3:1=1,1=2'], /channel 1 is given twice/],
       [['direction:conv3:1=0'], /bad unit "direction:conv3:1=0": the direction is zero/],
       [['cosine:conv3:up'], /bad unit "cosine:conv3:up": "up" is neither inline weights \(like 3=1,7=-0.5\) nor a JSON file/],
-      [[`direction:conv3:${dir}/missing.json`], /direction file ".*missing.json" \(unit ".*"\): cannot be read: ENOENT/],
+      [[`direction:conv3:${dir}/missing.json`], /direction file ".*missing.json" \(unit ".*"\): cannot be read: .*no such file or folder/],
       [[`direction:conv3:${short}`], /direction file ".*short.json" \(unit ".*"\): has 2 weights but layer "conv3" has 128 channels/],
       [[`direction:conv3:${notJson}`], /direction file ".*broken.json" .*: not valid JSON/],
       [[`direction:conv3:${badKey}`], /direction file ".*key.json" .*: key "x" is not a channel index/],
