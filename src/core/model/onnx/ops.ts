@@ -914,6 +914,8 @@ const tileTf: TfOp = (ins, _at, ctx) => {
   const x = req(ins, 0, ctx);
   const reps = intsOf(reqConst(ins, 1, ctx, 'repeats'));
   if (reps.length !== logicalShape(x).length) throw new Error(`${ctx.what}: ${reps.length} repeats for rank ${logicalShape(x).length}`);
+  // the result's size is checked before it is allocated (a tiny file can ask to tile a constant 1e9 times)
+  checkConstShape(logicalShape(x).map((d, i) => d * reps[i]), 'float', ctx.what, !isConst(x));
   if (!isConst(x) && x.nhwc) return [tv(tf.tile(x.t, [0, 2, 3, 1].map((d) => reps[d])), true)];
   return [tv(tf.tile(logical(x, ctx), reps))];
 };
