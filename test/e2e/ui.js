@@ -205,8 +205,16 @@ async function uiSteps(page, ctx) {
   await quickPick(page, '>Neuron Lens: Open Atlas', 'Neuron Lens: Open Atlas');
   const pathInput = page.locator('.quick-input-widget .quick-input-box input');
   await pathInput.waitFor();
-  await pathInput.fill(`${path.join(ctx.ws, 'atlas')}/`);
-  await page.waitForTimeout(1500);
+  // The dialog writes its starting folder into the input after it shows: wait for it, then replace it (a fill
+  // before it lands gets that folder put in front of the typed path).
+  const want = `${path.join(ctx.ws, 'atlas')}/`;
+  await page.waitForFunction((el) => el.value.length > 0, await pathInput.elementHandle(), { timeout: 10000 });
+  for (let i = 0; i < 5 && (await pathInput.inputValue()) !== want; i++) {
+    await pathInput.fill(want);
+    await page.waitForTimeout(500);
+  }
+  assert.strictEqual(await pathInput.inputValue(), want, 'the folder dialog holds the atlas path');
+  await page.waitForTimeout(1000);
   // The dialog's OK button carries the command's openLabel; Enter on the typed folder where it has none.
   const ok = page.locator('.quick-input-widget .monaco-button', { hasText: 'Open Atlas' }).first();
   if (await ok.isVisible()) await ok.click(); else await pathInput.press('Enter');

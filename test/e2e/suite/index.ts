@@ -120,7 +120,7 @@ test('"Visualize as…" offers the layer\'s unit kinds from the engine and expan
 });
 
 test('a model file that fails to load shows the error on its node, and a running job of another model goes on', async () => {
-  await vscode.workspace.getConfiguration('neuronLens').update('steps', 100000, vscode.ConfigurationTarget.Global);
+  await vscode.workspace.getConfiguration('neuronLens').update('steps', 10000, vscode.ConfigurationTarget.Global);
   const unit = (await children(await layerNode(tiny(), 'conv_a')))[4];
   const pending = vscode.commands.executeCommand('neuronLens.visualizeUnit', unit) as Thenable<RunOutcome | undefined>;
   const panelOf = () => api.panels().find((p) => p.current.units[0] === 'channel:conv_a:4' && p.current.status === 'running');
