@@ -205,7 +205,7 @@ test('attacks a fixture photo toward a target class and shows the result in the 
 });
 
 test('a killed engine fails the running job with a clear message, and the next run restarts it', async () => {
-  await vscode.workspace.getConfiguration('neuronLens').update('steps', 100000, vscode.ConfigurationTarget.Global);
+  await vscode.workspace.getConfiguration('neuronLens').update('steps', 10000, vscode.ConfigurationTarget.Global);
   const unit = (await children(await layerNode(tiny(), 'conv_a')))[6];
   const pending = vscode.commands.executeCommand('neuronLens.visualizeUnit', unit) as Thenable<RunOutcome | undefined>;
   // Wait until the job runs (a preview arrives), then kill the engine process.
