@@ -1,6 +1,7 @@
 // Reading the first bytes of a file without ever blocking: the editor sniffs every model file the
 // workspace holds, and a FIFO or a device named `model.json` must not hang it (nor a libuv thread).
 import { constants, promises as fsp, type Stats } from 'fs';
+import { readError } from './fs';
 
 function kindOf(st: Stats): string {
   if (st.isDirectory()) return 'a directory';
@@ -21,7 +22,7 @@ export async function readHead(file: string, max: number): Promise<Uint8Array> {
   try {
     fh = await fsp.open(file, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (e) {
-    throw new Error(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+    throw readError(file, e);
   }
   try {
     const st = await fh.stat();
